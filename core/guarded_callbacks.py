@@ -1,0 +1,73 @@
+"""Keras' EarlyStopping and ModelCheckpoint with their decisions untouched, plus two guarantees.
+
+1. An epoch cut short (a stop request or a NaN loss mid-epoch) is not a validated epoch: its
+   metrics describe part of an epoch, so neither callback may judge a best model on it.
+2. A checkpoint is written to a temporary file and renamed into place, so a crash or a full disk
+   never leaves a torn file where the previous best one was.
+
+Imported only by the training thread (it imports Keras).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+
+class EpochGate:
+    """Shared by the live callback (which cuts epochs short) and the guarded callbacks."""
+
+    def __init__(self) -> None:
+        self.cut_short = False
+
+
+class GuardedEarlyStopping(keras.callbacks.EarlyStopping):
+    def __init__(self, gate: EpochGate, **kwargs):
+        super().__init__(**kwargs)
+        self.gate = gate
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.gate.cut_short:
+            super().on_epoch_end(epoch, logs)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Saves to ``<name>.partial<ext>`` then renames; remembers which epochs it saved."""
+
+    def __init__(self, filepath: str | os.PathLike, gate: EpochGate, **kwargs):
+        super().__init__(str(filepath), **kwargs)
+        self.gate = gate
+        self.final_path = Path(filepath)
+        ext = ".weights.h5" if self.final_path.name.endswith(".weights.h5") else self.final_path.suffix
+        stem = self.final_path.name[: -len(ext)]
+        self.partial_path = self.final_path.with_name(f"{stem}.partial{ext}")
+        self.saved_epochs: list[int] = []  # 0-based, as Keras counts
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.gate.cut_short:
+            super().on_epoch_end(epoch, logs)
+
+    def _get_file_path(self, epoch, batch, logs):
+        return str(self.partial_path)
+
+    def _save_model(self, epoch, batch, logs):
+        self.partial_path.unlink(missing_ok=True)
+        try:
+            super()._save_model(epoch, batch, logs)
+        except BaseException:
+            self.partial_path.unlink(missing_ok=True)
+            raise
+        if self.partial_path.exists():
+            _fsync(self.partial_path)
+            os.replace(self.partial_path, self.final_path)
+            self.saved_epochs.append(epoch)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,292 @@
+"""Starts runs and trains them one at a time in a background thread.
+
+``Trainer.start`` validates, records the run on disk as queued and returns at once; a single daemon
+worker takes runs from the queue, so several users of one 2-core server wait their turn instead of
+thrashing it. TensorFlow is imported by the worker when the first run starts, never before.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import threading
+import time
+import traceback
+from collections import deque
+from typing import Any
+
+from core import datasets, metrics, models
+from core.config import Problem, RunConfig, errors, validate
+from core.runs import (
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    Run,
+    RunSnapshot,
+    RunStore,
+    is_run_id,
+    new_run_id,
+)
+
+MAX_QUEUE_ENV = "ESLAB_MAX_QUEUE"
+
+
+class InvalidConfig(ValueError):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class QueueFull(RuntimeError):
+    pass
+
+
+class Trainer:
+    """Process-wide: owns the queue, the worker thread and the runs started in this process."""
+
+    def __init__(self, store: RunStore | None = None, max_queue: int | None = None):
+        self.store = store or RunStore()
+        self.max_queue = max_queue if max_queue is not None else int(os.environ.get(MAX_QUEUE_ENV, "8"))
+        self.interrupted = self.store.mark_interrupted()
+        self._runs: dict[str, Run] = {}
+        self._queue: deque[Run] = deque()
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._current: Run | None = None
+
+    # -- starting and stopping ------------------------------------------------------------------------
+    def start(self, config: RunConfig) -> Run:
+        problems = errors(validate(config))
+        if problems:
+            raise InvalidConfig(problems)
+        with self._cond:
+            if len(self._queue) >= self.max_queue:
+                raise QueueFull(
+                    f"{len(self._queue)} runs are already waiting, the most this server queues. "
+                    "Try again when one has finished."
+                )
+            run_id = new_run_id()
+            created = time.time()
+            self.store.create(run_id, config, created)
+            run = Run(run_id, config, self.store, created_at=created)
+            self._runs[run_id] = run
+            self._queue.append(run)
+            self._ensure_worker()
+            self._cond.notify_all()
+        return run
+
+    def stop(self, run_id: str) -> None:
+        """Stops a running run within one batch; a queued one never starts."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        with self._cond:
+            if run in self._queue:
+                self._queue.remove(run)
+                run.log("Stopped by user before it started.")
+                run.set_status(STOPPED, stop_reason="user", message="Stopped before it started.")
+                return
+        run.stop_requested.set()
+        run.set_status(STOPPING, expect=(RUNNING,))
+
+    # -- reading ------------------------------------------------------------------------------------
+    def snapshot(self, run_id: str) -> RunSnapshot:
+        """The live state for runs of this process, the stored state for any other. KeyError if none."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return self.store.load(run_id)
+        snap = run.snapshot()
+        if snap.status == QUEUED:
+            from dataclasses import replace
+
+            snap = replace(snap, queue_position=self.queue_position(run_id))
+        return snap
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None when not waiting."""
+        with self._cond:
+            for i, run in enumerate(self._queue):
+                if run.id == run_id:
+                    return i + 1
+        return None
+
+    def wait(self, run_id: str, timeout: float = 600.0) -> RunSnapshot:
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = self.snapshot(run_id)
+            if not snap.is_live:
+                return snap
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Run {run_id} still {snap.status} after {timeout} s")
+            time.sleep(0.05)
+
+    def exists(self, run_id: str) -> bool:
+        return is_run_id(run_id) and (run_id in self._runs or self.store.exists(run_id))
+
+    # -- the worker ---------------------------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work, name="eslab-trainer", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                run = self._queue.popleft()
+                self._current = run
+            try:
+                execute(run)
+            finally:
+                self._current = None
+
+
+def execute(run: Run) -> None:
+    """Trains one run to its end and records how it ended. Never raises: failures are recorded."""
+    cfg = run.config
+    run.set_status(RUNNING)
+    model = None
+    try:
+        import keras
+
+        keras.backend.clear_session()
+        gc.collect()
+        keras.utils.set_random_seed(cfg.fit.seed)
+        ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
+        run.log(ds.description)
+        model = models.build(ds, cfg.model, cfg.fit)
+        run.log(f"Model {cfg.model.name}: {model.count_params():,} parameters.")
+        _fit(run, ds, model)
+    except datasets.DatasetError as exc:
+        _fail(run, str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the run's message, not a crash
+        (run.dir / "error.txt").write_text(traceback.format_exc())
+        _fail(run, f"{type(exc).__name__}: {exc}")
+    finally:
+        del model
+        try:
+            import keras
+
+            keras.backend.clear_session()
+        except Exception:  # noqa: BLE001
+            pass
+        gc.collect()
+
+
+def _fail(run: Run, message: str) -> None:
+    run.log(f"Failed: {message}")
+    run.set_status(FAILED, stop_reason="error", message=message)
+
+
+def _fit(run: Run, ds: datasets.Dataset, model) -> None:
+    from core.guarded_callbacks import AtomicModelCheckpoint, EpochGate, GuardedEarlyStopping
+    from core.live import LiveCallback
+
+    cfg = run.config
+    gate = EpochGate()
+    es = ck = None
+    if cfg.early_stopping.enabled:
+        e = cfg.early_stopping
+        es = GuardedEarlyStopping(
+            gate,
+            monitor=e.monitor,
+            mode=e.mode,
+            patience=e.patience,
+            min_delta=e.min_delta,
+            baseline=e.baseline,
+            restore_best_weights=e.restore_best_weights,
+            start_from_epoch=e.start_from_epoch,
+        )
+    if cfg.checkpoint.enabled:
+        c = cfg.checkpoint
+        ck = AtomicModelCheckpoint(
+            checkpoint_path(run),
+            gate,
+            monitor=c.monitor,
+            mode=c.mode,
+            save_best_only=c.save_best_only,
+            save_weights_only=c.save_weights_only,
+            initial_value_threshold=c.initial_value_threshold,
+        )
+    has_val = ds.x_val is not None
+    val_steps = math.ceil(len(ds.x_val) / cfg.fit.batch_size) if has_val else None
+    live = LiveCallback(
+        run,
+        gate,
+        main_metric=metrics.main_metric(ds.task),
+        early_stopping=es,
+        checkpoint=ck,
+        val_steps=val_steps,
+    )
+    callbacks = [cb for cb in (es, ck) if cb is not None] + [live]
+    run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
+    model.fit(
+        ds.x_train,
+        ds.y_train,
+        validation_data=(ds.x_val, ds.y_val) if has_val else None,
+        epochs=cfg.fit.max_epochs,
+        batch_size=cfg.fit.batch_size,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    snap = run.snapshot()
+    if live.stop_reason == "user":
+        status, reason, message = STOPPED, "user", f"Stopped by user after {snap.epoch} finished epochs."
+    elif live.stop_reason == "nan_loss":
+        status, reason = FAILED, "nan_loss"
+        message = (
+            f"The loss became NaN in epoch {live.cut_epoch}; training stopped. "
+            "Try a lower learning rate. Finished epochs and the best checkpoint are kept."
+        )
+    elif es is not None and es.stopped_epoch > 0:
+        status, reason = FINISHED, "early_stopping"
+        message = (
+            f"Early stopping at epoch {es.stopped_epoch + 1}: {es.monitor} did not improve by more than "
+            f"{es.min_delta and abs(es.min_delta):g} for {es.patience} epochs."
+        )
+    else:
+        status, reason, message = FINISHED, "max_epochs", f"Trained all {cfg.fit.max_epochs:,} epochs."
+    test = _evaluate_on_test(run, ds, model, ck)
+    run.set_status(status, stop_reason=reason, message=message, test_metrics=test)
+
+
+def checkpoint_path(run: Run):
+    return run.dir / f"checkpoint{run.config.checkpoint.format}"
+
+
+def load_checkpoint(path, ds: datasets.Dataset | None = None, run_config: RunConfig | None = None):
+    """The seed's ``load_model``; weights-only files go into a freshly built model. Safe mode on."""
+    import keras
+
+    path = str(path)
+    if path.endswith(".weights.h5"):
+        if ds is None or run_config is None:
+            raise ValueError("A weights-only checkpoint needs the dataset and config to rebuild the model.")
+        model = models.build(ds, run_config.model, run_config.fit)
+        model.load_weights(path)
+        return model
+    return keras.models.load_model(path, safe_mode=True)
+
+
+def _evaluate_on_test(run: Run, ds: datasets.Dataset, model, ck) -> dict[str, float]:
+    """The seed's last step: the kept checkpoint (not the last weights) on the held-out test split."""
+    source = "final weights"
+    if ck is not None and ck.final_path.exists():
+        model = load_checkpoint(ck.final_path, ds, run.config)
+        source = f"checkpoint of epoch {ck.saved_epochs[-1] + 1}" if ck.saved_epochs else "checkpoint"
+    elif ck is not None:
+        run.log("No checkpoint was saved; evaluating the final weights instead.")
+    result: dict[str, Any] = model.evaluate(
+        ds.x_test, ds.y_test, batch_size=run.config.fit.batch_size, verbose=0, return_dict=True
+    )
+    test = {k: float(v) for k, v in result.items()}
+    run.log(
+        f"Test set ({len(ds.x_test):,} samples, {source}): "
+        + " - ".join(f"{k}: {v:.4f}" for k, v in test.items())
+    )
+    return test

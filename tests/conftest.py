@@ -1,0 +1,29 @@
+"""Shared fixtures: a fresh run store per test, and quiet, single-process TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def store(tmp_path):
+    from core.runs import RunStore
+
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def trainer(store):
+    from core.training import Trainer
+
+    return Trainer(store)

@@ -1,0 +1,190 @@
+"""Config: JSON round trip, and every problem validate() reports before training."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import (
+    CheckpointConfig,
+    ConfigError,
+    DataConfig,
+    EarlyStoppingConfig,
+    FitConfig,
+    ModelConfig,
+    RunConfig,
+    errors,
+    validate,
+)
+
+
+def messages(cfg: RunConfig, **kw) -> list[str]:
+    return [p.message for p in validate(cfg, **kw)]
+
+
+def problem(cfg: RunConfig, field: str, **kw):
+    found = [p for p in validate(cfg, **kw) if p.field == field]
+    assert found, f"no problem on {field}: {validate(cfg, **kw)}"
+    return found[0]
+
+
+def test_json_round_trip_keeps_every_field():
+    cfg = RunConfig(
+        name="x",
+        data=DataConfig(name="csv", path="/tmp/a.csv", target_column="y", task="binary", max_samples=100),
+        model=ModelConfig(name="mlp", units=7, depth=3, dropout=0.25),
+        fit=FitConfig(max_epochs=12, batch_size=5, optimizer="sgd", learning_rate=0.5, validation_split=0.1),
+        early_stopping=EarlyStoppingConfig(
+            monitor="val_accuracy", mode="max", patience=4, min_delta=1e-4, baseline=0.8,
+            restore_best_weights=True, start_from_epoch=2,
+        ),
+        checkpoint=CheckpointConfig(
+            format=".weights.h5", save_weights_only=True, initial_value_threshold=0.5,
+        ),
+    )  # fmt: skip
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_unknown_keys_and_bad_json_are_reported():
+    with pytest.raises(ConfigError, match=r"Unknown setting\(s\) early_stopping.patiense"):
+        RunConfig.from_dict({"early_stopping": {"patiense": 3}})
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        RunConfig.from_json("{nope")
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        RunConfig.from_json("[1, 2]")
+
+
+def test_default_config_is_valid():
+    assert validate(RunConfig()) == []
+
+
+def test_val_monitor_without_validation_split():
+    cfg = RunConfig(fit=FitConfig(validation_split=0.0))
+    p = problem(cfg, "early_stopping.monitor")
+    assert p.message == (
+        "EarlyStopping monitors 'val_loss', but validation split is 0, so no val_ metric is logged. "
+        "Raise the validation split."
+    )
+    assert problem(cfg, "checkpoint.monitor").severity == "error"
+    cfg.early_stopping.monitor = cfg.checkpoint.monitor = "loss"
+    assert errors(validate(cfg)) == []
+
+
+def test_val_accuracy_on_a_regression_is_not_logged():
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(monitor="val_accuracy"))
+    p = problem(cfg, "early_stopping.monitor", task="regression", input_kind="tabular")
+    assert "this model logs only loss, mae, val_loss, val_mae" in p.message
+
+
+def test_monitor_typo_lists_what_is_logged():
+    cfg = RunConfig(checkpoint=CheckpointConfig(monitor="val_acc"))
+    p = problem(cfg, "checkpoint.monitor")
+    assert p.message == (
+        "ModelCheckpoint monitors 'val_acc', but this model logs only loss, accuracy, val_loss, val_accuracy."
+    )
+
+
+def test_mode_auto_needs_a_known_direction(monkeypatch):
+    from core import metrics
+
+    # A logged metric with no declared direction, as a custom metric would be.
+    monkeypatch.setitem(metrics.TASK_METRICS, "binary", ("accuracy", "hinge_score"))
+    cfg = RunConfig(
+        data=DataConfig(name="breast_cancer"), early_stopping=EarlyStoppingConfig(monitor="val_hinge_score")
+    )
+    p = problem(cfg, "early_stopping.mode")
+    assert "Keras cannot tell whether 'val_hinge_score' should go up or down" in p.message
+    cfg.early_stopping.mode = "max"
+    assert not [p for p in validate(cfg) if p.field == "early_stopping.mode"]
+
+
+def test_weights_only_with_full_model_format_and_the_reverse():
+    cfg = RunConfig(checkpoint=CheckpointConfig(save_weights_only=True, format=".keras"))
+    assert problem(cfg, "checkpoint.format").message.startswith(
+        "Weights only needs the .weights.h5 format; .keras stores the whole model."
+    )
+    cfg = RunConfig(checkpoint=CheckpointConfig(save_weights_only=False, format=".weights.h5"))
+    assert "turn weights only on, or pick .keras" in problem(cfg, "checkpoint.format").message
+    cfg = RunConfig(checkpoint=CheckpointConfig(format=".pt"))
+    assert "Format must be one of .keras, .h5, .weights.h5" in problem(cfg, "checkpoint.format").message
+
+
+def test_patience_not_below_max_epochs_is_a_warning():
+    cfg = RunConfig(fit=FitConfig(max_epochs=10), early_stopping=EarlyStoppingConfig(patience=10))
+    p = problem(cfg, "early_stopping.patience")
+    assert p.severity == "warning"
+    assert p.message == "Patience 10 is not below max epochs 10: early stopping can never trigger."
+    assert errors(validate(cfg)) == []
+
+
+def test_start_from_epoch_not_below_max_epochs():
+    cfg = RunConfig(fit=FitConfig(max_epochs=5), early_stopping=EarlyStoppingConfig(start_from_epoch=5))
+    assert "would never look at a single epoch" in problem(cfg, "early_stopping.start_from_epoch").message
+
+
+def test_negative_and_huge_min_delta():
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(min_delta=-0.01))
+    p = problem(cfg, "early_stopping.min_delta")
+    assert (p.severity, p.message) == ("warning", "Keras uses |min_delta|, so -0.01 acts as 0.01.")
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(monitor="val_accuracy", min_delta=1.5))
+    p = problem(cfg, "early_stopping.min_delta")
+    assert p.severity == "error"
+    assert "larger than accuracy can ever change" in p.message
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(min_delta=5e3))
+    assert "is huge" in problem(cfg, "early_stopping.min_delta").message
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(min_delta=float("nan")))
+    assert problem(cfg, "early_stopping.min_delta").message == "min_delta must be a finite number."
+
+
+def test_unreachable_baseline():
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(monitor="val_accuracy", baseline=1.2))
+    p = problem(cfg, "early_stopping.baseline")
+    assert p.severity == "error"
+    assert p.message.startswith("Accuracy can never beat the baseline 1.2")
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(monitor="val_loss", baseline=0.0))
+    p = problem(cfg, "early_stopping.baseline")
+    assert p.severity == "warning"
+    assert "loss is never below 0" in p.message
+
+
+def test_model_must_fit_the_data():
+    cfg = RunConfig(model=ModelConfig(name="seed_conv1d"))
+    p = problem(cfg, "model.name")
+    assert p.message == (
+        "The seed IMDB Conv1D takes sequence data; this dataset is tabular. Pick the MLP instead."
+    )
+    cfg = RunConfig(model=ModelConfig(name="transformer"))
+    assert "Unknown model 'transformer'" in problem(cfg, "model.name").message
+
+
+@pytest.mark.parametrize(
+    ("section", "field_name", "value", "text"),
+    [
+        ("fit", "max_epochs", 0, "Train at least one epoch."),
+        ("fit", "batch_size", 0, "The batch size must be at least 1."),
+        ("fit", "optimizer", "lbfgs", "Optimizer must be one of"),
+        ("fit", "learning_rate", 0.0, "The learning rate must be above 0"),
+        ("fit", "validation_split", 0.95, "The validation split must be at least 0 and below 0.9."),
+        ("early_stopping", "patience", -1, "Patience cannot be negative."),
+        ("early_stopping", "mode", "down", "EarlyStopping mode must be auto, min or max"),
+        ("early_stopping", "baseline", float("inf"), "The baseline must be a finite number or empty."),
+        ("model", "dropout", 1.0, "Dropout must be at least 0 and below 1."),
+        ("data", "test_fraction", 0.0, "The test share must be above 0 and below 0.9."),
+    ],
+)
+def test_impossible_values(section, field_name, value, text):
+    cfg = RunConfig()
+    setattr(getattr(cfg, section), field_name, value)
+    assert any(text in m for m in messages(cfg)), messages(cfg)
+
+
+def test_early_stopping_off_with_a_huge_cap_warns():
+    cfg = RunConfig(early_stopping=EarlyStoppingConfig(enabled=False))
+    p = problem(cfg, "early_stopping.enabled")
+    assert p.severity == "warning"
+    assert "this run will train all 200,000 epochs" in p.message
+
+
+def test_dataset_problems_are_reported_not_raised(tmp_path):
+    cfg = RunConfig(data=DataConfig(name="csv", path=str(tmp_path / "missing.csv"), target_column="y"))
+    p = problem(cfg, "data")
+    assert p.severity == "error"

@@ -1,0 +1,228 @@
+"""The engine end to end: real Keras training on digits, real checkpoints loaded back."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core import datasets
+from core.config import CheckpointConfig, DataConfig, EarlyStoppingConfig, FitConfig, ModelConfig, RunConfig
+from core.runs import FINISHED, INTERRUPTED, STOPPED, RunStore
+from core.training import InvalidConfig, load_checkpoint
+
+
+def digits_config(**fit) -> RunConfig:
+    """Digits MLP that overfits within ~15 epochs at this learning rate, so patience 3 stops it early."""
+    return RunConfig(
+        name="digits-test",
+        data=DataConfig(name="digits"),
+        model=ModelConfig(name="mlp", units=128, depth=2),
+        fit=FitConfig(max_epochs=fit.pop("max_epochs", 200), learning_rate=0.01, **fit),
+        early_stopping=EarlyStoppingConfig(monitor="val_loss", mode="min", patience=3),
+        checkpoint=CheckpointConfig(monitor="val_loss", mode="min", save_best_only=True),
+    )
+
+
+def test_early_stopping_keeps_the_best_epoch_and_evaluates_it(trainer):
+    cfg = digits_config()
+    run = trainer.start(cfg)
+    snap = trainer.wait(run.id, timeout=300)
+
+    assert snap.status == FINISHED, snap.message
+    assert snap.stop_reason == "early_stopping"
+    hist = snap.history_frame()
+    assert len(hist) < cfg.fit.max_epochs
+    assert snap.stopped_epoch == len(hist)
+    best_row = hist.loc[hist["val_loss"].idxmin()]
+    assert snap.best_epoch == int(best_row["epoch"])
+    assert snap.best_epoch < len(hist)  # the last epoch is not the best one: the point of the test
+    assert snap.checkpoint_epoch == snap.best_epoch
+
+    # The checkpoint is the best epoch's model: it reproduces that epoch's val_loss.
+    ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
+    model = load_checkpoint(snap.checkpoint_path)
+    val = model.evaluate(ds.x_val, ds.y_val, batch_size=cfg.fit.batch_size, verbose=0, return_dict=True)
+    assert abs(val["loss"] - best_row["val_loss"]) < 1e-5
+    assert abs(val["loss"] - hist["val_loss"].iloc[-1]) > 1e-4
+
+    # The test split was evaluated on that checkpoint, and the numbers are the checkpoint's.
+    test = model.evaluate(ds.x_test, ds.y_test, batch_size=cfg.fit.batch_size, verbose=0, return_dict=True)
+    assert set(snap.test_metrics) == {"loss", "accuracy"}
+    assert snap.test_metrics["loss"] == pytest.approx(test["loss"], abs=1e-6)
+    assert snap.test_metrics["accuracy"] > 0.9
+
+    # Keras-style log lines for the console.
+    log = "\n".join(snap.log_lines)
+    assert f"Epoch {snap.stopped_epoch}: early stopping" in log
+    assert "val_loss improved from None to" in log
+    assert "did not improve from" in log
+    assert "Test set" in log
+
+    # Everything is on disk, and a fresh store sees the same run.
+    again = RunStore(trainer.store.root).load(run.id)
+    assert again.status == FINISHED
+    assert again.best_epoch == snap.best_epoch
+    assert len(again.history) == len(hist)
+    assert again.test_metrics == snap.test_metrics
+
+
+def test_stop_mid_epoch_ends_within_one_batch(trainer):
+    cfg = digits_config(batch_size=4, max_epochs=50)  # 288 batches an epoch: room to stop mid-epoch
+    cfg.early_stopping.enabled = False
+    run = trainer.start(cfg)
+    deadline = time.monotonic() + 120
+    while True:
+        snap = trainer.snapshot(run.id)
+        if snap.epoch >= 2 and snap.batch >= 30:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    trainer.stop(run.id)
+    requested_at = trainer.snapshot(run.id).batch
+    snap = trainer.wait(run.id, timeout=60)
+
+    assert snap.status == STOPPED
+    assert snap.stop_reason == "user"
+    assert snap.batch <= requested_at + 2  # the batch in flight, plus the one whose end saw the flag
+    assert snap.batch < snap.steps_per_epoch
+    # Only whole epochs are in the history; the partial one is logged as not counted.
+    assert [r.epoch for r in snap.history] == list(range(1, len(snap.history) + 1))
+    assert any("stopped by user; this partial epoch is not counted" in line for line in snap.log_lines)
+    assert snap.checkpoint_epoch is not None
+    model = load_checkpoint(snap.checkpoint_path)
+    assert model.count_params() > 0
+    assert snap.test_metrics["accuracy"] > 0.5
+
+
+def test_seed_conv1d_matches_the_tutorial_layer_by_layer():
+    from core import models
+
+    ds = datasets.Dataset(
+        x_train=np.zeros((4, 400), "int32"),
+        y_train=np.zeros(4, "float32"),
+        x_val=None,
+        y_val=None,
+        x_test=np.zeros((4, 400), "int32"),
+        y_test=np.zeros(4, "float32"),
+        task="binary",
+        input_kind="sequence",
+        classes=["negative", "positive"],
+        input_shape=(400,),
+        vocab_size=5000,
+        feature_names=[],
+        description="shape only",
+    )
+    model = models.build(ds, ModelConfig(name="seed_conv1d"), FitConfig())
+    counts = [(type(layer).__name__, layer.count_params()) for layer in model.layers]
+    assert counts == [
+        ("Embedding", 250_000),
+        ("Dropout", 0),
+        ("Conv1D", 37_750),
+        ("GlobalMaxPooling1D", 0),
+        ("Dense", 62_750),
+        ("Dropout", 0),
+        ("Activation", 0),
+        ("Dense", 251),
+        ("Activation", 0),
+    ]
+    assert model.loss == "binary_crossentropy"
+    assert type(model.optimizer).__name__ == "Adam"
+
+
+def test_invalid_config_is_refused_before_anything_is_stored(trainer):
+    cfg = digits_config()
+    cfg.fit.validation_split = 0.0
+    with pytest.raises(InvalidConfig, match="validation split is 0"):
+        trainer.start(cfg)
+    assert trainer.store.ids() == []
+
+
+def test_runs_are_queued_one_at_a_time(trainer):
+    cfg = digits_config(max_epochs=3)
+    cfg.early_stopping.enabled = False
+    runs = [trainer.start(cfg) for _ in range(3)]
+    positions = [trainer.snapshot(r.id).queue_position for r in runs]
+    assert positions[2] in (1, 2)  # the first may already have started
+    assert positions[1] in (None, 1)
+    snaps = [trainer.wait(r.id, timeout=120) for r in runs]
+    assert [s.status for s in snaps] == [FINISHED] * 3
+    # One at a time: each started after the previous one finished.
+    for a, b in zip(snaps, snaps[1:]):
+        assert b.started_at >= a.finished_at - 0.05
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_best_checkpoint(trainer):
+    cfg = digits_config(max_epochs=40)
+    cfg.early_stopping.enabled = False
+    cfg.fit.optimizer = "sgd"
+    cfg.fit.learning_rate = 5.0  # diverges within a few epochs on purpose
+    run = trainer.start(cfg)
+    snap = trainer.wait(run.id, timeout=120)
+    assert snap.stop_reason == "nan_loss", snap.message
+    assert "NaN" in snap.message
+    assert all(math.isfinite(r.logs["loss"]) for r in snap.history)
+    if snap.checkpoint_epoch is not None:
+        model = load_checkpoint(snap.checkpoint_path)
+        assert np.isfinite(model.get_weights()[0]).all()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
+    runs_dir = tmp_path / "runs"
+    cfg = digits_config(batch_size=8, max_epochs=500)
+    cfg.early_stopping.enabled = False
+    cfg.checkpoint.save_best_only = False  # a save every epoch: the kill may land mid-save
+    config_path = tmp_path / "config.json"
+    config_path.write_text(cfg.to_json())
+    env = {**os.environ, "PYTHONPATH": str(os.getcwd())}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", str(config_path), "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        seen = 0
+        for line in proc.stdout:
+            if line.startswith("Epoch ") and " - loss: " in line:
+                seen += 1
+            if seen >= 4:
+                break
+            assert time.monotonic() < deadline
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    probe = (
+        "import json, sys\n"
+        "from core.runs import RunStore\n"
+        "from core.training import Trainer, load_checkpoint\n"
+        f"t = Trainer(RunStore({str(runs_dir)!r}))\n"
+        "[rid] = t.store.ids()\n"
+        "s = t.snapshot(rid)\n"
+        "m = load_checkpoint(s.checkpoint_path)\n"
+        "print(json.dumps({'status': s.status, 'epochs': [r.epoch for r in s.history],"
+        " 'interrupted': t.interrupted, 'id': rid, 'params': m.count_params()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == INTERRUPTED
+    assert result["interrupted"] == [result["id"]]
+    assert len(result["epochs"]) >= 4
+    assert result["epochs"] == list(range(1, len(result["epochs"]) + 1))
+    assert result["params"] > 0
+    leftovers = [p.name for p in (runs_dir / result["id"]).iterdir() if ".partial" in p.name]
+    assert leftovers in ([], ["checkpoint.partial.keras"])  # a torn temp file at most, never the real one

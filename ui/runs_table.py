@@ -1,0 +1,66 @@
+"""The table of runs (home page, runs page), built from the store's index."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from core.runs import STATUS_LABELS, STOP_REASONS
+
+
+def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
+    """The index as people read it: one row a run, a link to its live view."""
+    if index.empty:
+        return pd.DataFrame()
+
+    def test_metric(raw: str | None) -> float | None:
+        metrics = json.loads(raw or "{}")
+        for key in ("accuracy", "mae", "loss"):
+            if key in metrics:
+                return metrics[key]
+        return None
+
+    frame = pd.DataFrame(
+        {
+            "open": "Train?run=" + index["id"],
+            "name": index["name"],
+            "status": index["status"].map(lambda s: STATUS_LABELS.get(s, s)),
+            "dataset": index["dataset"],
+            "model": index["model"],
+            "epochs": index["epochs_run"].fillna(0).astype(int).astype(str)
+            + " / "
+            + index["max_epochs"].map(lambda n: f"{int(n):,}"),
+            "best epoch": index["best_epoch"],
+            "monitor": index["monitor"],
+            "best value": index["best_value"],
+            "test": index["test_metrics"].map(test_metric),
+            "stop reason": index["stop_reason"].map(lambda r: STOP_REASONS.get(r, r) if r else None),
+            "started": index["created_at"].map(
+                lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+            ),
+        }
+    )
+    return frame
+
+
+def runs_table(index: pd.DataFrame, *, limit: int | None = None, key: str) -> None:
+    frame = runs_frame(index)
+    if frame.empty:
+        st.caption("No runs yet. Start one above: it appears here.")
+        return
+    if limit:
+        frame = frame.head(limit)
+    st.dataframe(
+        frame,
+        key=key,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "open": st.column_config.LinkColumn("open", display_text="open"),
+            "best value": st.column_config.NumberColumn(format="%.4f"),
+            "test": st.column_config.NumberColumn("test metric", format="%.4f"),
+        },
+    )
