@@ -483,7 +483,7 @@ def _load_overfit(cfg: DataConfig, split) -> Dataset:
         n_informative=6,
         n_redundant=0,
         flip_y=0.15,
-        class_sep=1.0,
+        class_sep=1.5,
         random_state=_GENERATOR_SEED,
     )
     names = [f"x{i}" for i in range(x.shape[1])]

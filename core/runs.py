@@ -507,3 +507,25 @@ def _pid_alive(pid: int | None) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+# ------------------------------------------------------------------------------------------------
+# What a finished run offers for download (read only when the user clicks).
+
+
+def checkpoint_file_name(snap: RunSnapshot) -> str:
+    """``<run name>-best-epoch<N><ext>``: says what the file is once it sits in a downloads folder."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", snap.config.name).strip("-") or "run"
+    kind = "best" if snap.config.checkpoint.save_best_only else "last"
+    epoch = f"-{kind}-epoch{snap.checkpoint_epoch}" if snap.checkpoint_epoch else ""
+    return f"{safe}{epoch}{snap.config.checkpoint.format}"
+
+
+def read_checkpoint(snap: RunSnapshot) -> bytes:
+    if not snap.checkpoint_path:
+        raise FileNotFoundError("This run kept no checkpoint.")
+    return Path(snap.checkpoint_path).read_bytes()
+
+
+def has_checkpoint(snap: RunSnapshot) -> bool:
+    return bool(snap.checkpoint_path) and Path(snap.checkpoint_path).is_file()

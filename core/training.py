@@ -152,6 +152,7 @@ def execute(run: Run) -> None:
     run.set_status(RUNNING)
     model = None
     try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
 
         keras.backend.clear_session()
@@ -245,9 +246,11 @@ def _fit(run: Run, ds: datasets.Dataset, model) -> None:
         )
     elif es is not None and es.stopped_epoch > 0:
         status, reason = FINISHED, "early_stopping"
+        delta = abs(cfg.early_stopping.min_delta)
         message = (
-            f"Early stopping at epoch {es.stopped_epoch + 1}: {es.monitor} did not improve by more than "
-            f"{es.min_delta and abs(es.min_delta):g} for {es.patience} epochs."
+            f"Early stopping at epoch {es.stopped_epoch + 1}: {es.monitor} had not improved"
+            + (f" by more than {delta:g}" if delta else "")
+            + f" for {es.patience} epochs."
         )
     else:
         status, reason, message = FINISHED, "max_epochs", f"Trained all {cfg.fit.max_epochs:,} epochs."

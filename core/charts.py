@@ -1,0 +1,457 @@
+"""Plotly figures for the live training view: pure functions of a ``RunSnapshot``, no streamlit.
+
+Streamlit resends the whole figure on every tick, so what a figure carries is bounded whatever the
+history length: epoch series are decimated to ``max_points`` (min/max per bucket, with the epochs a
+marker points at kept exact), checkpoint markers are capped, and every series is a numpy array
+(Plotly serializes those as compact base64 typed arrays; lists are larger and much slower).
+
+The x axis is the 1-based epoch, as Keras prints it. Batch points sit at fractional epochs:
+position ``e0 + (batch + 1) / steps`` with ``e0`` the 0-based epoch, so 3.0 is the end of epoch 3
+and 2.5 half-way through epoch 3; they line up with the epoch points without any shift.
+
+Trace ``uid`` values are stable ("batches", "train", "val", "checkpoints", "best") so Plotly keeps
+a legend item the user hid across updates even when a marker trace appears later.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.runs import RunSnapshot
+
+MAX_POINTS = 1500  # default bound on the points of one epoch series (and of the batch line)
+MAX_CHECKPOINT_MARKERS = 200  # the most recent saves only
+HEIGHT = 320
+WAITING_NOTE = "waiting for the first epoch"
+
+# Trace names, as shown in the legend (and as tests and pages find them).
+TRAIN, VALIDATION, BATCHES, CHECKPOINTS, BEST = (
+    "train",
+    "validation",
+    "train (batches)",
+    "checkpoint saved",
+    "best",
+)
+
+_TRAIN_COLOR = "#1f77b4"
+_VAL_COLOR = "#ff7f0e"
+_BEST_COLOR = "#f2b701"
+_CHECKPOINT_COLOR = "#2ca02c"
+_STOP_COLOR = "#d62728"
+_LINE_COLOR = "#888888"
+_PATIENCE_FILL = "rgba(214, 39, 40, 0.08)"
+
+_TITLES = {"loss": "Loss", "accuracy": "Accuracy", "mae": "MAE (mean absolute error)", "mse": "MSE"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Public API
+
+
+def loss_figure(snap: RunSnapshot, *, max_points: int = MAX_POINTS) -> go.Figure:
+    """Train and validation loss per epoch, the batch-level loss, and the early-stopping markers."""
+    return _figure(snap, "loss", batch_index=1, max_points=max_points)
+
+
+def metric_figure(
+    snap: RunSnapshot, metric: str, *, max_points: int = MAX_POINTS, batch_metric: bool = True
+) -> go.Figure:
+    """``metric`` and ``val_<metric>`` per epoch (e.g. "accuracy", "mae"), with the same markers.
+
+    ``batch_metric``: whether the batch points carry this metric (true for the task's main metric,
+    ``core.metrics.main_metric(task)``, the only one the live callback records per batch).
+    """
+    if metric == "loss":
+        return loss_figure(snap, max_points=max_points)
+    return _figure(snap, metric, batch_index=2 if batch_metric else None, max_points=max_points)
+
+
+def decimate(
+    x: np.ndarray, y: np.ndarray, max_points: int, keep: Sequence[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` of the points (x, y), chosen so the line keeps its shape.
+
+    The series is cut into equal buckets of consecutive points; each bucket keeps its minimum and
+    its maximum (and its first NaN, so a gap stays a gap). The first and last points and the indices
+    in ``keep`` are always kept, exact. Points keep their order, so a sorted ``x`` stays sorted.
+    If ``keep`` alone exceeds the budget, the result is ``keep`` plus first and last.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y, dtype=float)
+    idx = decimate_indices(y, max_points, keep)
+    return x[idx], y[idx]
+
+
+def decimate_indices(y: np.ndarray, max_points: int, keep: Sequence[int] = ()) -> np.ndarray:
+    """The sorted indices :func:`decimate` keeps (see there)."""
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if n <= max(max_points, 2):
+        return np.arange(n)
+    keep_arr = np.asarray(keep, dtype=np.int64).reshape(-1)
+    keep_arr = np.unique(keep_arr[(keep_arr >= 0) & (keep_arr < n)])
+    fixed = np.union1d(keep_arr, [0, n - 1])
+    nan = np.isnan(y)
+    per_bucket = 3 if nan.any() else 2
+    buckets = (max_points - len(fixed)) // per_bucket
+    if buckets < 1:
+        return fixed
+    size = -(-n // buckets)  # ceil: every bucket holds at least one real point
+    buckets = -(-n // size)
+    pad = buckets * size - n
+    lo = np.concatenate([np.where(nan, np.inf, y), np.full(pad, np.inf)]).reshape(buckets, size)
+    hi = np.concatenate([np.where(nan, -np.inf, y), np.full(pad, -np.inf)]).reshape(buckets, size)
+    starts = np.arange(buckets) * size
+    picks = [starts + lo.argmin(axis=1), starts + hi.argmax(axis=1), fixed]
+    if per_bucket == 3:
+        gaps = np.concatenate([nan, np.zeros(pad, dtype=bool)]).reshape(buckets, size)
+        has_gap = gaps.any(axis=1)
+        picks.append((starts + gaps.argmax(axis=1))[has_gap])
+    idx = np.unique(np.concatenate(picks))
+    return idx[idx < n]
+
+
+def figure_bytes(fig: go.Figure) -> int:
+    """Size of the figure's JSON: what Streamlit sends on each update of the chart."""
+    return len(fig.to_json())
+
+
+def metric_title(metric: str) -> str:
+    return _TITLES.get(metric, metric.replace("_", " ").capitalize())
+
+
+# ------------------------------------------------------------------------------------------------
+# Building one figure
+
+
+def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_points: int) -> go.Figure:
+    traces: list[dict] = []
+    shapes: list[dict] = []
+    annotations: list[dict] = []
+    history = snap.history
+    val_key = f"val_{metric}"
+
+    bx, by = _batch_series(snap.batch_points, batch_index)
+    if bx.size:
+        bx, by = decimate(bx, by, max_points)
+        traces.append(
+            _scatter(
+                x=bx,
+                y=by,
+                name=BATCHES,
+                uid="batches",
+                mode="lines",
+                line={"width": 1, "color": _TRAIN_COLOR},
+                opacity=0.35,
+            )
+        )
+
+    if not history:
+        annotations.append(_note(WAITING_NOTE))
+    else:
+        cols = _columns(snap.id, history, (metric, val_key))
+        epochs, train, val = cols["epoch"], cols[metric], cols[val_key]
+        if train is None and val is None:
+            annotations.append(_note(f"this run logs no {metric}"))
+        series = {k: v for k, v in ((metric, train), (val_key, val)) if v is not None}
+
+        # Epochs a marker points at stay exact through decimation.
+        saved = cols["saved"][-MAX_CHECKPOINT_MARKERS:].tolist()
+        marker_epochs = [snap.best_epoch, snap.stopped_epoch, history[-1].es_best_epoch]
+        keep = saved + [i for i in map(_index_of(epochs), marker_epochs) if i is not None]
+        budget = max_points // len(series) if series else max_points
+        idx = np.unique(
+            np.concatenate([decimate_indices(y, budget, keep) for y in series.values()] or [np.arange(0)])
+        )
+
+        if train is not None:
+            traces.append(_line(epochs[idx], train[idx], TRAIN, "train", _TRAIN_COLOR))
+        if val is not None:
+            traces.append(_line(epochs[idx], val[idx], VALIDATION, "val", _VAL_COLOR))
+
+        ck_monitor = snap.config.checkpoint.monitor
+        if saved and _base(ck_monitor) == metric:
+            y = series.get(ck_monitor, val if val is not None else train)
+            if y is not None:
+                ix = np.asarray(saved)
+                capped = cols["saved"].size > MAX_CHECKPOINT_MARKERS
+                name = f"{CHECKPOINTS} (latest {len(saved)})" if capped else CHECKPOINTS
+                traces.append(
+                    _scatter(
+                        x=epochs[ix],
+                        y=y[ix],
+                        name=name,
+                        uid="checkpoints",
+                        mode="markers",
+                        marker={
+                            "size": 7,
+                            "symbol": "circle-open",
+                            "color": _CHECKPOINT_COLOR,
+                            "line": {"width": 2},
+                        },
+                        hovertemplate="checkpoint saved<extra></extra>",
+                    )
+                )
+
+        if snap.best_epoch is not None:
+            shapes.append(_vline(snap.best_epoch, _LINE_COLOR))
+            annotations.append(_vline_label(snap.best_epoch, "best", _LINE_COLOR, y=1.0, xanchor="left"))
+            star = _best_star(snap, metric, series, epochs)
+            if star is not None:
+                traces.append(star)
+
+        if snap.stopped_epoch is not None:
+            shapes.append(_vline(snap.stopped_epoch, _STOP_COLOR))
+            annotations.append(
+                _vline_label(snap.stopped_epoch, "early stop", _STOP_COLOR, y=0.9, xanchor="right")
+            )
+
+        window = patience_window(snap)
+        if window is not None:
+            x0, x1, wait, patience = window
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": x0,
+                    "x1": x1,
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": _PATIENCE_FILL,
+                    "line": {"width": 0},
+                    "layer": "below",
+                }
+            )
+            annotations.append(
+                {
+                    "x": x1,
+                    "y": 0,
+                    "xref": "x",
+                    "yref": "paper",
+                    "xanchor": "right",
+                    "yanchor": "bottom",
+                    "text": f"wait {wait} / patience {patience}",
+                    "showarrow": False,
+                    "font": {"size": 11, "color": _STOP_COLOR},
+                }
+            )
+
+    layout = {
+        "title": {
+            "text": metric_title(metric),
+            "x": 0,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": 8},
+        },
+        "height": HEIGHT,
+        "margin": {"l": 50, "r": 10, "t": 56, "b": 40},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        "hovermode": "x unified",
+        "uirevision": snap.id,
+        "xaxis": {"title": {"text": "epoch"}, "zeroline": False},
+        "yaxis": {"title": {"text": metric}, "hoverformat": ".4g"},
+        "shapes": shapes,
+        "annotations": annotations,
+    }
+    # One constructor call from plain dicts: several times faster than go.Scatter + update_layout.
+    fig = go.Figure({"data": traces, "layout": layout})
+    return fig
+
+
+def patience_window(snap: RunSnapshot) -> tuple[int, int, int, int] | None:
+    """(first epoch, last epoch, wait, patience) of EarlyStopping's current wait, or None.
+
+    Shown while the run is live, or after an early stop; only when the wait counter is positive.
+    It spans from EarlyStopping's best epoch so far to the last finished epoch.
+    """
+    es = snap.config.early_stopping
+    if not snap.history or not es.enabled:
+        return None
+    if not (snap.is_live or snap.stop_reason == "early_stopping"):
+        return None
+    last = snap.history[-1]
+    wait = last.es_wait
+    if wait is None or wait <= 0:
+        return None
+    x1 = last.epoch
+    x0 = last.es_best_epoch if last.es_best_epoch is not None else x1 - wait
+    if x0 >= x1:
+        x0 = x1 - wait
+    return x0, x1, wait, es.patience
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _base(key: str | None) -> str | None:
+    return None if key is None else key.removeprefix("val_")
+
+
+def _batch_series(points, index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    empty = np.zeros(0)
+    if index is None or not points:
+        return empty, empty
+    x = np.fromiter((p[0] for p in points), dtype=float, count=len(points))
+    y = np.fromiter(
+        ((math.nan if p[index] is None else p[index]) for p in points), dtype=float, count=len(points)
+    )
+    if not np.isfinite(y).any():
+        return empty, empty
+    return x, y
+
+
+def _index_of(epochs: np.ndarray):
+    def find(epoch: int | None) -> int | None:
+        if epoch is None:
+            return None
+        i = int(np.searchsorted(epochs, epoch))
+        return i if i < len(epochs) and epochs[i] == epoch else None
+
+    return find
+
+
+def _best_star(snap: RunSnapshot, metric: str, series: dict, epochs: np.ndarray) -> dict | None:
+    monitor = snap.monitor
+    if _base(monitor) != metric or monitor not in series:
+        return None
+    i = _index_of(epochs)(snap.best_epoch)
+    y = float(series[monitor][i]) if i is not None else math.nan
+    if not math.isfinite(y) and snap.best_value is not None:
+        y = float(snap.best_value)
+    if not math.isfinite(y):
+        return None
+    return _scatter(
+        x=np.array([snap.best_epoch]),
+        y=np.array([y]),
+        name=BEST,
+        uid="best",
+        mode="markers",
+        marker={"size": 14, "symbol": "star", "color": _BEST_COLOR, "line": {"width": 1, "color": "#444444"}},
+        hovertemplate=f"best {monitor}: %{{y:.4g}}<extra></extra>",
+    )
+
+
+def _scatter(**trace) -> dict:
+    return {"type": "scatter", **trace}
+
+
+def _line(x: np.ndarray, y: np.ndarray, name: str, uid: str, color: str) -> dict:
+    return _scatter(x=x, y=y, name=name, uid=uid, mode="lines", line={"width": 2, "color": color})
+
+
+def _vline(x: float, color: str) -> dict:
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": color, "width": 1.5, "dash": "dot"},
+    }
+
+
+def _vline_label(x: float, text: str, color: str, *, y: float, xanchor: str) -> dict:
+    return {
+        "x": x,
+        "y": y,
+        "xref": "x",
+        "yref": "paper",
+        "xanchor": xanchor,
+        "yanchor": "top",
+        "text": text,
+        "showarrow": False,
+        "font": {"size": 11, "color": color},
+    }
+
+
+def _note(text: str) -> dict:
+    return {
+        "x": 0.5,
+        "y": 0.5,
+        "xref": "paper",
+        "yref": "paper",
+        "text": text,
+        "showarrow": False,
+        "font": {"size": 14, "color": _LINE_COLOR},
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# History columns, cached per run and extended as epochs arrive.
+#
+# A live run's snapshots share their EpochRecord objects (the history only grows), so the columns
+# of the previous tick are reused and only the new epochs are read: a tick costs the same at epoch
+# 100,000 as at epoch 100. Any other history (a run reloaded from disk, a test) is read afresh.
+
+
+class _Columns:
+    def __init__(self) -> None:
+        self.n = 0
+        self.first = self.last = None
+        self.epoch = np.zeros(0, dtype=np.int64)
+        self.saved = np.zeros(0, dtype=np.int64)  # indices of the records with saved=True
+        self.logs: dict[str, tuple[bool, np.ndarray]] = {}  # key -> (logged by any record, values)
+
+    def matches(self, history) -> bool:
+        n = len(history)
+        return 0 < self.n <= n and history[0] is self.first and history[self.n - 1] is self.last
+
+    def extend(self, history) -> None:
+        new = history[self.n :]
+        self.epoch = np.concatenate([self.epoch, np.array([r.epoch for r in new], dtype=np.int64)])
+        self.saved = np.concatenate(
+            [self.saved, np.array([self.n + i for i, r in enumerate(new) if r.saved], dtype=np.int64)]
+        )
+        for key, (present, values) in self.logs.items():
+            self.logs[key] = (
+                present or any(key in r.logs for r in new),
+                np.concatenate([values, _log_values(new, key)]),
+            )
+        self.n, self.first, self.last = len(history), history[0], history[-1]
+
+    def column(self, history, key: str) -> np.ndarray | None:
+        if key not in self.logs:
+            self.logs[key] = (any(key in r.logs for r in history), _log_values(history, key))
+        present, values = self.logs[key]
+        return values if present else None
+
+
+_CACHE: OrderedDict[str, _Columns] = OrderedDict()
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
+
+
+def _columns(run_id: str, history, keys: Sequence[str]) -> dict[str, np.ndarray | None]:
+    """``epoch``, ``saved`` (indices) and each of ``keys`` (None if never logged) for ``history``."""
+    with _CACHE_LOCK:
+        cols = _CACHE.get(run_id)
+        if cols is None or not cols.matches(history):
+            cols = _Columns()
+            _CACHE[run_id] = cols
+        _CACHE.move_to_end(run_id)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        if cols.n != len(history):
+            cols.extend(history)
+        out: dict[str, np.ndarray | None] = {"epoch": cols.epoch, "saved": cols.saved}
+        for key in keys:
+            out[key] = cols.column(history, key)
+        return out
+
+
+def _log_values(records, key: str) -> np.ndarray:
+    """One value per record; NaN where the key is missing or None."""
+    nan = math.nan
+    return np.array([r.logs.get(key, nan) for r in records], dtype=float).reshape(-1)

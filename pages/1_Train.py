@@ -1,0 +1,116 @@
+"""Train: set the data, the model and every EarlyStopping / ModelCheckpoint parameter, start, watch."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import metrics
+from core.config import RunConfig, errors, validate
+from core.presets import PRESETS
+from core.training import InvalidConfig, QueueFull
+from ui import form
+from ui.live_view import live_view
+from ui.state import get_trainer, open_run, url_run_id
+
+st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+trainer = get_trainer()
+state = st.session_state
+
+# A preset chosen on the home page, or the settings this tab had before it visited another page
+# (Streamlit forgets the values of widgets that were not drawn on the last page).
+if (preset := state.pop("apply_preset", None)) is not None:
+    form.apply_config(PRESETS[preset].make() if preset else PRESETS["quick_digits"].make())
+elif "data.name" not in state:
+    form.apply_config(state.get("last_config") or PRESETS["quick_digits"].make())
+
+
+def _apply_preset() -> None:
+    form.apply_config(PRESETS[state["preset_choice"]].make())
+
+
+def _import_config() -> None:
+    upload = state.get("config_upload")
+    if upload is None:
+        return
+    try:
+        form.apply_config(RunConfig.from_json(upload.getvalue().decode("utf-8", errors="replace")))
+        state["import_message"] = ("success", f"Loaded {upload.name}.")
+    except ValueError as exc:
+        state["import_message"] = ("error", f"{upload.name}: {exc}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sidebar: where the data and the model come from.
+with st.sidebar:
+    st.header("Start from")
+    st.selectbox("Preset", list(PRESETS), key="preset_choice", format_func=lambda n: PRESETS[n].label)
+    st.caption(PRESETS[state["preset_choice"]].description)
+    st.button("Load preset", on_click=_apply_preset, key="load_preset", width="stretch")
+    st.file_uploader("or a config JSON", type=["json"], key="config_upload", on_change=_import_config)
+    if msg := state.pop("import_message", None):
+        (st.success if msg[0] == "success" else st.error)(msg[1])
+    st.header("Data")
+    info = form.data_section(trainer.store.root / "uploads")
+    st.header("Model")
+    form.model_section(info)
+    st.header("Training")
+    form.fit_section()
+
+# ---------------------------------------------------------------------------------------------
+# Main: the two callbacks, the start button, the live view.
+st.title("Train")
+config = form.read_config()
+problems = validate(config, task=info.task, input_kind=info.input_kind) if info else validate(config)
+task = info.task if info else None
+logged = metrics.logged_metrics(task, config.fit.validation_split > 0) if task else ["loss", "val_loss"]
+
+form.show_problems(problems, "data", "model", "fit")
+es_col, ck_col = st.columns(2)
+with es_col:
+    st.subheader("EarlyStopping")
+    form.early_stopping_section(logged)
+    form.show_problems(problems, "early_stopping")
+with ck_col:
+    st.subheader("ModelCheckpoint")
+    form.checkpoint_section(logged)
+    form.show_problems(problems, "checkpoint")
+
+config = form.read_config()  # the sections above may have changed it
+state["last_config"] = config
+blocking = errors(problems)
+
+
+def _start() -> None:
+    try:
+        run = trainer.start(form.read_config())
+    except (InvalidConfig, QueueFull) as exc:
+        state["start_error"] = str(exc)
+        return
+    open_run(run.id)
+
+
+c1, c2, _ = st.columns([2, 2, 3])
+c1.text_input("Run name", key="name")
+c2.button(
+    "Start training",
+    type="primary",
+    icon=":material/play_arrow:",
+    disabled=bool(blocking),
+    on_click=_start,
+    key="start",
+    width="stretch",
+    help="Fix the problems shown above first."
+    if blocking
+    else "Trains in the background; this page stays live.",
+)
+if err := state.pop("start_error", None):
+    st.error(err)
+
+st.divider()
+run_id = url_run_id()
+if run_id:
+    live_view(trainer, run_id)
+elif st.query_params.get("run"):
+    st.warning("That run does not exist (any more). Start a new one above, or pick one on the home page.")
+else:
+    st.caption("Start a run: its curves, console and downloads appear here.")

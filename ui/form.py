@@ -1,0 +1,323 @@
+"""The Train page's settings: widgets keyed by config path, read back into a RunConfig.
+
+A widget's key is the dotted path of the setting it edits ("early_stopping.patience"), so a config
+(a preset, an imported JSON, an earlier run) is applied by writing those keys, the page's problems
+from ``validate()`` land next to the widget with the same path, and the form is read back with
+``read_config``. The page only lays widgets out; core/ decides what is valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core import datasets, metrics
+from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, Problem, RunConfig
+from core.models import MODELS
+
+MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
+LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
+OPTIONAL = {  # settings that may be None: a toggle "<key>.on" beside the number
+    "data.max_samples",
+    "early_stopping.baseline",
+    "checkpoint.initial_value_threshold",
+}
+SECTIONS = ("data", "model", "fit", "early_stopping", "checkpoint")
+
+
+def _paths(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            out.update(_paths(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+def apply_config(cfg: RunConfig) -> None:
+    """Puts a config into the widgets (call before they are drawn, e.g. in an on_click)."""
+    state = st.session_state
+    for path, value in _paths(cfg).items():
+        if path in OPTIONAL:
+            state[f"{path}.on"] = value is not None
+            if value is not None:
+                state[path] = value
+        elif path == "name":
+            state["name"] = value
+        else:
+            state[path] = value
+    state.setdefault("data.max_samples", 1000)
+    state.setdefault("early_stopping.baseline", 0.0)
+    state.setdefault("checkpoint.initial_value_threshold", 0.0)
+
+
+def read_config() -> RunConfig:
+    """The config the widgets describe now."""
+    state = st.session_state
+    defaults = _paths(RunConfig())
+    data: dict[str, Any] = {}
+    for path, default in defaults.items():
+        if path in OPTIONAL and not state.get(f"{path}.on", default is not None):
+            value = None
+        else:
+            value = state.get(path, default)
+        node = data
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return RunConfig.from_dict(data)
+
+
+def show_problems(problems: list[Problem], *prefixes: str) -> None:
+    """The problems whose field starts with one of ``prefixes``, right where the widgets are."""
+    for p in problems:
+        if any(
+            p.field == pre or p.field.startswith(pre + ".") or p.field.startswith(pre) for pre in prefixes
+        ):
+            (st.error if p.severity == "error" else st.warning)(p.message, icon=None)
+
+
+def _with(options: list[float], value: float | None) -> list[float]:
+    if value is None or value in options:
+        return options
+    return sorted({*options, value})
+
+
+def _fmt(v: float) -> str:
+    return "0" if v == 0 else f"{v:g}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Sections
+
+
+def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
+    """Dataset choice, CSV upload with preview and target picker; returns what validation needs."""
+    state = st.session_state
+    names = list(datasets.DATASETS)
+    st.selectbox(
+        "Dataset",
+        names,
+        key="data.name",
+        format_func=lambda n: datasets.DATASETS[n].label,
+        help="Built-in and generated sets work offline; Keras' own download on first use.",
+    )
+    spec = datasets.DATASETS[state["data.name"]]
+    st.caption(spec.description)
+    if spec.source == "csv":
+        _csv_inputs(uploads_dir, text=spec.name == "text_csv")
+    elif spec.source == "keras":
+        _keras_availability(spec.name)
+    if spec.input_kind == "sequence" or spec.name == "text_csv":
+        c1, c2 = st.columns(2)
+        c1.number_input("Vocabulary (words)", 100, 100_000, step=500, key="data.num_words")
+        c2.number_input("Sequence length", 10, 2000, step=50, key="data.maxlen")
+    c1, c2 = st.columns(2)
+    c1.toggle("Limit rows", key="data.max_samples.on", help="Train on a seeded subsample: faster tinkering.")
+    if state.get("data.max_samples.on"):
+        c2.number_input("Rows", 20, 10_000_000, step=100, key="data.max_samples")
+    if spec.source != "keras":
+        st.slider(
+            "Test share", 0.05, 0.5, step=0.05, key="data.test_fraction", help="Held out for the final test."
+        )
+    try:
+        return datasets.describe(read_config().data)
+    except datasets.DatasetError:
+        return None  # validate() reports it
+
+
+def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
+    state = st.session_state
+    upload = st.file_uploader("CSV file", type=["csv"], key="csv_upload")
+    if upload is not None:
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:32]
+        path = uploads_dir / f"{digest}.csv"
+        if not path.exists():
+            uploads_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".partial")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        if state.get("data.path") != str(path):
+            state["data.path"] = str(path)
+            state["data.upload_name"] = upload.name
+    path = state.get("data.path")
+    if not path:
+        st.info(
+            "Upload a CSV: one row per sample, a header row, numeric feature columns and a target column."
+        )
+        return
+    try:
+        frame = datasets.read_csv(path)
+    except datasets.DatasetError as exc:
+        st.error(str(exc))
+        return
+    st.caption(
+        f"{state.get('data.upload_name', Path(path).name)}: {len(frame):,} rows, {frame.shape[1]} columns"
+    )
+    st.dataframe(frame.head(5), hide_index=True, height=150, key="csv_preview")
+    columns = [str(c) for c in frame.columns]
+    if state.get("data.target_column") not in columns:
+        state["data.target_column"] = columns[-1]
+    if text:
+        if state.get("data.text_column") not in columns:
+            state["data.text_column"] = columns[0]
+        st.selectbox("Text column", columns, key="data.text_column")
+    st.selectbox("Target column", columns, key="data.target_column")
+    st.selectbox(
+        "Task",
+        [None, *metrics.TASKS],
+        key="data.task",
+        format_func=lambda t: "infer from the target" if t is None else t,
+    )
+
+
+def _keras_availability(name: str) -> None:
+    path = datasets.keras_cache_path(name)
+    if datasets.keras_cached(name):
+        st.success(f"Cached at `{path}`: works offline.", icon=":material/check:")
+    else:
+        st.warning(
+            f"Not cached at `{path}` yet: Keras downloads it on first use, which needs internet. "
+            "Offline? Pick the generated text set (or upload a CSV), or copy the file there.",
+            icon=":material/cloud_download:",
+        )
+
+
+def model_section(info: datasets.DatasetInfo | None) -> None:
+    state = st.session_state
+    st.selectbox(
+        "Model",
+        list(MODELS),
+        key="model.name",
+        format_func=lambda n: (
+            MODELS[n].label
+            + ("" if info is None or info.input_kind in MODELS[n].input_kinds else " (needs other data)")
+        ),
+    )
+    spec = MODELS[state["model.name"]]
+    st.caption(spec.description)
+    knobs = spec.knobs
+    if knobs:
+        cols = st.columns(len(knobs))
+        for col, knob in zip(cols, knobs):
+            if knob == "units":
+                col.number_input("Units", 1, 4096, step=16, key="model.units")
+            elif knob == "depth":
+                col.number_input("Hidden layers", 0, 12, key="model.depth")
+            elif knob == "filters":
+                col.number_input("Filters", 1, 512, step=8, key="model.filters")
+            elif knob == "dropout":
+                col.number_input("Dropout", 0.0, 0.9, step=0.05, key="model.dropout")
+
+
+def fit_section() -> None:
+    state = st.session_state
+    c1, c2 = st.columns(2)
+    c1.number_input(
+        "Max epochs",
+        1,
+        1_000_000,
+        key="fit.max_epochs",
+        help="A high cap: early stopping decides when to stop.",
+    )
+    c2.number_input("Batch size", 1, 65_536, key="fit.batch_size")
+    c1, c2 = st.columns(2)
+    c1.selectbox("Optimizer", list(OPTIMIZERS), key="fit.optimizer")
+    c2.select_slider(
+        "Learning rate",
+        _with(LEARNING_RATES, state.get("fit.learning_rate")),
+        key="fit.learning_rate",
+        format_func=_fmt,
+    )
+    st.slider(
+        "Validation split",
+        0.0,
+        0.5,
+        step=0.05,
+        key="fit.validation_split",
+        help="Share of the training data that judges each epoch. The test split is never used for this.",
+    )
+    st.number_input("Random seed", 0, 2**31 - 1, key="fit.seed")
+
+
+def _monitor_and_mode(section: str, logged: list[str]) -> None:
+    state = st.session_state
+    current = state.get(f"{section}.monitor")
+    options = logged if current in logged else [*logged, current]
+    c1, c2 = st.columns(2)
+    c1.selectbox("Monitor", options, key=f"{section}.monitor", help="The logged metric to watch.")
+    c2.radio(
+        "Mode",
+        ["auto", "min", "max"],
+        key=f"{section}.mode",
+        horizontal=True,
+        help="Whether lower or higher is better. 'auto' asks the compiled metric.",
+    )
+    if state.get(f"{section}.mode") == "auto":
+        resolved = metrics.resolve_mode(state.get(f"{section}.monitor", ""), "auto")
+        c2.caption(f"auto resolves to **{resolved}**" if resolved else "auto cannot resolve this metric")
+
+
+def early_stopping_section(logged: list[str]) -> None:
+    state = st.session_state
+    st.toggle("Use EarlyStopping", key="early_stopping.enabled")
+    if not state.get("early_stopping.enabled"):
+        st.caption("Off: training runs to max epochs unless you stop it.")
+        return
+    _monitor_and_mode("early_stopping", logged)
+    st.slider(
+        "Patience",
+        0,
+        max(200, int(state.get("early_stopping.patience", 0))),
+        key="early_stopping.patience",
+        help="Epochs without improvement before training stops.",
+    )
+    st.caption("Epochs to wait for an improvement before stopping.")
+    st.select_slider(
+        "min_delta",
+        _with(MIN_DELTAS, state.get("early_stopping.min_delta")),
+        key="early_stopping.min_delta",
+        format_func=_fmt,
+    )
+    st.caption("The smallest change that counts as an improvement (log scale; 0 counts any change).")
+    c1, c2 = st.columns(2)
+    c1.toggle("Baseline", key="early_stopping.baseline.on")
+    if state.get("early_stopping.baseline.on"):
+        c2.number_input(
+            "Baseline value", format="%.6g", key="early_stopping.baseline", label_visibility="collapsed"
+        )
+    st.caption("A value the monitor must beat; until it does, patience keeps running out.")
+    st.number_input("start_from_epoch", 0, 1_000_000, key="early_stopping.start_from_epoch")
+    st.caption("Warm-up epochs ignored entirely before the watch starts.")
+    st.toggle("restore_best_weights", key="early_stopping.restore_best_weights")
+    st.caption("End with the best epoch's weights instead of the last epoch's.")
+
+
+def checkpoint_section(logged: list[str]) -> None:
+    state = st.session_state
+    st.toggle("Use ModelCheckpoint", key="checkpoint.enabled")
+    if not state.get("checkpoint.enabled"):
+        st.caption("Off: nothing to download; the test set is evaluated on the final weights.")
+        return
+    _monitor_and_mode("checkpoint", logged)
+    st.toggle("save_best_only", key="checkpoint.save_best_only")
+    st.caption("Overwrite the file only when the monitor improves (no min_delta here).")
+    c1, c2 = st.columns(2)
+    c1.toggle("save_weights_only", key="checkpoint.save_weights_only")
+    c2.selectbox("Format", list(CHECKPOINT_FORMATS), key="checkpoint.format")
+    st.caption(".keras: the whole model, optimizer included. .h5: legacy. .weights.h5: weights only.")
+    c1, c2 = st.columns(2)
+    c1.toggle("initial_value_threshold", key="checkpoint.initial_value_threshold.on")
+    if state.get("checkpoint.initial_value_threshold.on"):
+        c2.number_input(
+            "Threshold", format="%.6g", key="checkpoint.initial_value_threshold", label_visibility="collapsed"
+        )
+    st.caption("Save nothing until the monitor beats this value.")

@@ -1,0 +1,142 @@
+"""The live view of one run: a fragment that ticks while the run is live, then the summary.
+
+The fragment reads a snapshot each tick and draws it; it never touches the training thread. When
+the run ends it asks for one full rerun, so the summary and the (lazy) download buttons are drawn
+outside the fragment and the ticking stops.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import charts, datasets, metrics
+from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
+from core.training import Trainer
+
+TICK_SECONDS = 0.5
+CONSOLE_LINES = 200
+
+
+def live_view(trainer: Trainer, run_id: str) -> None:
+    snap = trainer.snapshot(run_id)
+    st.session_state["live_was_live"] = snap.is_live
+
+    @st.fragment(run_every=TICK_SECONDS if snap.is_live else None)
+    def ticking() -> None:
+        now = trainer.snapshot(run_id)
+        _draw(trainer, now)
+        if st.session_state.get("live_was_live") and not now.is_live:
+            st.session_state["live_was_live"] = False
+            st.rerun()
+
+    ticking()
+    if not snap.is_live:
+        summary(snap)
+
+
+def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
+    head, stop_col = st.columns([5, 1])
+    head.markdown(f"**{snap.config.name}** · {snap.status_label} · `{snap.id[:8]}`")
+    if snap.is_live:
+        stop_col.button(
+            "Stop",
+            key="stop_run",
+            icon=":material/stop:",
+            disabled=snap.status == "stopping",
+            on_click=trainer.stop,
+            args=(snap.id,),
+            width="stretch",
+        )
+    if snap.status == "queued":
+        pos = snap.queue_position
+        st.info(
+            f"Waiting in the queue: {'next to start' if pos == 1 else f'position {pos}'}. Runs train one at a time."
+        )
+    elif snap.is_live:
+        _progress(snap)
+    task_metric = _main_metric(snap)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.plotly_chart(charts.loss_figure(snap), key="chart_loss", width="stretch")
+    with c2:
+        if task_metric:
+            st.plotly_chart(charts.metric_figure(snap, task_metric), key="chart_metric", width="stretch")
+    with st.expander("Console", expanded=snap.is_live):
+        lines = snap.log_lines[-CONSOLE_LINES:]
+        st.code("\n".join(lines) or "(nothing yet)", language=None, height=220)
+
+
+def _progress(snap: RunSnapshot) -> None:
+    epoch_in_flight = snap.epoch + 1 if snap.status != "stopping" else snap.epoch
+    steps = snap.steps_per_epoch or 0
+    frac = min(snap.batch / steps, 1.0) if steps else 0.0
+    text = f"Epoch {epoch_in_flight:,} (max {snap.max_epochs:,})"
+    if steps:
+        text += f" · batch {snap.batch}/{steps}"
+    es = snap.config.early_stopping
+    if es.enabled and snap.history and snap.history[-1].es_wait is not None:
+        text += f" · {es.monitor} has not improved for {snap.history[-1].es_wait} of {es.patience} epochs"
+    st.progress(frac, text=text)
+
+
+def _main_metric(snap: RunSnapshot) -> str | None:
+    try:
+        return metrics.main_metric(datasets.describe(snap.config.data).task)
+    except datasets.DatasetError:
+        return None
+
+
+def summary(snap: RunSnapshot) -> None:
+    """Why it stopped, what it kept, how it did on the test split, and the downloads."""
+    if snap.status == "failed":
+        st.error(snap.message or "Failed.")
+    elif snap.status == "interrupted":
+        st.warning(snap.message or "Interrupted.")
+    else:
+        st.success(snap.message or snap.status_label.capitalize())
+    epochs = len(snap.history)
+    cols = st.columns(4)
+    cols[0].metric("Epochs trained", f"{epochs:,}", help=f"of a maximum of {snap.max_epochs:,}")
+    cols[1].metric(
+        "Epochs saved",
+        f"{max(snap.max_epochs - epochs, 0):,}",
+        help="Epochs early stopping spared against the maximum.",
+    )
+    if snap.best_epoch is not None and snap.best_value is not None:
+        cols[2].metric(f"Best {snap.monitor}", f"{snap.best_value:.4f}", help=f"at epoch {snap.best_epoch}")
+        cols[2].caption(f"epoch {snap.best_epoch}")
+    test_key = next((k for k in ("accuracy", "mae", "loss") if k in snap.test_metrics), None)
+    if test_key:
+        cols[3].metric(f"Test {test_key}", f"{snap.test_metrics[test_key]:.4f}")
+        cols[3].caption(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items()))
+
+    d1, d2, d3 = st.columns(3)
+    if has_checkpoint(snap):
+        d1.download_button(
+            "Best checkpoint" if snap.config.checkpoint.save_best_only else "Last checkpoint",
+            data=lambda: read_checkpoint(snap),
+            file_name=checkpoint_file_name(snap),
+            mime="application/octet-stream",
+            on_click="ignore",
+            icon=":material/download:",
+            key="dl_checkpoint",
+            type="primary",
+        )
+    else:
+        d1.caption("No checkpoint was kept.")
+    d2.download_button(
+        "History CSV",
+        data=snap.history_csv,
+        file_name=f"{checkpoint_file_name(snap).split('.')[0]}-history.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="dl_history",
+    )
+    d3.download_button(
+        "Config JSON",
+        data=snap.config.to_json,
+        file_name=f"{checkpoint_file_name(snap).split('.')[0]}-config.json",
+        mime="application/json",
+        on_click="ignore",
+        key="dl_config",
+    )
