@@ -49,9 +49,8 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
         )
     if snap.status == "queued":
         pos = snap.queue_position
-        st.info(
-            f"Waiting in the queue: {'next to start' if pos == 1 else f'position {pos}'}. Runs train one at a time."
-        )
+        where = "next to start" if pos == 1 else f"position {pos}"
+        st.info(f"Waiting in the queue: {where}. Runs train one at a time.")
     elif snap.is_live:
         _progress(snap)
     task_metric = _main_metric(snap)
