@@ -30,7 +30,7 @@ MAX_CHECKPOINT_MARKERS = 200  # the most recent saves only
 HEIGHT = 320
 WAITING_NOTE = "waiting for the first epoch"
 
-# Trace names, as shown in the legend (and as tests and pages find them).
+# Trace names, as shown in the legend (and as tests and pages find them), and the fixed trace order (uids).
 TRAIN, VALIDATION, BATCHES, CHECKPOINTS, BEST = (
     "train",
     "validation",
@@ -38,6 +38,8 @@ TRAIN, VALIDATION, BATCHES, CHECKPOINTS, BEST = (
     "checkpoint saved",
     "best",
 )
+
+_TRACE_ORDER = ("batches", "train", "val", "checkpoints", "best")
 
 _TRAIN_COLOR = "#1f77b4"
 _VAL_COLOR = "#ff7f0e"
@@ -131,7 +133,12 @@ def metric_title(metric: str) -> str:
 
 
 def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_points: int) -> go.Figure:
-    traces: list[dict] = []
+    # The same five traces in the same order on every tick, empty ones included: Streamlit's JSON
+    # drops trace uids, so Plotly matches a legend item the user hid across updates by its index.
+    empty = np.zeros(0)
+    data = {uid: (empty, empty) for uid in _TRACE_ORDER}
+    checkpoint_name = CHECKPOINTS
+    best_hover = "best"
     shapes: list[dict] = []
     annotations: list[dict] = []
     history = snap.history
@@ -139,18 +146,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
 
     bx, by = _batch_series(snap.batch_points, batch_index)
     if bx.size:
-        bx, by = decimate(bx, by, max_points)
-        traces.append(
-            _scatter(
-                x=bx,
-                y=by,
-                name=BATCHES,
-                uid="batches",
-                mode="lines",
-                line={"width": 1, "color": _TRAIN_COLOR},
-                opacity=0.35,
-            )
-        )
+        data["batches"] = decimate(bx, by, max_points)
 
     if not history:
         annotations.append(_note(WAITING_NOTE))
@@ -162,49 +158,32 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         series = {k: v for k, v in ((metric, train), (val_key, val)) if v is not None}
 
         # Epochs a marker points at stay exact through decimation.
-        saved = cols["saved"][-MAX_CHECKPOINT_MARKERS:].tolist()
+        saved = cols["saved"][-MAX_CHECKPOINT_MARKERS:]
         marker_epochs = [snap.best_epoch, snap.stopped_epoch, history[-1].es_best_epoch]
-        keep = saved + [i for i in map(_index_of(epochs), marker_epochs) if i is not None]
-        budget = max_points // len(series) if series else max_points
-        idx = np.unique(
-            np.concatenate([decimate_indices(y, budget, keep) for y in series.values()] or [np.arange(0)])
-        )
+        keep = saved.tolist() + [i for i in map(_index_of(epochs), marker_epochs) if i is not None]
+        if series:
+            budget = max_points // len(series)
+            idx = np.unique(np.concatenate([decimate_indices(y, budget, keep) for y in series.values()]))
+            if train is not None:
+                data["train"] = epochs[idx], train[idx]
+            if val is not None:
+                data["val"] = epochs[idx], val[idx]
 
-        if train is not None:
-            traces.append(_line(epochs[idx], train[idx], TRAIN, "train", _TRAIN_COLOR))
-        if val is not None:
-            traces.append(_line(epochs[idx], val[idx], VALIDATION, "val", _VAL_COLOR))
-
+        # Checkpoint saves: on the chart of the checkpoint's monitor, on the monitored series.
         ck_monitor = snap.config.checkpoint.monitor
-        if saved and _base(ck_monitor) == metric:
+        if saved.size and _base(ck_monitor) == metric and series:
             y = series.get(ck_monitor, val if val is not None else train)
-            if y is not None:
-                ix = np.asarray(saved)
-                capped = cols["saved"].size > MAX_CHECKPOINT_MARKERS
-                name = f"{CHECKPOINTS} (latest {len(saved)})" if capped else CHECKPOINTS
-                traces.append(
-                    _scatter(
-                        x=epochs[ix],
-                        y=y[ix],
-                        name=name,
-                        uid="checkpoints",
-                        mode="markers",
-                        marker={
-                            "size": 7,
-                            "symbol": "circle-open",
-                            "color": _CHECKPOINT_COLOR,
-                            "line": {"width": 2},
-                        },
-                        hovertemplate="checkpoint saved<extra></extra>",
-                    )
-                )
+            data["checkpoints"] = epochs[saved], y[saved]
+            if cols["saved"].size > MAX_CHECKPOINT_MARKERS:
+                checkpoint_name = f"{CHECKPOINTS} (latest {saved.size})"
 
         if snap.best_epoch is not None:
             shapes.append(_vline(snap.best_epoch, _LINE_COLOR))
             annotations.append(_vline_label(snap.best_epoch, "best", _LINE_COLOR, y=1.0, xanchor="left"))
-            star = _best_star(snap, metric, series, epochs)
+            star = _best_point(snap, metric, series, epochs)
             if star is not None:
-                traces.append(star)
+                data["best"] = np.array([snap.best_epoch]), np.array([star])
+                best_hover = f"best {snap.monitor}"
 
         if snap.stopped_epoch is not None:
             shapes.append(_vline(snap.stopped_epoch, _STOP_COLOR))
@@ -232,7 +211,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
             annotations.append(
                 {
                     "x": x1,
-                    "y": 0,
+                    "y": 0.02,
                     "xref": "x",
                     "yref": "paper",
                     "xanchor": "right",
@@ -243,6 +222,44 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
                 }
             )
 
+    styles = {
+        "batches": {
+            "name": BATCHES,
+            "mode": "lines",
+            "line": {"width": 1, "color": _TRAIN_COLOR},
+            "opacity": 0.35,
+        },
+        "train": {"name": TRAIN, "mode": "lines", "line": {"width": 2, "color": _TRAIN_COLOR}},
+        "val": {"name": VALIDATION, "mode": "lines", "line": {"width": 2, "color": _VAL_COLOR}},
+        "checkpoints": {
+            "name": checkpoint_name,
+            "mode": "markers",
+            "marker": {"size": 7, "symbol": "circle-open", "color": _CHECKPOINT_COLOR, "line": {"width": 2}},
+            "hovertemplate": "checkpoint saved<extra></extra>",
+        },
+        "best": {
+            "name": BEST,
+            "mode": "markers",
+            "marker": {
+                "size": 14,
+                "symbol": "star",
+                "color": _BEST_COLOR,
+                "line": {"width": 1, "color": "#444444"},
+            },
+            "hovertemplate": f"{best_hover}: %{{y:.4g}}<extra></extra>",
+        },
+    }
+    traces = [
+        {
+            "type": "scatter",
+            "uid": uid,
+            "x": data[uid][0],
+            "y": data[uid][1],
+            "showlegend": bool(len(data[uid][0])),
+            **styles[uid],
+        }
+        for uid in _TRACE_ORDER
+    ]
     layout = {
         "title": {
             "text": metric_title(metric),
@@ -263,8 +280,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         "annotations": annotations,
     }
     # One constructor call from plain dicts: several times faster than go.Scatter + update_layout.
-    fig = go.Figure({"data": traces, "layout": layout})
-    return fig
+    return go.Figure({"data": traces, "layout": layout})
 
 
 def patience_window(snap: RunSnapshot) -> tuple[int, int, int, int] | None:
@@ -320,7 +336,8 @@ def _index_of(epochs: np.ndarray):
     return find
 
 
-def _best_star(snap: RunSnapshot, metric: str, series: dict, epochs: np.ndarray) -> dict | None:
+def _best_point(snap: RunSnapshot, metric: str, series: dict, epochs: np.ndarray) -> float | None:
+    """The y of the best marker: on the monitored series, if this chart plots it."""
     monitor = snap.monitor
     if _base(monitor) != metric or monitor not in series:
         return None
@@ -328,25 +345,7 @@ def _best_star(snap: RunSnapshot, metric: str, series: dict, epochs: np.ndarray)
     y = float(series[monitor][i]) if i is not None else math.nan
     if not math.isfinite(y) and snap.best_value is not None:
         y = float(snap.best_value)
-    if not math.isfinite(y):
-        return None
-    return _scatter(
-        x=np.array([snap.best_epoch]),
-        y=np.array([y]),
-        name=BEST,
-        uid="best",
-        mode="markers",
-        marker={"size": 14, "symbol": "star", "color": _BEST_COLOR, "line": {"width": 1, "color": "#444444"}},
-        hovertemplate=f"best {monitor}: %{{y:.4g}}<extra></extra>",
-    )
-
-
-def _scatter(**trace) -> dict:
-    return {"type": "scatter", **trace}
-
-
-def _line(x: np.ndarray, y: np.ndarray, name: str, uid: str, color: str) -> dict:
-    return _scatter(x=x, y=y, name=name, uid=uid, mode="lines", line={"width": 2, "color": color})
+    return y if math.isfinite(y) else None
 
 
 def _vline(x: float, color: str) -> dict:

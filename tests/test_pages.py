@@ -1,0 +1,163 @@
+"""Every page through Streamlit's AppTest: real scripts, real training threads, no browser."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
+
+
+@pytest.fixture(autouse=True)
+def fresh_server_state(tmp_path, monkeypatch):
+    """Each test gets its own runs folder and its own process-wide trainer."""
+    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def app(page: str = "pages/1_Train.py") -> AppTest:
+    return AppTest.from_file(str(ROOT / page), default_timeout=60)
+
+
+def tick_until_done(at: AppTest, timeout: float = 120) -> AppTest:
+    """AppTest does not fire run_every; each run() is one tick."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if any(m.label == "Epochs trained" for m in at.metric):
+            return at
+        time.sleep(0.3)
+    raise AssertionError("the run did not finish in time")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_exception(page):
+    at = app(page).run()
+    assert not at.exception, at.exception
+    assert at.title, "each page has a title"
+
+
+def test_train_page_starts_a_digits_run_and_shows_the_summary():
+    at = app().run()
+    assert at.selectbox(key="data.name").value == "digits"
+    at.slider(key="early_stopping.patience").set_value(2)
+    at.select_slider(key="early_stopping.min_delta").set_value(1e-4)
+    at.number_input(key="fit.max_epochs").set_value(40)
+    at.text_input(key="name").set_value("apptest-digits")
+    at.run()
+    assert not at.exception
+    at.button(key="start").click().run()
+    run_id = at.query_params["run"]
+    assert len(run_id) == 32
+
+    at = tick_until_done(at)
+    labels = {m.label: m.value for m in at.metric}
+    trained = int(labels["Epochs trained"].replace(",", ""))
+    assert 3 <= trained < 40
+    assert labels["Epochs saved"] == str(40 - trained)
+    assert "Best val_loss" in labels
+    assert float(labels["Test accuracy"]) > 0.8
+    assert any("Early stopping at epoch" in s.value and "by more than 0.0001" in s.value for s in at.success)
+    downloads = at.get("download_button")
+    assert len(downloads) == 3
+    # The console carries Keras' own lines.
+    console = "\n".join(c.value for c in at.code)
+    assert f"Epoch {trained}: early stopping" in console
+
+    # The run was trained with exactly the settings on the page.
+    from ui.state import get_trainer
+
+    snap = get_trainer().snapshot(run_id)
+    assert snap.config.name == "apptest-digits"
+    assert snap.config.early_stopping.patience == 2
+    assert snap.config.early_stopping.min_delta == 1e-4
+    assert snap.config.fit.max_epochs == 40
+
+
+def test_invalid_settings_show_their_message_and_disable_start():
+    at = app().run()
+    at.slider(key="fit.validation_split").set_value(0.0).run()
+    errors = [e.value for e in at.error]
+    assert any("validation split is 0, so no val_ metric is logged" in e for e in errors), errors
+    assert at.button(key="start").disabled
+    at.slider(key="fit.validation_split").set_value(0.2).run()
+    assert not at.error
+    assert not at.button(key="start").disabled
+
+
+def test_weights_only_with_keras_format_blocks_start():
+    at = app().run()
+    at.toggle(key="checkpoint.save_weights_only").set_value(True).run()
+    assert any("Weights only needs the .weights.h5 format" in e.value for e in at.error)
+    assert at.button(key="start").disabled
+    at.selectbox(key="checkpoint.format").set_value(".weights.h5").run()
+    assert not at.error
+    assert not at.button(key="start").disabled
+
+
+def test_mode_auto_shows_what_it_resolves_to():
+    at = app().run()
+    at.selectbox(key="early_stopping.monitor").set_value("val_accuracy")
+    at.radio(key="early_stopping.mode").set_value("auto").run()
+    assert any("auto resolves to **max**" in c.value for c in at.caption)
+
+
+def test_seed_preset_loads_the_tutorial_settings():
+    at = app().run()
+    at.selectbox(key="preset_choice").set_value("seed_imdb").run()
+    at.button(key="load_preset").click().run()
+    assert at.selectbox(key="data.name").value == "imdb"
+    assert at.selectbox(key="model.name").value == "seed_conv1d"
+    assert at.slider(key="early_stopping.patience").value == 30
+    assert at.select_slider(key="early_stopping.min_delta").value == 1e-4
+    assert at.radio(key="early_stopping.mode").value == "min"
+    assert at.toggle(key="checkpoint.save_best_only").value is True
+    # Offline here: the page says what to do before anything is started.
+    warnings = " ".join(w.value for w in at.warning)
+    assert "needs internet" in warnings or any("Cached at" in s.value for s in at.success)
+
+
+def test_a_run_in_the_url_reattaches():
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.fit.max_epochs = 3
+    run = get_trainer().start(cfg)
+    get_trainer().wait(run.id, timeout=120)
+    at = app()
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    assert any(run.id[:8] in m.value for m in at.markdown)
+    assert any(m.label == "Epochs trained" and m.value == "3" for m in at.metric)
+
+
+def test_unknown_run_in_the_url_is_explained():
+    at = app()
+    at.query_params["run"] = "0" * 32
+    at.run()
+    assert any("does not exist" in w.value for w in at.warning)
+
+
+def test_home_page_quick_run_starts_training():
+    at = app("app.py").run()
+    at.button(key="home_quick").click().run()
+    assert not at.exception
+    from ui.state import get_trainer
+
+    ids = get_trainer().store.ids()
+    assert len(ids) == 1
+    get_trainer().wait(ids[0], timeout=120)
+    at = app("app.py").run()
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["digits-mlp"]
+    assert list(table["status"]) == ["finished"]
