@@ -9,8 +9,11 @@ The x axis is the 1-based epoch, as Keras prints it. Batch points sit at fractio
 position ``e0 + (batch + 1) / steps`` with ``e0`` the 0-based epoch, so 3.0 is the end of epoch 3
 and 2.5 half-way through epoch 3; they line up with the epoch points without any shift.
 
-Trace ``uid`` values are stable ("batches", "train", "val", "checkpoints", "best") so Plotly keeps
-a legend item the user hid across updates even when a marker trace appears later.
+Every figure holds the same five traces in the same order (uids "batches", "train", "val",
+"checkpoints", "best"), empty ones included and left out of the legend: Streamlit's JSON drops trace
+uids, so Plotly matches what the user did to a trace (hid it in the legend) by its index across
+updates, and a marker appearing later must not shift the others. Per-run history columns are cached
+and extended as epochs arrive (see ``_columns``), so a tick costs about the same at any epoch count.
 """
 
 from __future__ import annotations

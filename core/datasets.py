@@ -17,6 +17,7 @@ import pathlib
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,7 +318,9 @@ class _Parts:
     note: str  # why a split could not be stratified ("" when it was, or for regression)
 
 
-def _take(idx: np.ndarray, y: np.ndarray, size: float | int, seed: int, classify: bool):
+def _take(
+    idx: np.ndarray, y: np.ndarray, size: float | int, seed: int, classify: bool
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Split ``idx`` into (rest, taken); stratified when every class allows it."""
     from sklearn.model_selection import train_test_split
 
@@ -327,7 +330,12 @@ def _take(idx: np.ndarray, y: np.ndarray, size: float | int, seed: int, classify
             return rest, taken, ""
         except ValueError:
             counts = np.bincount(y[idx].astype(np.int64))
-            note = f"the smallest class has {counts[counts > 0].min()} sample(s), too few to stratify"
+            smallest = counts[counts > 0].min()
+            note = (
+                f"the smallest class has {smallest} sample, too few to stratify"
+                if smallest < 2
+                else f"a part too small to hold all {np.count_nonzero(counts)} classes"
+            )
     else:
         note = ""
     rest, taken = train_test_split(idx, test_size=size, random_state=seed)
@@ -392,9 +400,14 @@ def _split_and_scale(
         from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(x[parts.train])
-        prep = lambda rows: scaler.transform(x[rows]).astype(np.float32)  # noqa: E731
+
+        def prep(rows: np.ndarray) -> np.ndarray:
+            return scaler.transform(x[rows]).astype(np.float32)
     else:
-        prep = lambda rows: x[rows].reshape(len(rows), *image_shape).astype(np.float32)  # noqa: E731
+
+        def prep(rows: np.ndarray) -> np.ndarray:
+            return x[rows].reshape(len(rows), *image_shape).astype(np.float32)
+
     kind = "tabular" if image_shape is None else "image"
     what = (
         f"{x.shape[1]} features" if image_shape is None else "x".join(map(str, image_shape[:2])) + " images"
@@ -414,7 +427,21 @@ def _split_and_scale(
     )
 
 
-def _dataset(parts: _Parts, prep, y: np.ndarray, *, task, kind, classes, shape, vocab, names, label, what):
+def _dataset(
+    parts: _Parts,
+    prep: Callable[[np.ndarray], np.ndarray],
+    y: np.ndarray,
+    *,
+    task: str,
+    kind: str,
+    classes: list[str],
+    shape: tuple[int, ...],
+    vocab: int | None,
+    names: list[str],
+    label: str,
+    what: str,
+) -> Dataset:
+    """Apply ``prep`` to the rows of each part; label dtypes follow the task."""
     ydt = np.int32 if task == "multiclass" else np.float32
     n_val = 0 if parts.val is None else len(parts.val)
     sizes = (
@@ -445,7 +472,7 @@ def _dataset(parts: _Parts, prep, y: np.ndarray, *, task, kind, classes, shape, 
 # Built-in and synthetic tabular sets.
 
 
-def _load_builtin(spec: DatasetSpec, split) -> Dataset:
+def _load_builtin(spec: DatasetSpec, split: Callable[..., Dataset]) -> Dataset:
     from sklearn import datasets as skd
 
     loaders = {
@@ -472,7 +499,7 @@ def _load_builtin(spec: DatasetSpec, split) -> Dataset:
     return split(bunch.data, y, task=spec.task, classes=classes, names=names, label=label)
 
 
-def _load_overfit(cfg: DataConfig, split) -> Dataset:
+def _load_overfit(cfg: DataConfig, split: Callable[..., Dataset]) -> Dataset:
     """Few samples, many useless features, noisy labels: an MLP memorizes it within a few epochs."""
     from sklearn.datasets import make_classification
 
@@ -554,7 +581,17 @@ def _generate_reviews(n: int) -> tuple[list[str], np.ndarray]:
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
-def _text_dataset(texts, y, task, classes, cfg, validation_split, seed, spec) -> Dataset:
+def _text_dataset(
+    texts: list[str],
+    y: np.ndarray,
+    task: str,
+    classes: list[str],
+    cfg: DataConfig,
+    validation_split: float,
+    seed: int,
+    spec: DatasetSpec,
+) -> Dataset:
+    """Split first, then build the vocabulary from the training texts alone."""
     parts = _split_indices(
         y,
         task,
@@ -581,7 +618,9 @@ def _text_dataset(texts, y, task, classes, cfg, validation_split, seed, spec) ->
     )
 
 
-def _fit_vectorizer(train_texts: np.ndarray, num_words: int, maxlen: int):
+def _fit_vectorizer(
+    train_texts: np.ndarray, num_words: int, maxlen: int
+) -> Callable[[np.ndarray], np.ndarray]:
     """TextVectorization adapted on the training texts; ids 0 = padding, 1 = out of vocabulary."""
     import keras
 
@@ -653,7 +692,7 @@ def _load_keras(spec: DatasetSpec, cfg: DataConfig, validation_split: float, see
     import keras
     from keras.src.utils import file_utils
 
-    subdir, files, sha256 = _KERAS_FILES[spec.name]
+    _, files, sha256 = _KERAS_FILES[spec.name]
     path = keras_cache_path(spec.name)
     # A bad cached file makes Keras re-download it and, if that fails, delete it: say so.
     bad_cache = sha256 is not None and path.is_file() and not file_utils.validate_file(str(path), sha256)
@@ -680,21 +719,21 @@ def _load_keras(spec: DatasetSpec, cfg: DataConfig, validation_split: float, see
             ) from exc
         where = path if len(files) == 1 else _keras_dir(spec.name)
         raise DatasetError(
-            f"Keras could not read {spec.label} from {where}: {text}. The cached file is damaged or not "
-            f"the original; delete it and load again with internet access, or {_keras_where(spec.name)}."
+            f"Keras could not read {spec.label} from {where}: {text.rstrip('.')}. The cached file is "
+            "damaged or not the original; delete it and load again with internet access, or "
+            f"{_keras_where(spec.name)}."
         ) from exc
 
-    classify = True
     y_tr, y_te = np.asarray(y_tr, dtype=np.int64), np.asarray(y_te, dtype=np.int64)
     keep_tr, keep_te = np.arange(len(y_tr)), np.arange(len(y_te))
     if cfg.max_samples is not None and cfg.max_samples < len(y_tr) + len(y_te):
         n_tr = max(1, round(cfg.max_samples * len(y_tr) / (len(y_tr) + len(y_te))))
-        keep_tr = _subsample(keep_tr, y_tr, n_tr, seed, classify)
-        keep_te = _subsample(keep_te, y_te, max(1, cfg.max_samples - n_tr), seed, classify)
+        keep_tr = _subsample(keep_tr, y_tr, n_tr, seed, True)
+        keep_te = _subsample(keep_te, y_te, max(1, cfg.max_samples - n_tr), seed, True)
     train, val, note = keep_tr, None, ""
     if validation_split > 0:
         try:
-            train, val, note = _take(keep_tr, y_tr, validation_split, seed, classify)
+            train, val, note = _take(keep_tr, y_tr, validation_split, seed, True)
         except ValueError as exc:
             raise DatasetError(
                 f"Too few training samples for a validation split of {validation_split:g}: {exc}"
@@ -706,7 +745,7 @@ def _load_keras(spec: DatasetSpec, cfg: DataConfig, validation_split: float, see
     if spec.name == "imdb":
         x_all = np.concatenate([np.asarray(x_tr, dtype=object), np.asarray(x_te, dtype=object)])
 
-        def prep(rows):
+        def prep(rows: np.ndarray) -> np.ndarray:
             return keras.utils.pad_sequences(list(x_all[rows]), maxlen=cfg.maxlen).astype(np.int32)
 
         shape, kind, vocab, classes = (cfg.maxlen,), "sequence", cfg.num_words, ["negative", "positive"]
@@ -715,7 +754,7 @@ def _load_keras(spec: DatasetSpec, cfg: DataConfig, validation_split: float, see
         x_all = np.concatenate([x_tr, x_te])
         h, w = x_all.shape[1:3]
 
-        def prep(rows):
+        def prep(rows: np.ndarray) -> np.ndarray:
             return (x_all[rows].astype(np.float32) / 255.0).reshape(len(rows), h, w, 1)
 
         shape, kind, vocab = (h, w, 1), "image", None
@@ -812,7 +851,7 @@ def _parse(text: str, sep: str = ",") -> pd.DataFrame:
         raise DatasetError(f"The file could not be read as CSV: {str(exc).strip()}") from None
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _read_path(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     del mtime_ns, size  # cache keys: a changed file is read again
     return read_csv(path)

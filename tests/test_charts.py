@@ -61,14 +61,19 @@ def best_fields(records, monitor="val_loss"):
     return {"best_epoch": i + 1, "best_value": values[i], "monitor": monitor}
 
 
+def shown(fig):
+    """The traces with data (every figure also carries its empty ones, see core.charts)."""
+    return [t for t in fig.data if len(t.x)]
+
+
 def by_name(fig, name):
-    found = [t for t in fig.data if t.name == name]
+    found = [t for t in shown(fig) if t.name == name]
     assert len(found) == 1, [t.name for t in fig.data]
     return found[0]
 
 
 def names(fig):
-    return [t.name for t in fig.data]
+    return [t.name for t in shown(fig)]
 
 
 def texts(fig):
@@ -189,8 +194,23 @@ def test_layout():
         assert fig.layout.xaxis.title.text == "epoch"
     assert charts.loss_figure(snap).layout.title.text == "Loss"
     assert charts.metric_figure(snap, "accuracy").layout.title.text == "Accuracy"
-    # Stable uids: Plotly matches user legend toggles across updates by uid.
-    assert [t.uid for t in charts.loss_figure(snap).data] == ["train", "val", "checkpoints", "best"]
+
+
+def test_fixed_trace_order_whatever_is_shown():
+    """Plotly keeps a hidden legend item hidden across updates by trace index: the order never shifts."""
+    recs = u_history(25)
+    order = ["batches", "train", "val", "checkpoints", "best"]
+    snaps = [
+        make_snap([], status="queued", monitor=None),
+        make_snap([], batch_points=((0.5, 1.0, 0.5),), monitor=None),
+        make_snap(recs[:1]),
+        make_snap(recs, batch_points=((25.5, 0.1, 0.5),), **best_fields(recs)),
+    ]
+    for snap in snaps:
+        for fig in (charts.loss_figure(snap), charts.metric_figure(snap, "accuracy")):
+            assert [t.uid for t in fig.data] == order
+            for t in fig.data:
+                assert t.showlegend == bool(len(t.x))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -259,7 +279,7 @@ def test_no_validation_run():
 def test_metric_not_logged():
     recs = u_history(5)
     fig = charts.metric_figure(make_snap(recs), "mae")
-    assert not fig.data
+    assert not shown(fig)
     assert any("mae" in t for t in texts(fig))
 
 
@@ -270,7 +290,7 @@ def test_metric_not_logged():
 def test_empty_history_queued():
     snap = make_snap([], status="queued", monitor=None)
     for fig in (charts.loss_figure(snap), charts.metric_figure(snap, "accuracy")):
-        assert not fig.data
+        assert not shown(fig)
         assert charts.WAITING_NOTE in texts(fig)
         assert fig.layout.xaxis.title.text == "epoch"
         assert fig.layout.yaxis.title.text
@@ -282,7 +302,7 @@ def test_first_epoch_in_flight_shows_batches():
     snap = make_snap([], batch_points=((0.25, 2.0, 0.1), (0.5, 1.5, 0.2)), monitor=None)
     fig = charts.loss_figure(snap)
     assert names(fig) == ["train (batches)"]
-    np.testing.assert_array_equal(fig.data[0].x, [0.25, 0.5])
+    np.testing.assert_array_equal(by_name(fig, "train (batches)").x, [0.25, 0.5])
     assert charts.WAITING_NOTE in texts(fig)
 
 
@@ -329,7 +349,7 @@ def test_long_history_is_bounded_and_keeps_markers_exact():
     fig = charts.loss_figure(snap, max_points=1500)
     assert charts.figure_bytes(fig) < 200_000
     for t in fig.data:
-        assert len(t.x) <= 1500
+        assert len(t.x) <= 1500 and len(t.y) == len(t.x)
     val = by_name(fig, "validation")
     assert best in val.x and n in val.x and 1 in val.x
     assert val.y[list(val.x).index(best)] == 0.3

@@ -186,6 +186,7 @@ def test_bad_split_settings_are_dataset_errors():
         load(DataConfig(name="wine", test_fraction=0.0), validation_split=0.2, seed=0)
 
 
+@pytest.mark.slow
 def test_overfit_set_makes_validation_loss_turn_up():
     """The point of the set: an MLP's val_loss falls, bottoms out early, then climbs well above it."""
     import keras
@@ -458,7 +459,7 @@ def test_csv_class_too_small_to_stratify_falls_back_and_says_so(tmp_path):
     ds = load_csv(csv_file(tmp_path, table(30, labels)))
     assert ds.classes == ["a", "b", "c"]
     assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 30
-    assert "split unstratified: the smallest class has 1 sample(s), too few to stratify" in ds.description
+    assert "split unstratified: the smallest class has 1 sample, too few to stratify" in ds.description
 
 
 def test_csv_describe_rereads_a_changed_file(tmp_path):
@@ -714,7 +715,8 @@ def fake_imdb(folder: Path, n_train: int = 40, n_test: int = 30) -> dict[str, li
     raw = {}
     for part, n in [("train", n_train), ("test", n_test)]:
         seqs = np.empty(n, dtype=object)
-        seqs[:] = [list(rng.integers(0, 200, size=rng.integers(5, 30))) for _ in range(n)]
+        # Lists of Python ints: Keras' restricted unpickler refuses numpy scalars.
+        seqs[:] = [rng.integers(0, 200, size=rng.integers(5, 30)).tolist() for _ in range(n)]
         raw[f"x_{part}"], raw[f"y_{part}"] = seqs, np.arange(n) % 2
     folder.mkdir(parents=True, exist_ok=True)
     np.savez(folder / "imdb.npz", **raw)

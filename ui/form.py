@@ -113,6 +113,8 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
     st.caption(spec.description)
     if spec.source == "csv":
         _csv_inputs(uploads_dir, text=spec.name == "text_csv")
+    else:
+        state.pop("data.task", None)  # a task override applies to CSV files only
     elif spec.source == "keras":
         _keras_availability(spec.name)
     if spec.input_kind == "sequence" or spec.name == "text_csv":
