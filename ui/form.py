@@ -115,7 +115,7 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
         _csv_inputs(uploads_dir, text=spec.name == "text_csv")
     else:
         state.pop("data.task", None)  # a task override applies to CSV files only
-    elif spec.source == "keras":
+    if spec.source == "keras":
         _keras_availability(spec.name)
     if spec.input_kind == "sequence" or spec.name == "text_csv":
         c1, c2 = st.columns(2)
