@@ -78,6 +78,9 @@ class CheckpointConfig:
     save_weights_only: bool = False
     format: str = ".keras"
     initial_value_threshold: float | None = None
+    keep_every_epoch: bool = (
+        False  # also keep each epoch's weights, so any replayed setting can be downloaded
+    )
 
 
 @dataclass

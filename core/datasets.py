@@ -166,6 +166,7 @@ class DatasetInfo:
     n_classes: int | None
     n_samples: int | None
     columns: tuple[str, ...] = ()  # every column of a CSV file
+    input_shape: tuple[int, ...] | None = None  # per sample, as the model sees it
 
 
 @dataclass
@@ -195,6 +196,15 @@ _BUILTIN_SIZES = {
     "wine": (178, 3),
 }
 _SYNTHETIC_SIZES = {"overfit": 400, "text_sentiment": 2000}
+_FIXED_SHAPES = {
+    "digits": (64,),
+    "digits_images": (8, 8, 1),
+    "breast_cancer": (30,),
+    "wine": (13,),
+    "overfit": (60,),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+}
 _KERAS_SIZES = {"imdb": (25000, 25000, 2), "mnist": (60000, 10000, 10), "fashion_mnist": (60000, 10000, 10)}
 
 # Where keras.datasets.<name>.load_data fetches its files (keras/src/datasets/*.py, Keras 3.15).
@@ -259,21 +269,25 @@ def describe(cfg: DataConfig) -> DatasetInfo:
     """Task, input kind and size, cheaply: no TensorFlow, no download; CSVs are read with pandas."""
     spec = _spec(cfg.name)
     _check_task(cfg, spec)
+    shape = _FIXED_SHAPES.get(spec.name, (cfg.maxlen,) if spec.input_kind == "sequence" else None)
     if spec.source == "builtin":
         n, k = _BUILTIN_SIZES[spec.name]
-        return DatasetInfo(spec.task, spec.input_kind, k, _capped(n, cfg))
+        return DatasetInfo(spec.task, spec.input_kind, k, _capped(n, cfg), input_shape=shape)
     if spec.source == "synthetic":
-        return DatasetInfo(spec.task, spec.input_kind, 2, cfg.max_samples or _SYNTHETIC_SIZES[spec.name])
+        n = cfg.max_samples or _SYNTHETIC_SIZES[spec.name]
+        return DatasetInfo(spec.task, spec.input_kind, 2, n, input_shape=shape)
     if spec.source == "keras":
         n_train, n_test, k = _KERAS_SIZES[spec.name]
-        return DatasetInfo(spec.task, spec.input_kind, k, _capped(n_train + n_test, cfg))
+        return DatasetInfo(spec.task, spec.input_kind, k, _capped(n_train + n_test, cfg), input_shape=shape)
     df = _read_config_csv(cfg)
     if spec.name == "text_csv":
         _, y, task, classes = _text_table(df, cfg)
+        shape = (cfg.maxlen,)
     else:
-        _, y, task, classes = _numeric_table(df, cfg)
+        x, y, task, classes = _numeric_table(df, cfg)
+        shape = (x.shape[1],)
     return DatasetInfo(
-        task, spec.input_kind, len(classes) or None, _capped(len(y), cfg), tuple(map(str, df.columns))
+        task, spec.input_kind, len(classes) or None, _capped(len(y), cfg), tuple(map(str, df.columns)), shape
     )
 
 

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import keras
+from keras.src.saving import saving_lib  # pinned Keras 3.15: the only way to skip the optimizer
 
 
 class EpochGate:
@@ -71,3 +72,34 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class EpochWeightsKeeper(keras.callbacks.Callback):
+    """Keeps every validated epoch's weights (opt-in), so the what-if page can hand out any epoch.
+
+    The architecture is saved once; each epoch adds only a weights file (no optimizer state).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, gate: EpochGate):
+        super().__init__()
+        from core import epoch_weights
+
+        self.paths = epoch_weights
+        self.run_dir = Path(run_dir)
+        self.gate = gate
+
+    def on_train_begin(self, logs=None):
+        arch = self.paths.architecture_file(self.run_dir)
+        arch.parent.mkdir(parents=True, exist_ok=True)
+        partial = arch.with_name("architecture.partial.keras")
+        self.model.save(partial, include_optimizer=False)
+        os.replace(partial, arch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.gate.cut_short:
+            return
+        final = self.paths.epoch_file(self.run_dir, epoch + 1)
+        partial = final.with_name(final.name.replace(".weights.h5", ".partial.weights.h5"))
+        # Model.save_weights also writes the optimizer's slots (3x the size with Adam); skip them.
+        saving_lib.save_weights_only(self.model, str(partial), objects_to_skip=[self.model.optimizer])
+        os.replace(partial, final)

@@ -149,3 +149,32 @@ def build(ds: Dataset, cfg: ModelConfig, fit: FitConfig) -> keras.Model:
     model = keras.Sequential(spec.build_layers(keras, cfg, ds) + head, name=cfg.name)
     model.compile(optimizer=make_optimizer(keras, fit), loss=loss, metrics=list(TASK_METRICS[ds.task]))
     return model
+
+
+def estimate_params(cfg: ModelConfig, input_shape: tuple[int, ...], task: str, n_classes: int | None,
+                    vocab_size: int | None = None) -> int:  # fmt: skip
+    """The parameter count ``build`` will produce, without TensorFlow (for disk-cost estimates)."""
+    outputs = n_classes if task == "multiclass" and n_classes else 1
+    if cfg.name == "seed_conv1d":
+        width = 250
+        params = (vocab_size or 5000) * 50 + (3 * 50 * 250 + 250) + (250 * 250 + 250)
+    elif cfg.name == "cnn":
+        h, w, c = input_shape
+        size, filters, params = min(h, w), cfg.filters, 0
+        for _ in range(2):
+            params += 3 * 3 * c * filters + filters
+            c = filters
+            if size >= 4:
+                h, w, size = h // 2, w // 2, size // 2
+            filters *= 2
+        params += h * w * c * cfg.units + cfg.units
+        width = cfg.units
+    else:
+        width = 1
+        for d in input_shape:
+            width *= d
+        params = 0
+        for _ in range(cfg.depth):
+            params += width * cfg.units + cfg.units
+            width = cfg.units
+    return params + width * outputs + outputs

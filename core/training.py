@@ -93,6 +93,24 @@ class Trainer:
         run.stop_requested.set()
         run.set_status(STOPPING, expect=(RUNNING,))
 
+    def rename(self, run_id: str, name: str) -> None:
+        name = name.strip()
+        if not name:
+            raise ValueError("A run needs a name.")
+        self.store.rename(run_id, name)
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.config.name = name
+            run.set_fields(config=run.config)
+
+    def delete(self, run_id: str) -> None:
+        """Deletes a run and its files; a live run must be stopped first."""
+        snap = self.snapshot(run_id)
+        if snap.is_live:
+            raise RuntimeError(f"{snap.config.name} is still {snap.status}: stop it before deleting it.")
+        self._runs.pop(run_id, None)
+        self.store.delete(run_id)
+
     # -- reading ------------------------------------------------------------------------------------
     def snapshot(self, run_id: str) -> RunSnapshot:
         """The live state for runs of this process, the stored state for any other. KeyError if none."""
@@ -185,7 +203,12 @@ def _fail(run: Run, message: str) -> None:
 
 
 def _fit(run: Run, ds: datasets.Dataset, model) -> None:
-    from core.guarded_callbacks import AtomicModelCheckpoint, EpochGate, GuardedEarlyStopping
+    from core.guarded_callbacks import (
+        AtomicModelCheckpoint,
+        EpochGate,
+        EpochWeightsKeeper,
+        GuardedEarlyStopping,
+    )
     from core.live import LiveCallback
 
     cfg = run.config
@@ -224,7 +247,8 @@ def _fit(run: Run, ds: datasets.Dataset, model) -> None:
         checkpoint=ck,
         val_steps=val_steps,
     )
-    callbacks = [cb for cb in (es, ck) if cb is not None] + [live]
+    keeper = EpochWeightsKeeper(run.dir, gate) if cfg.checkpoint.keep_every_epoch else None
+    callbacks = [cb for cb in (es, ck, keeper) if cb is not None] + [live]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
     model.fit(
         ds.x_train,

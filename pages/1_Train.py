@@ -21,7 +21,12 @@ state = st.session_state
 if (preset := state.pop("apply_preset", None)) is not None:
     form.apply_config(PRESETS[preset].make() if preset else PRESETS["quick_digits"].make())
 elif "data.name" not in state:
-    form.apply_config(state.get("last_config") or PRESETS["quick_digits"].make())
+    if "last_config" in state:
+        form.apply_config(state["last_config"])
+    elif opened := url_run_id():  # a shared link: start from that run's settings
+        form.apply_config(trainer.snapshot(opened).config)
+    else:
+        form.apply_config(PRESETS["quick_digits"].make())
 
 
 def _apply_preset() -> None:
@@ -72,7 +77,7 @@ with es_col:
     form.show_problems(problems, "early_stopping")
 with ck_col:
     st.subheader("ModelCheckpoint")
-    form.checkpoint_section(logged)
+    form.checkpoint_section(logged, info)
     form.show_problems(problems, "checkpoint")
 
 config = form.read_config()  # the sections above may have changed it

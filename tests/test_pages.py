@@ -23,7 +23,11 @@ def fresh_server_state(tmp_path, monkeypatch):
 
 
 def app(page: str = "pages/1_Train.py") -> AppTest:
-    return AppTest.from_file(str(ROOT / page), default_timeout=60)
+    """The real multipage app (app.py is the entry point, so page links resolve), opened on ``page``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if page != "app.py":
+        at.switch_page(page)
+    return at
 
 
 def tick_until_done(at: AppTest, timeout: float = 120) -> AppTest:
@@ -139,6 +143,8 @@ def test_a_run_in_the_url_reattaches():
     assert not at.exception
     assert any(run.id[:8] in m.value for m in at.markdown)
     assert any(m.label == "Epochs trained" and m.value == "3" for m in at.metric)
+    # A fresh session opened on a link starts from that run's settings.
+    assert at.number_input(key="fit.max_epochs").value == 3
 
 
 def test_unknown_run_in_the_url_is_explained():
@@ -161,3 +167,69 @@ def test_home_page_quick_run_starts_training():
     table = at.dataframe[0].value
     assert list(table["name"]) == ["digits-mlp"]
     assert list(table["status"]) == ["finished"]
+
+
+def _two_finished_runs():
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    trainer = get_trainer()
+    ids = []
+    for patience, name in ((1, "impatient"), (4, "patient")):
+        cfg = quick_digits()
+        cfg.name = name
+        cfg.fit.max_epochs = 6
+        cfg.early_stopping.patience = patience
+        ids.append(trainer.start(cfg).id)
+    for rid in ids:
+        trainer.wait(rid, timeout=120)
+    return trainer, ids
+
+
+def test_runs_page_lists_filters_renames_and_deletes():
+    trainer, (a, b) = _two_finished_runs()
+    at = app("pages/2_Runs.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["name"]) == ["impatient", "patient"]
+    assert set(table["status"]) == {"finished"}
+    assert {"epochs", "best epoch", "best value", "test", "stop reason", "seconds"} <= set(table.columns)
+
+    at.text_input(key="runs_query").set_value("imp").run()
+    assert list(at.dataframe[0].value["name"]) == ["impatient"]
+    at.text_input(key="runs_query").set_value("").run()
+
+    at.multiselect(key="runs_selected").set_value([a]).run()
+    at.text_input(key=f"rename_{a}").set_value("renamed")
+    at.button(key="runs_rename").click().run()
+    assert not at.exception
+    assert trainer.snapshot(a).config.name == "renamed"
+    assert "renamed" in list(at.dataframe[0].value["name"])
+
+    # Delete needs the confirmation box; the files go too.
+    run_dir = trainer.store.run_dir(b)
+    assert run_dir.exists()
+    at.multiselect(key="runs_selected").set_value([b]).run()
+    assert at.button(key="runs_delete").disabled
+    at.checkbox(key="runs_delete_confirm").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception
+    assert trainer.store.ids() == [a]
+    assert not run_dir.exists()
+
+
+def test_compare_page_overlays_runs_and_highlights_differences():
+    trainer, (a, b) = _two_finished_runs()
+    at = app("pages/3_Compare.py")
+    at.session_state["compare_ids"] = [a, b]
+    at.run()
+    assert not at.exception
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert '"impatient (' in chart and '"patient (' in chart
+    table = at.dataframe[0].value
+    assert "early_stopping.patience" in table.index
+    assert "fit.max_epochs" not in table.index  # equal settings hidden by default
+    assert list(table.loc["early_stopping.patience"]) == ["1", "4"]
+    at.toggle(key="compare_only_diff").set_value(False).run()
+    assert "fit.max_epochs" in at.dataframe[0].value.index
+    assert at.query_params["runs"] == f"{a},{b}"

@@ -226,3 +226,110 @@ def test_sigkill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
     assert result["params"] > 0
     leftovers = [p.name for p in (runs_dir / result["id"]).iterdir() if ".partial" in p.name]
     assert leftovers in ([], ["checkpoint.partial.keras"])  # a torn temp file at most, never the real one
+
+
+def test_headless_command_trains_and_the_run_appears_in_the_store(tmp_path):
+    cfg = digits_config(max_epochs=3)
+    cfg.name = "headless"
+    path = tmp_path / "config.json"
+    path.write_text(cfg.to_json())
+    env = {**os.environ, "PYTHONPATH": str(os.getcwd())}
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    run_id = lines[0].split()[1]
+    assert "Epoch 3/3 - " in out.stdout
+    assert "val_loss improved from" in out.stdout
+    assert lines[-1].startswith(f"run {run_id}: finished. Trained all 3 epochs.")
+    snap = RunStore(tmp_path / "runs").load(run_id)
+    assert (snap.config.name, snap.status, len(snap.history)) == ("headless", FINISHED, 3)
+
+
+def test_headless_command_refuses_a_bad_config(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"fit": {"validation_split": 0.0}}))
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert (
+        "error: early_stopping.monitor: EarlyStopping monitors 'val_loss', but validation split is 0"
+        in out.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "model"),
+    [("digits_images", "cnn"), ("digits_images", "mlp"), ("wine", "mlp")],
+)
+def test_presets_train_on_their_data(trainer, data, model):
+    cfg = RunConfig(
+        data=DataConfig(name=data),
+        model=ModelConfig(name=model, units=32, filters=8),
+        fit=FitConfig(max_epochs=2),
+        checkpoint=CheckpointConfig(format=".weights.h5", save_weights_only=True),
+    )
+    snap = trainer.wait(trainer.start(cfg).id, timeout=120)
+    assert snap.status == FINISHED, snap.message
+    assert snap.checkpoint_path.endswith("checkpoint.weights.h5")
+    assert snap.test_metrics["accuracy"] > 0.3  # weights-only checkpoint rebuilt and evaluated
+
+
+@pytest.mark.parametrize(
+    ("data", "model"),
+    [
+        ("digits", "mlp"),
+        ("wine", "mlp"),
+        ("digits_images", "cnn"),
+        ("digits_images", "mlp"),
+        ("text_sentiment", "seed_conv1d"),
+    ],
+)
+def test_parameter_estimate_matches_keras(data, model):
+    from core import models
+
+    dcfg = DataConfig(name=data, max_samples=200, maxlen=50, num_words=300)
+    mcfg = ModelConfig(name=model, units=24, depth=3, filters=4)
+    info = datasets.describe(dcfg)
+    ds = datasets.load(dcfg, validation_split=0.2, seed=0)
+    built = models.build(ds, mcfg, FitConfig())
+    estimate = models.estimate_params(mcfg, info.input_shape, info.task, info.n_classes, dcfg.num_words)
+    assert estimate == built.count_params()
+
+
+def test_keep_every_epoch_hands_out_any_epoch_exactly(trainer, tmp_path):
+    from core import epoch_weights, models
+
+    cfg = digits_config(max_epochs=6)
+    cfg.early_stopping.enabled = False
+    cfg.checkpoint.keep_every_epoch = True
+    snap = trainer.wait(trainer.start(cfg).id, timeout=120)
+    run_dir = trainer.store.run_dir(snap.id)
+    assert epoch_weights.kept_epochs(run_dir) == [1, 2, 3, 4, 5, 6]
+
+    ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
+    import keras
+
+    for epoch in (2, 5):
+        path = tmp_path / f"e{epoch}.keras"
+        path.write_bytes(epoch_weights.model_bytes(run_dir, epoch))
+        model = keras.models.load_model(path)
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        val = model.evaluate(ds.x_val, ds.y_val, batch_size=32, verbose=0, return_dict=True)
+        assert val["loss"] == pytest.approx(snap.history[epoch - 1].logs["val_loss"], abs=1e-5)
+
+    # The disk estimate shown on the Train page is close to what was written.
+    info = datasets.describe(cfg.data)
+    params = models.estimate_params(cfg.model, info.input_shape, info.task, info.n_classes)
+    size = epoch_weights.epoch_file(run_dir, 1).stat().st_size
+    assert 0.7 < epoch_weights.estimate_bytes_per_epoch(params) / size < 1.3, size

@@ -15,9 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from core import datasets, metrics
+from core import datasets, epoch_weights, metrics
 from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, Problem, RunConfig
-from core.models import MODELS
+from core.models import MODELS, estimate_params
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -303,7 +303,7 @@ def early_stopping_section(logged: list[str]) -> None:
     st.caption("End with the best epoch's weights instead of the last epoch's.")
 
 
-def checkpoint_section(logged: list[str]) -> None:
+def checkpoint_section(logged: list[str], info: datasets.DatasetInfo | None = None) -> None:
     state = st.session_state
     st.toggle("Use ModelCheckpoint", key="checkpoint.enabled")
     if not state.get("checkpoint.enabled"):
@@ -323,3 +323,30 @@ def checkpoint_section(logged: list[str]) -> None:
             "Threshold", format="%.6g", key="checkpoint.initial_value_threshold", label_visibility="collapsed"
         )
     st.caption("Save nothing until the monitor beats this value.")
+    st.toggle("Keep every epoch's weights", key="checkpoint.keep_every_epoch")
+    st.caption(_keep_every_epoch_cost(info))
+
+
+def _keep_every_epoch_cost(info: datasets.DatasetInfo | None) -> str:
+    """What keeping every epoch costs on disk, from the parameter count (no TensorFlow needed)."""
+    what = "Lets the what-if page hand out the model any replayed setting would have kept."
+    if info is None or info.input_shape is None:
+        return what
+    cfg = read_config()
+    try:
+        params = estimate_params(cfg.model, info.input_shape, info.task, info.n_classes, cfg.data.num_words)
+    except (ValueError, TypeError):
+        return what
+    per_epoch = epoch_weights.estimate_bytes_per_epoch(params)
+    return (
+        f"{what} About {_size(per_epoch)} an epoch ({params:,} parameters), "
+        f"{_size(per_epoch * 100)} per 100 epochs."
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -1,0 +1,200 @@
+"""What-if on one recorded run: other EarlyStopping / ModelCheckpoint settings, replayed exactly.
+
+Joins the pure replay (core.replay, 0-based like Keras' attributes) with a run's recording and says,
+in 1-based epochs as the rest of the app does, where training would have stopped, which weights the
+model would end with, which checkpoint would be kept, and what that costs against the recording.
+It also says what a recording cannot answer: epochs that were never trained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core import metrics, replay
+from core.charts import HEIGHT, metric_title
+from core.runs import RunSnapshot
+
+
+@dataclass(frozen=True)
+class Settings:
+    monitor: str = "val_loss"
+    mode: str = "auto"
+    patience: int = 0
+    min_delta: float = 0.0
+    baseline: float | None = None
+    start_from_epoch: int = 0
+    restore_best_weights: bool = False
+    ck_monitor: str = "val_loss"
+    ck_mode: str = "auto"
+    initial_value_threshold: float | None = None
+
+
+def settings_from_run(snap: RunSnapshot) -> Settings:
+    es, ck = snap.config.early_stopping, snap.config.checkpoint
+    return Settings(
+        monitor=es.monitor,
+        mode=es.mode,
+        patience=es.patience,
+        min_delta=es.min_delta,
+        baseline=es.baseline,
+        start_from_epoch=es.start_from_epoch,
+        restore_best_weights=es.restore_best_weights,
+        ck_monitor=ck.monitor,
+        ck_mode=ck.mode,
+        initial_value_threshold=ck.initial_value_threshold,
+    )
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    settings: Settings
+    mode: str  # resolved
+    ck_mode: str
+    epochs_recorded: int
+    recording_complete: bool  # the run trained every epoch up to its max: nothing is missing
+    stopped: bool  # the rule stops within the recording
+    stop_epoch: int | None  # 1-based
+    epochs_run: int  # what the rule would have trained (at least this many when not stopped)
+    final_weights_epoch: int | None  # 1-based: the weights the model ends with
+    kept_epoch: int | None  # 1-based: the checkpoint file kept (save_best_only)
+    saved_epochs: tuple[int, ...]  # 1-based
+    best_recorded_epoch: int | None  # 1-based, of the checkpoint monitor over the whole recording
+    best_recorded: float | None
+    value_at_kept: float | None
+    value_at_final: float | None  # of the EarlyStopping monitor
+    given_up: float | None  # how much worse the kept checkpoint is than the recording's best (>= 0)
+    note: str | None  # what the recording cannot answer
+
+    @property
+    def epochs_saved(self) -> int:
+        return self.epochs_recorded - self.epochs_run
+
+
+def series(snap: RunSnapshot, key: str) -> list[float | None]:
+    """One value per recorded epoch, None where the metric was not logged."""
+    return [r.logs.get(key) for r in snap.history]
+
+
+def resolve(monitor: str, mode: str) -> str:
+    resolved = metrics.resolve_mode(monitor, mode)
+    if resolved is None:
+        raise ValueError(f"Keras cannot tell whether {monitor!r} should go up or down: pick min or max.")
+    return resolved
+
+
+def what_if(snap: RunSnapshot, s: Settings) -> WhatIf:
+    n = len(snap.history)
+    mode, ck_mode = resolve(s.monitor, s.mode), resolve(s.ck_monitor, s.ck_mode)
+    es = replay.replay_early_stopping(
+        series(snap, s.monitor),
+        mode=mode,
+        min_delta=s.min_delta,
+        patience=s.patience,
+        baseline=s.baseline,
+        start_from_epoch=s.start_from_epoch,
+        restore_best_weights=s.restore_best_weights,
+    )
+    stopped = es.stopped_epoch > 0
+    epochs_run = es.stopped_epoch + 1 if stopped else n
+    ck_values = series(snap, s.ck_monitor)[:epochs_run]
+    ck = replay.replay_checkpoint(ck_values, mode=ck_mode, initial_value_threshold=s.initial_value_threshold)
+
+    full = [v for v in series(snap, s.ck_monitor)]
+    finite = [(i, v) for i, v in enumerate(full) if v is not None and math.isfinite(v)]
+    best_i, best_v = (None, None)
+    if finite:
+        best_i, best_v = (min if ck_mode == "min" else max)(finite, key=lambda t: t[1])
+    value_at_kept = full[ck.kept_epoch] if ck.kept_epoch is not None else None
+    given_up = None
+    if value_at_kept is not None and best_v is not None and math.isfinite(value_at_kept):
+        given_up = (value_at_kept - best_v) if ck_mode == "min" else (best_v - value_at_kept)
+    es_values = series(snap, s.monitor)
+    final = es.final_weights_epoch if n else None
+    complete = snap.stop_reason == "max_epochs" and n >= snap.max_epochs
+    note = None
+    if not stopped and not complete and n:
+        note = (
+            f"This rule does not stop within the {n} recorded epochs. The recording ends at epoch {n} because "
+            f"the run {snap.stop_label or 'ended'} there, so what it would have done next needs epochs that "
+            "were never trained. Record a full curve (early stopping off) to answer it."
+        )
+    return WhatIf(
+        settings=s,
+        mode=mode,
+        ck_mode=ck_mode,
+        epochs_recorded=n,
+        recording_complete=complete,
+        stopped=stopped,
+        stop_epoch=es.stopped_epoch + 1 if stopped else None,
+        epochs_run=epochs_run,
+        final_weights_epoch=final + 1 if final is not None else None,
+        kept_epoch=ck.kept_epoch + 1 if ck.kept_epoch is not None else None,
+        saved_epochs=tuple(e + 1 for e in ck.saved_epochs),
+        best_recorded_epoch=best_i + 1 if best_i is not None else None,
+        best_recorded=best_v,
+        value_at_kept=value_at_kept,
+        value_at_final=es_values[final] if final is not None and final < len(es_values) else None,
+        given_up=given_up,
+        note=note,
+    )
+
+
+def full_curve_config(snap: RunSnapshot, max_epochs: int):
+    """The same run with early stopping off for ``max_epochs``: a curve made for exploring."""
+    cfg = snap.config
+    new = replace(
+        cfg,
+        name=f"{cfg.name}-full-curve",
+        fit=replace(cfg.fit, max_epochs=max_epochs),
+        early_stopping=replace(cfg.early_stopping, enabled=False),
+        checkpoint=replace(cfg.checkpoint, keep_every_epoch=True),
+    )
+    return new
+
+
+def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
+    """The recorded curve with the replayed stop, final weights and kept checkpoint marked."""
+    s = w.settings
+    epochs = np.arange(1, w.epochs_recorded + 1, dtype=float)
+    fig = go.Figure()
+    keys = [s.monitor] + ([s.ck_monitor] if s.ck_monitor != s.monitor else [])
+    for key, color in zip(keys, ("#ff7f0e", "#9467bd")):
+        y = np.array([np.nan if v is None else v for v in series(snap, key)], dtype=float)
+        fig.add_trace(go.Scatter(x=epochs, y=y, mode="lines", name=key, line={"color": color}))
+    y_es = np.array([np.nan if v is None else v for v in series(snap, s.monitor)], dtype=float)
+    y_ck = np.array([np.nan if v is None else v for v in series(snap, s.ck_monitor)], dtype=float)
+    if w.epochs_run < w.epochs_recorded:
+        fig.add_vrect(x0=w.epochs_run + 0.5, x1=w.epochs_recorded + 0.5, fillcolor="rgba(0,0,0,0.06)", line_width=0)
+    if w.stop_epoch:
+        fig.add_vline(x=w.stop_epoch, line={"color": "#d62728", "dash": "dot"})
+        fig.add_annotation(x=w.stop_epoch, y=1, yref="paper", text=f"stops at {w.stop_epoch}", showarrow=False,
+                           xanchor="left", font={"color": "#d62728"})  # fmt: skip
+    if snap.stopped_epoch:
+        fig.add_vline(x=snap.stopped_epoch, line={"color": "#999", "dash": "dash"})
+    for epoch, arr, symbol, name, color in (
+        (w.final_weights_epoch, y_es, "star", "final weights", "#f2b701"),
+        (w.kept_epoch, y_ck, "diamond", "kept checkpoint", "#2ca02c"),
+    ):
+        if epoch:
+            fig.add_trace(
+                go.Scatter(
+                    x=[epoch],
+                    y=[arr[epoch - 1]],
+                    mode="markers",
+                    name=f"{name} (epoch {epoch})",
+                    marker={"symbol": symbol, "size": 14, "color": color, "line": {"width": 1, "color": "#333"}},
+                )
+            )
+    fig.update_layout(
+        title={"text": f"What-if on {metric_title(s.monitor.removeprefix('val_'))}"},
+        xaxis_title="epoch",
+        height=HEIGHT + 40,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        uirevision=f"whatif-{snap.id}",
+    )
+    return fig

@@ -1,0 +1,96 @@
+"""Runs: the lab notebook. Filter, sort, rename, delete, open, compare."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ui.runs_table import runs_frame
+from ui.state import get_trainer
+
+st.set_page_config(page_title="Runs · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+st.title("Runs")
+trainer = get_trainer()
+state = st.session_state
+
+index = trainer.store.list()
+if index.empty:
+    st.info("No runs yet. Start one on the Train page.")
+    st.page_link("pages/1_Train.py", label="Train", icon=":material/play_arrow:")
+    st.stop()
+
+frame = runs_frame(index)
+frame.insert(0, "id", index["id"].to_numpy())
+
+f1, f2, f3 = st.columns([2, 2, 2])
+query = f1.text_input("Search names", key="runs_query", placeholder="name contains…")
+statuses = f2.multiselect("Status", sorted(frame["status"].unique()), key="runs_status")
+data_names = f3.multiselect("Dataset", sorted(frame["dataset"].dropna().unique()), key="runs_dataset")
+shown = frame
+if query:
+    shown = shown[shown["name"].str.contains(query, case=False, regex=False)]
+if statuses:
+    shown = shown[shown["status"].isin(statuses)]
+if data_names:
+    shown = shown[shown["dataset"].isin(data_names)]
+
+durations = (index["finished_at"].fillna(pd.Timestamp.now().timestamp()) - index["started_at"]).round(1)
+shown = shown.assign(seconds=durations.loc[shown.index])
+st.dataframe(
+    shown.drop(columns=["id"]),
+    key="runs_table",
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "open": st.column_config.LinkColumn("open", display_text="open"),
+        "best value": st.column_config.NumberColumn(format="%.4f"),
+        "test": st.column_config.NumberColumn("test metric", format="%.4f"),
+        "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+    },
+)
+st.caption("Click a column header to sort.")
+labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(frame["id"], frame["name"])}
+selected = st.multiselect("Select runs to act on", list(labels), key="runs_selected", format_func=labels.get)
+names = {rid: frame.loc[frame["id"] == rid, "name"].iloc[0] for rid in selected}
+
+if not selected:
+    st.stop()
+
+a1, a2, a3 = st.columns(3)
+with a1:
+    st.markdown(f"**{len(selected)} selected**")
+    if len(selected) >= 2:
+        if st.button("Compare", type="primary", key="runs_compare", icon=":material/compare_arrows:"):
+            state["compare_ids"] = selected
+            st.switch_page("pages/3_Compare.py")
+    else:
+        st.page_link("pages/1_Train.py", label="Open in the live view", query_params={"run": selected[0]})
+        st.page_link("pages/4_What_if.py", label="What-if replay", query_params={"run": selected[0]})
+with a2:
+    if len(selected) == 1:
+        rid = selected[0]
+        new_name = st.text_input("Rename", value=names[rid], key=f"rename_{rid}")
+        if st.button("Save name", key="runs_rename") and new_name != names[rid]:
+            try:
+                trainer.rename(rid, new_name)
+                st.rerun()
+            except ValueError as exc:
+                st.error(str(exc))
+with a3:
+    confirm = st.checkbox(
+        f"Delete {len(selected)} run(s) and their files",
+        key="runs_delete_confirm",
+        help="This cannot be undone.",
+    )
+    if st.button("Delete", key="runs_delete", disabled=not confirm, icon=":material/delete:"):
+        problems = []
+        for rid in selected:
+            try:
+                trainer.delete(rid)
+            except RuntimeError as exc:
+                problems.append(str(exc))
+        if problems:
+            for p in problems:
+                st.error(p)
+        else:
+            st.rerun()

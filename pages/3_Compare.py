@@ -1,0 +1,58 @@
+"""Compare: validation curves of several runs overlaid, and their configs side by side."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.compare import common_metrics, compare_figure, config_table, run_label
+from core.runs import is_run_id
+from ui.state import get_trainer
+
+st.set_page_config(page_title="Compare · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+st.title("Compare runs")
+trainer = get_trainer()
+state = st.session_state
+
+index = trainer.store.list()
+if index.empty:
+    st.info("No runs yet. Start one on the Train page.")
+    st.stop()
+labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(index["id"], index["name"])}
+
+# Preselection: from the Runs page, or from a shared link (?runs=id,id).
+if "compare_pick" not in state:
+    from_link = [r for r in st.query_params.get("runs", "").split(",") if is_run_id(r) and r in labels]
+    state["compare_pick"] = state.pop("compare_ids", None) or from_link or list(index["id"][:2])
+elif ids := state.pop("compare_ids", None):
+    state["compare_pick"] = ids
+
+picked = st.multiselect("Runs", list(labels), key="compare_pick", format_func=labels.get)
+st.query_params["runs"] = ",".join(picked)
+if len(picked) < 2:
+    st.info("Pick two or more runs to compare.")
+    st.stop()
+
+snaps = [trainer.snapshot(rid) for rid in picked]
+metrics = common_metrics(snaps)
+if not metrics:
+    st.warning("These runs have no metric in common yet (a run with no finished epoch logs nothing).")
+    st.stop()
+default = "val_loss" if "val_loss" in metrics else metrics[0]
+metric = st.selectbox("Metric", metrics, index=metrics.index(default), key="compare_metric")
+st.plotly_chart(compare_figure(snaps, metric), key="compare_chart", width="stretch")
+st.caption("★ best epoch (the kept checkpoint) · ✕ early-stopping epoch")
+
+st.subheader("Settings and results")
+only_diff = st.toggle("Only what differs", value=True, key="compare_only_diff")
+table = config_table(snaps)
+shown = table[table["differs"]] if only_diff else table
+shown = shown.drop(columns=["differs"]).astype(str).replace({"None": "–"})
+
+
+def _highlight(row):
+    differs = table.loc[row.name, "differs"]
+    return ["background-color: #fff3cd" if differs else "" for _ in row]
+
+
+st.dataframe(shown.style.apply(_highlight, axis=1), width="stretch", key="compare_table")
+st.caption("Highlighted rows differ between the runs. " + ", ".join(run_label(s) for s in snaps))

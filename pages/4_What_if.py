@@ -1,0 +1,59 @@
+"""What-if: replay a recorded run under other stopping settings, instantly and exactly as Keras."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import epoch_weights, whatif
+from core.runs import is_run_id
+from ui import whatif_view
+from ui.state import get_trainer
+
+st.set_page_config(page_title="What-if · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+st.title("What-if replay")
+st.caption(
+    "Move the settings: the recorded curve is replayed through Keras' own rules (strict float32 comparisons, "
+    "ties, NaN, baseline, start_from_epoch), so the answer is what Keras would have done, without retraining."
+)
+trainer = get_trainer()
+state = st.session_state
+
+index = trainer.store.list()
+recorded = index[index["epochs_run"].fillna(0) > 0]
+if recorded.empty:
+    st.info("No run has a finished epoch yet. Train one on the Train page, then replay it here.")
+    st.stop()
+labels = {rid: f"{name} ({rid[:6]}, {int(n)} epochs)" for rid, name, n in recorded[["id", "name", "epochs_run"]].values}
+wanted = st.query_params.get("run")
+if "whatif_run" not in state or (wanted in labels and wanted != state.get("whatif_loaded_from_url")):
+    state["whatif_run"] = wanted if wanted in labels else next(iter(labels))
+    state["whatif_loaded_from_url"] = wanted
+if state["whatif_run"] not in labels:
+    state["whatif_run"] = next(iter(labels))
+run_id = st.selectbox("Recorded run", list(labels), key="whatif_run", format_func=labels.get)
+if is_run_id(run_id):
+    st.query_params["run"] = run_id
+snap = trainer.snapshot(run_id)
+if snap.is_live:
+    st.info("This run is still training: the replay covers the epochs finished so far.")
+
+settings = whatif_view.settings_controls(snap)
+try:
+    result = whatif.what_if(snap, settings)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+whatif_view.outcome(snap, result)
+st.plotly_chart(whatif.whatif_figure(snap, result), key="whatif_chart", width="stretch")
+if result.note:
+    st.warning(result.note)
+    whatif_view.record_full_curve(trainer, snap)
+
+kept = epoch_weights.kept_epochs(trainer.store.run_dir(run_id))
+whatif_view.epoch_downloads(trainer, snap, result, kept)
+
+st.divider()
+whatif_view.patience_explorer(snap, settings, result)
+st.divider()
+whatif_view.prechelt_rules(snap, settings)
