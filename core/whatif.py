@@ -118,9 +118,9 @@ def what_if(snap: RunSnapshot, s: Settings) -> WhatIf:
     note = None
     if not stopped and not complete and n:
         note = (
-            f"This rule does not stop within the {n} recorded epochs. The recording ends at epoch {n} because "
-            f"the run {snap.stop_label or 'ended'} there, so what it would have done next needs epochs that "
-            "were never trained. Record a full curve (early stopping off) to answer it."
+            f"This rule does not stop within the {n} recorded epochs. The recording ends at epoch {n} "
+            f"because the run {snap.stop_label or 'ended'} there, so what it would have done next needs "
+            "epochs that were never trained. Record a full curve (early stopping off) to answer it."
         )
     return WhatIf(
         settings=s,
@@ -168,11 +168,20 @@ def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
     y_es = np.array([np.nan if v is None else v for v in series(snap, s.monitor)], dtype=float)
     y_ck = np.array([np.nan if v is None else v for v in series(snap, s.ck_monitor)], dtype=float)
     if w.epochs_run < w.epochs_recorded:
-        fig.add_vrect(x0=w.epochs_run + 0.5, x1=w.epochs_recorded + 0.5, fillcolor="rgba(0,0,0,0.06)", line_width=0)
+        fig.add_vrect(
+            x0=w.epochs_run + 0.5, x1=w.epochs_recorded + 0.5, fillcolor="rgba(0,0,0,0.06)", line_width=0
+        )
     if w.stop_epoch:
         fig.add_vline(x=w.stop_epoch, line={"color": "#d62728", "dash": "dot"})
-        fig.add_annotation(x=w.stop_epoch, y=1, yref="paper", text=f"stops at {w.stop_epoch}", showarrow=False,
-                           xanchor="left", font={"color": "#d62728"})  # fmt: skip
+        fig.add_annotation(
+            x=w.stop_epoch,
+            y=1,
+            yref="paper",
+            text=f"stops at {w.stop_epoch}",
+            showarrow=False,
+            xanchor="left",
+            font={"color": "#d62728"},
+        )
     if snap.stopped_epoch:
         fig.add_vline(x=snap.stopped_epoch, line={"color": "#999", "dash": "dash"})
     for epoch, arr, symbol, name, color in (
@@ -186,7 +195,12 @@ def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
                     y=[arr[epoch - 1]],
                     mode="markers",
                     name=f"{name} (epoch {epoch})",
-                    marker={"symbol": symbol, "size": 14, "color": color, "line": {"width": 1, "color": "#333"}},
+                    marker={
+                        "symbol": symbol,
+                        "size": 14,
+                        "color": color,
+                        "line": {"width": 1, "color": "#333"},
+                    },
                 )
             )
     fig.update_layout(
@@ -198,3 +212,82 @@ def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
         uirevision=f"whatif-{snap.id}",
     )
     return fig
+
+
+def sweep_figure(frame, knee, *, monitor: str) -> go.Figure:
+    """Epochs trained against the monitor's value at the final weights, one line per min_delta."""
+    import pandas as pd
+
+    fig = go.Figure()
+    for delta, rows in frame.groupby("min_delta", sort=True):
+        rows = rows.sort_values("patience")
+        fig.add_trace(
+            go.Scatter(
+                x=rows["epochs_run"].to_numpy(),
+                y=rows["final_value"].to_numpy(),
+                mode="lines+markers",
+                marker={"size": 5},
+                name=f"min_delta {delta:g}",
+                customdata=np.stack(
+                    [rows["patience"].to_numpy(), rows["exceeds_recording"].to_numpy()], axis=1
+                ),
+                hovertemplate="patience %{customdata[0]}<br>%{x} epochs<br>"
+                + monitor
+                + " %{y:.5f}<extra>min_delta "
+                + f"{delta:g}</extra>",
+            )
+        )
+    if knee is not None and isinstance(knee, pd.Series):
+        fig.add_trace(
+            go.Scatter(
+                x=[knee["epochs_run"]],
+                y=[knee["final_value"]],
+                mode="markers",
+                name=f"suggested: patience {int(knee['patience'])}",
+                marker={
+                    "symbol": "star",
+                    "size": 16,
+                    "color": "#f2b701",
+                    "line": {"width": 1, "color": "#333"},
+                },
+            )
+        )
+    fig.update_layout(
+        title={"text": "Patience trade-off (restore_best_weights on)"},
+        xaxis_title="epochs trained",
+        yaxis_title=f"{monitor} of the final weights",
+        height=HEIGHT + 40,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        uirevision="sweep",
+    )
+    return fig
+
+
+def prechelt_table(val, train, *, gl_alpha: float, pq_alpha: float, up_s: int, k: int = 5):
+    """Prechelt's GL, PQ and UP rules on the recorded curves, beside each other."""
+    import pandas as pd
+
+    from core import prechelt
+
+    n = len(val)
+    results = [
+        (f"GL{gl_alpha:g}: loss {gl_alpha:g}% above its best", prechelt.replay_gl(val, gl_alpha)),
+        (
+            f"PQ{pq_alpha:g}: GL / training progress (strips of {k})",
+            prechelt.replay_pq(train, val, pq_alpha, k=k),
+        ),
+        (f"UP{up_s}: rising for {up_s} strips of {k}", prechelt.replay_up(val, up_s, k=k)),
+    ]
+    rows = []
+    for label, r in results:
+        best = r.final_weights_epoch
+        rows.append(
+            {
+                "rule": label,
+                "stops at epoch": r.stopped_epoch + 1 if r.stopped else None,
+                "epochs trained": f"{r.epochs_run}" if r.stopped else f"{n}+ (does not stop within the recording)",
+                "best weights epoch": best + 1 if best is not None else None,
+                "validation value there": val[best] if best is not None else None,
+            }
+        )
+    return pd.DataFrame(rows)

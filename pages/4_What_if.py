@@ -23,7 +23,10 @@ recorded = index[index["epochs_run"].fillna(0) > 0]
 if recorded.empty:
     st.info("No run has a finished epoch yet. Train one on the Train page, then replay it here.")
     st.stop()
-labels = {rid: f"{name} ({rid[:6]}, {int(n)} epochs)" for rid, name, n in recorded[["id", "name", "epochs_run"]].values}
+labels = {
+    rid: f"{name} ({rid[:6]}, {int(n)} epochs)"
+    for rid, name, n in recorded[["id", "name", "epochs_run"]].values
+}
 wanted = st.query_params.get("run")
 if "whatif_run" not in state or (wanted in labels and wanted != state.get("whatif_loaded_from_url")):
     state["whatif_run"] = wanted if wanted in labels else next(iter(labels))

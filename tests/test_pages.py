@@ -71,7 +71,7 @@ def test_train_page_starts_a_digits_run_and_shows_the_summary():
     assert float(labels["Test accuracy"]) > 0.8
     assert any("Early stopping at epoch" in s.value and "by more than 0.0001" in s.value for s in at.success)
     downloads = at.get("download_button")
-    assert len(downloads) == 3
+    assert len(downloads) == 4
     # The console carries Keras' own lines.
     console = "\n".join(c.value for c in at.code)
     assert f"Epoch {trained}: early stopping" in console
@@ -233,3 +233,83 @@ def test_compare_page_overlays_runs_and_highlights_differences():
     at.toggle(key="compare_only_diff").set_value(False).run()
     assert "fit.max_epochs" in at.dataframe[0].value.index
     assert at.query_params["runs"] == f"{a},{b}"
+
+
+def _whatif_run():
+    """A digits run with early stopping off: a full recorded curve that overfits."""
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.name = "full-curve"
+    cfg.fit.max_epochs = 30
+    cfg.fit.learning_rate = 0.01
+    cfg.early_stopping.enabled = False
+    cfg.checkpoint.keep_every_epoch = True
+    trainer = get_trainer()
+    snap = trainer.wait(trainer.start(cfg).id, timeout=180)
+    assert snap.status == "finished"
+    return trainer, snap
+
+
+def _stop_annotation(at: AppTest) -> str | None:
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    texts = [a.get("text", "") for a in spec["layout"].get("annotations", [])]
+    return next((t for t in texts if t.startswith("stops at")), None)
+
+
+def test_whatif_slider_moves_the_marked_stop_epoch():
+    from core import replay
+
+    trainer, snap = _whatif_run()
+    at = app("pages/4_What_if.py")
+    at.query_params["run"] = snap.id
+    at.run()
+    assert not at.exception, at.exception
+    at.toggle(key="wi.restore_best_weights").set_value(True)
+    at.slider(key="wi.patience").set_value(2).run()
+    values = [r.logs["val_loss"] for r in snap.history]
+    expected = replay.replay_early_stopping(values, mode="min", patience=2, restore_best_weights=True)
+    assert expected.stopped
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["Stops at epoch"] == str(expected.stopped_epoch + 1)
+    assert metric["Model ends with"] == f"epoch {expected.final_weights_epoch + 1}"
+    assert _stop_annotation(at) == f"stops at {expected.stopped_epoch + 1}"
+
+    at.slider(key="wi.patience").set_value(6).run()
+    later = replay.replay_early_stopping(values, mode="min", patience=6, restore_best_weights=True)
+    assert later.stopped_epoch > expected.stopped_epoch
+    assert _stop_annotation(at) == f"stops at {later.stopped_epoch + 1}"
+    # The run kept every epoch: the model this setting ends with can be downloaded.
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Download the final weights (epoch {later.final_weights_epoch + 1})" in labels
+    # The patience explorer and Prechelt's rules are drawn from the same recording.
+    assert any(s.value.startswith("Suggested: patience") for s in at.success)
+    prechelt = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert len(prechelt) == 3
+
+
+def test_whatif_says_what_a_recording_cannot_answer():
+    trainer, _ = _whatif_run()
+    from core.presets import quick_digits
+
+    cfg = quick_digits()
+    cfg.name = "stopped-early"
+    cfg.fit.learning_rate = 0.01
+    cfg.early_stopping.patience = 1
+    snap = trainer.wait(trainer.start(cfg).id, timeout=180)
+    assert snap.stop_reason == "early_stopping"
+    at = app("pages/4_What_if.py")
+    at.query_params["run"] = snap.id
+    at.run()
+    at.slider(key="wi.patience").set_value(50).run()
+    assert any("needs epochs that were never trained" in w.value for w in at.warning)
+    at.button(key="wi_full_curve").click().run()
+    assert not at.exception
+    full = [rid for rid in trainer.store.ids() if trainer.snapshot(rid).config.name == "stopped-early-full-curve"]
+    assert len(full) == 1
+    cfg_full = trainer.snapshot(full[0]).config
+    assert not cfg_full.early_stopping.enabled and cfg_full.checkpoint.keep_every_epoch
+    trainer.stop(full[0])

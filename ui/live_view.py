@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import charts, datasets, metrics
+from core import charts, datasets, export, metrics
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from core.training import Trainer
 
@@ -109,7 +109,7 @@ def summary(snap: RunSnapshot) -> None:
         cols[3].metric(f"Test {test_key}", f"{snap.test_metrics[test_key]:.4f}")
         cols[3].caption(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items()))
 
-    d1, d2, d3 = st.columns(3)
+    d1, d2, d3, d4 = st.columns(4)
     if has_checkpoint(snap):
         d1.download_button(
             "Best checkpoint" if snap.config.checkpoint.save_best_only else "Last checkpoint",
@@ -138,4 +138,13 @@ def summary(snap: RunSnapshot) -> None:
         mime="application/json",
         on_click="ignore",
         key="dl_config",
+    )
+    d4.download_button(
+        "Keras script",
+        data=lambda: export.export_script(snap.config),
+        file_name=export.script_file_name(snap.config),
+        mime="text/x-python",
+        on_click="ignore",
+        key="dl_script",
+        help="A standalone script reproducing this run in plain Keras: data, model, callbacks, fit, test.",
     )

@@ -23,7 +23,9 @@ def settings_controls(snap: RunSnapshot) -> whatif.Settings:
         for key, value in asdict(whatif.settings_from_run(snap)).items():
             state[PREFIX + key] = value
         state[PREFIX + "baseline.on"] = snap.config.early_stopping.baseline is not None
-        state[PREFIX + "initial_value_threshold.on"] = snap.config.checkpoint.initial_value_threshold is not None
+        state[PREFIX + "initial_value_threshold.on"] = (
+            snap.config.checkpoint.initial_value_threshold is not None
+        )
         state["wi_for"] = snap.id
     logged = common_metrics([snap]) or ["val_loss"]
     n = max(len(snap.history), 1)
@@ -39,14 +41,19 @@ def settings_controls(snap: RunSnapshot) -> whatif.Settings:
         b.radio("Mode", ["auto", "min", "max"], key=PREFIX + "mode", horizontal=True)
         st.slider("Patience", 0, max(200, n, int(state[PREFIX + "patience"])), key=PREFIX + "patience")
         st.select_slider(
-            "min_delta", _with(MIN_DELTAS, state[PREFIX + "min_delta"]), key=PREFIX + "min_delta", format_func=_fmt
+            "min_delta",
+            _with(MIN_DELTAS, state[PREFIX + "min_delta"]),
+            key=PREFIX + "min_delta",
+            format_func=_fmt,
         )
         a, b = st.columns(2)
         a.toggle("Baseline", key=PREFIX + "baseline.on")
         if state[PREFIX + "baseline.on"]:
             if state.get(PREFIX + "baseline") is None:
                 state[PREFIX + "baseline"] = 0.0
-            b.number_input("Baseline value", format="%.6g", key=PREFIX + "baseline", label_visibility="collapsed")
+            b.number_input(
+                "Baseline value", format="%.6g", key=PREFIX + "baseline", label_visibility="collapsed"
+            )
         a, b = st.columns(2)
         a.number_input("start_from_epoch", 0, 1_000_000, key=PREFIX + "start_from_epoch")
         b.toggle("restore_best_weights", key=PREFIX + "restore_best_weights")
@@ -61,7 +68,10 @@ def settings_controls(snap: RunSnapshot) -> whatif.Settings:
             if state.get(PREFIX + "initial_value_threshold") is None:
                 state[PREFIX + "initial_value_threshold"] = 0.0
             b.number_input(
-                "Threshold", format="%.6g", key=PREFIX + "initial_value_threshold", label_visibility="collapsed"
+                "Threshold",
+                format="%.6g",
+                key=PREFIX + "initial_value_threshold",
+                label_visibility="collapsed",
             )
         st.caption("ModelCheckpoint has no min_delta: it keeps any strict improvement.")
     values = {f.name: state.get(PREFIX + f.name) for f in fields(whatif.Settings)}
@@ -77,7 +87,9 @@ def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
     if w.stopped:
         cols[0].metric("Stops at epoch", f"{w.stop_epoch:,}", help="0-based in Keras: stopped_epoch + 1")
     else:
-        cols[0].metric("Stops at epoch", "not within the recording", help=f"{w.epochs_recorded} epochs recorded")
+        cols[0].metric(
+            "Stops at epoch", "not within the recording", help=f"{w.epochs_recorded} epochs recorded"
+        )
     cols[1].metric(
         "Epochs saved",
         f"{w.epochs_saved:,}",
@@ -89,8 +101,8 @@ def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
         cols[4].metric(
             f"{w.settings.ck_monitor} given up",
             f"{w.given_up:.5f}",
-            help=f"Kept checkpoint's {w.settings.ck_monitor} {w.value_at_kept:.5f} against the recording's best "
-            f"{w.best_recorded:.5f} (epoch {w.best_recorded_epoch}).",
+            help=f"Kept checkpoint's {w.settings.ck_monitor} {w.value_at_kept:.5f} against the recording's "
+            f"best {w.best_recorded:.5f} (epoch {w.best_recorded_epoch}).",
         )
     recorded = f"The recorded run: {len(snap.history)} epochs, {snap.stop_label or snap.status_label}"
     if snap.best_epoch:
@@ -110,7 +122,9 @@ def record_full_curve(trainer: Trainer, snap: RunSnapshot) -> None:
     if c2.button("Record a full curve", key="wi_full_curve", icon=":material/timeline:"):
         run = trainer.start(whatif.full_curve_config(snap, int(epochs)))
         st.switch_page("pages/1_Train.py", query_params={"run": run.id})
-    c2.caption("Same data, model and seed, early stopping off, every epoch's weights kept: then replay anything.")
+    c2.caption(
+        "Same data, model and seed, early stopping off, every epoch's weights kept: then replay anything."
+    )
 
 
 def epoch_downloads(trainer: Trainer, snap: RunSnapshot, w: whatif.WhatIf, kept: list[int]) -> None:
@@ -123,7 +137,10 @@ def epoch_downloads(trainer: Trainer, snap: RunSnapshot, w: whatif.WhatIf, kept:
         return
     run_dir = trainer.store.run_dir(snap.id)
     c1, c2 = st.columns(2)
-    for col, epoch, what in ((c1, w.kept_epoch, "kept checkpoint"), (c2, w.final_weights_epoch, "final weights")):
+    for col, epoch, what in (
+        (c1, w.kept_epoch, "kept checkpoint"),
+        (c2, w.final_weights_epoch, "final weights"),
+    ):
         if epoch and epoch in kept:
             col.download_button(
                 f"Download the {what} (epoch {epoch})",
@@ -150,8 +167,10 @@ def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -
         recording_complete=w.recording_complete,
     )
     knee = replay.suggest_knee(frame)
-    st.plotly_chart(replay.sweep_figure(frame, knee, monitor=s.monitor), key="wi_sweep_chart", width="stretch")
-    if knee is not None:
+    st.plotly_chart(
+        whatif.sweep_figure(frame, knee, monitor=s.monitor), key="wi_sweep_chart", width="stretch"
+    )
+    if knee is not None and not bool(knee.get("exceeds_recording", False)):
         st.success(
             f"Suggested: patience {int(knee['patience'])} with min_delta {_fmt(knee['min_delta'])}: "
             f"{int(knee['epochs_run'])} epochs, {s.monitor} {knee['final_value']:.5f} "
@@ -164,9 +183,9 @@ def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -
 def prechelt_rules(snap: RunSnapshot, s: whatif.Settings) -> None:
     st.subheader("Other stopping rules (Prechelt, 1998)")
     st.caption(
-        "GL: stop when the validation loss is alpha % above its best so far. PQ: stop when that loss relative to "
-        "training progress over strips of k epochs exceeds alpha. UP: stop after s successive strips with a "
-        "rising validation loss. They need loss-like (lower is better) curves."
+        "GL: stop when the validation loss is alpha % above its best so far. PQ: stop when that loss "
+        "relative to training progress over strips of k epochs exceeds alpha. UP: stop after s successive "
+        "strips with a rising validation loss. They need loss-like (lower is better) curves."
     )
     train_key = s.monitor.removeprefix("val_")
     val = whatif.series(snap, s.monitor)
@@ -176,7 +195,7 @@ def prechelt_rules(snap: RunSnapshot, s: whatif.Settings) -> None:
     alpha_pq = c2.number_input("PQ alpha", 0.1, 1000.0, value=1.0, key="wi_pq")
     strips = c3.number_input("UP s (strips)", 1, 50, value=3, key="wi_up")
     try:
-        rows = replay.prechelt_table(val, train, gl_alpha=alpha_gl, pq_alpha=alpha_pq, up_s=int(strips))
+        rows = whatif.prechelt_table(val, train, gl_alpha=alpha_gl, pq_alpha=alpha_pq, up_s=int(strips))
     except ValueError as exc:
         st.info(str(exc))
         return
