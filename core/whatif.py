@@ -285,7 +285,9 @@ def prechelt_table(val, train, *, gl_alpha: float, pq_alpha: float, up_s: int, k
             {
                 "rule": label,
                 "stops at epoch": r.stopped_epoch + 1 if r.stopped else None,
-                "epochs trained": f"{r.epochs_run}" if r.stopped else f"{n}+ (does not stop within the recording)",
+                "epochs trained": f"{r.epochs_run}"
+                if r.stopped
+                else f"{n}+ (does not stop within the recording)",
                 "best weights epoch": best + 1 if best is not None else None,
                 "validation value there": val[best] if best is not None else None,
             }

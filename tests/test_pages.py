@@ -308,7 +308,9 @@ def test_whatif_says_what_a_recording_cannot_answer():
     assert any("needs epochs that were never trained" in w.value for w in at.warning)
     at.button(key="wi_full_curve").click().run()
     assert not at.exception
-    full = [rid for rid in trainer.store.ids() if trainer.snapshot(rid).config.name == "stopped-early-full-curve"]
+    full = [
+        rid for rid in trainer.store.ids() if trainer.snapshot(rid).config.name == "stopped-early-full-curve"
+    ]
     assert len(full) == 1
     cfg_full = trainer.snapshot(full[0]).config
     assert not cfg_full.early_stopping.enabled and cfg_full.checkpoint.keep_every_epoch
