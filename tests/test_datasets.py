@@ -268,7 +268,7 @@ def test_csv_loads_with_disjoint_splits_and_string_labels(tmp_path):
     ids = [set(np.round(x[:, 0], 4)) for x in (ds.x_train, ds.x_val, ds.x_test)]
     assert sum(map(len, ids)) == 50 and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     info = describe(DataConfig(name="csv", path=path, target_column="y"))
-    assert info == datasets.DatasetInfo("binary", "tabular", 2, 50, ("id", "x", "y"))
+    assert info == datasets.DatasetInfo("binary", "tabular", 2, 50, ("id", "x", "y"), input_shape=(2,))
 
 
 def test_csv_multiclass_string_labels_are_mapped_in_sorted_order(tmp_path):
