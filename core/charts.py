@@ -30,7 +30,7 @@ from core.runs import RunSnapshot
 
 MAX_POINTS = 1500  # default bound on the points of one epoch series (and of the batch line)
 MAX_CHECKPOINT_MARKERS = 200  # the most recent saves only
-HEIGHT = 320
+HEIGHT = 360
 WAITING_NOTE = "waiting for the first epoch"
 
 # Trace names, as shown in the legend (and as tests and pages find them), and the fixed trace order (uids).
@@ -180,9 +180,13 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
             if cols["saved"].size > MAX_CHECKPOINT_MARKERS:
                 checkpoint_name = f"{CHECKPOINTS} (latest {saved.size})"
 
+        # Labels stack top-right of their lines, so best / early stop / wait never overlap;
+        # the best label flips to the left of its line near the right edge, so it is not clipped.
+        x_last = float(epochs[-1]) if epochs.size else 1.0
         if snap.best_epoch is not None:
             shapes.append(_vline(snap.best_epoch, _LINE_COLOR))
-            annotations.append(_vline_label(snap.best_epoch, "best", _LINE_COLOR, y=1.0, xanchor="left"))
+            side = "right" if snap.best_epoch > 0.85 * x_last else "left"
+            annotations.append(_vline_label(snap.best_epoch, "best", _LINE_COLOR, y=1.0, xanchor=side))
             star = _best_point(snap, metric, series, epochs)
             if star is not None:
                 data["best"] = np.array([snap.best_epoch]), np.array([star])
@@ -191,7 +195,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         if snap.stopped_epoch is not None:
             shapes.append(_vline(snap.stopped_epoch, _STOP_COLOR))
             annotations.append(
-                _vline_label(snap.stopped_epoch, "early stop", _STOP_COLOR, y=0.9, xanchor="right")
+                _vline_label(snap.stopped_epoch, "early stop", _STOP_COLOR, y=0.89, xanchor="right")
             )
 
         window = patience_window(snap)
@@ -214,11 +218,11 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
             annotations.append(
                 {
                     "x": x1,
-                    "y": 0.02,
+                    "y": 0.78,
                     "xref": "x",
                     "yref": "paper",
                     "xanchor": "right",
-                    "yanchor": "bottom",
+                    "yanchor": "top",
                     "text": f"wait {wait} / patience {patience}",
                     "showarrow": False,
                     "font": {"size": 11, "color": _STOP_COLOR},
@@ -273,17 +277,28 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
             "pad": {"t": 8},
         },
         "height": HEIGHT,
-        "margin": {"l": 50, "r": 10, "t": 56, "b": 40},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
         "hovermode": "x unified",
         "uirevision": snap.id,
         "xaxis": {"title": {"text": "epoch"}, "zeroline": False},
-        "yaxis": {"title": {"text": metric}, "hoverformat": ".4g"},
+        "yaxis": {"title": {"text": metric}, "hoverformat": ".4g", **_epoch_range(data)},
         "shapes": shapes,
         "annotations": annotations,
     }
     # One constructor call from plain dicts: several times faster than go.Scatter + update_layout.
     return go.Figure({"data": traces, "layout": layout})
+
+
+def _epoch_range(data: dict) -> dict:
+    """Scale the y axis to the epoch curves: the first batches' losses would flatten them."""
+    ys = [np.asarray(data[k][1], dtype=float) for k in ("train", "val")]
+    ys = np.concatenate([y[np.isfinite(y)] for y in ys])
+    if ys.size < 2:
+        return {}
+    lo, hi = float(ys.min()), float(ys.max())
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
+    return {"range": [lo - pad, hi + pad], "autorange": False}
 
 
 def patience_window(snap: RunSnapshot) -> tuple[int, int, int, int] | None:

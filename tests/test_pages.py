@@ -315,3 +315,15 @@ def test_whatif_says_what_a_recording_cannot_answer():
     cfg_full = trainer.snapshot(full[0]).config
     assert not cfg_full.early_stopping.enabled and cfg_full.checkpoint.keep_every_epoch
     trainer.stop(full[0])
+
+
+def test_page_runs_leave_the_keras_session_alone():
+    """Streamlit clears Keras' session after every script run unless ui.state stops it (see there)."""
+    import keras
+
+    at = app().run()
+    before = keras.layers.Dense(1).name
+    at.run()
+    at.run()
+    after = keras.layers.Dense(1).name
+    assert after != before  # clear_session() would have reset the name counter: "dense" again

@@ -14,7 +14,8 @@ from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_ch
 from core.training import Trainer
 
 TICK_SECONDS = 0.5
-CONSOLE_LINES = 200
+CONSOLE_LINES = 14  # while live: the newest lines, no scrolling needed
+FULL_LOG_LINES = 5000
 
 
 def live_view(trainer: Trainer, run_id: str) -> None:
@@ -61,8 +62,11 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
         if task_metric:
             st.plotly_chart(charts.metric_figure(snap, task_metric), key="chart_metric", width="stretch")
     with st.expander("Console", expanded=snap.is_live):
-        lines = snap.log_lines[-CONSOLE_LINES:]
-        st.code("\n".join(lines) or "(nothing yet)", language=None, height=220)
+        # The newest lines, unscrolled: a fixed-height box would show the oldest ones first.
+        if snap.is_live:
+            st.code("\n".join(snap.log_lines[-CONSOLE_LINES:]) or "(nothing yet)", language=None)
+        else:
+            st.code("\n".join(snap.log_lines[-FULL_LOG_LINES:]), language=None, height=320)
 
 
 def _progress(snap: RunSnapshot) -> None:

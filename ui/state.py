@@ -6,10 +6,31 @@ is looking at lives in the URL (``?run=<id>``), so a reload or a shared link re-
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
+from streamlit.runtime.scriptrunner import script_runner
 
 from core.runs import RunStore, is_run_id
 from core.training import Trainer
+
+
+def _clean_problem_modules_except_keras() -> None:
+    """Streamlit's own clean-up after every script run, minus ``keras.backend.clear_session()``.
+
+    Streamlit 1.67 (script_runner._clean_problem_modules) clears Keras' global session after each
+    run of a page, including every tick of the live view. That resets Keras and TensorFlow state
+    under the training thread: epochs ran 100x slower with a tab open and builds failed with
+    duplicate layer names. Our worker clears the session itself, between runs, where it is safe.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        try:
+            sys.modules["matplotlib.pyplot"].close("all")
+        except Exception:  # noqa: BLE001 - as Streamlit: never crash the app over clean-up
+            pass
+
+
+script_runner._clean_problem_modules = _clean_problem_modules_except_keras
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,0 +1,240 @@
+"""Browser tests: a real ``streamlit run app.py`` server driven by Debian's chromium through Playwright.
+
+Fixtures
+- ``server`` (session): one server for the whole session, with its own runs folder.
+- ``fresh_server`` (function): a server started just for one test (deep links on a fresh process).
+- ``browser`` (session): /usr/bin/chromium, headless. Missing chromium fails the tests, loudly.
+- ``page`` (function): a new browser context (new Streamlit session), downloads accepted.
+
+Waiting is done with Playwright's auto-waiting ``expect`` and bounded polling, never fixed sleeps.
+The launch flags follow design.md 3.5 (the way Streamlit's own e2e_playwright suite runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+HEALTH_TIMEOUT_S = 60
+VIEWPORT = {"width": 1400, "height": 1000}
+
+CONNECTED = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+STATUS_WIDGET = "[data-testid='stStatusWidget']"
+RUN_ID_RE = re.compile(r"[?&]run=([0-9a-f]{32})(?:&|$)")
+
+
+# ------------------------------------------------------------------------------------------------
+# The server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """``streamlit run app.py`` in a subprocess, with its own runs folder and log file."""
+
+    def __init__(self, runs_dir: Path, log_path: Path):
+        self.runs_dir = runs_dir
+        self.log_path = log_path
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.cmd: list[str] = []
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> StreamlitServer:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        env = dict(os.environ, ESLAB_RUNS_DIR=str(self.runs_dir), TF_CPP_MIN_LOG_LEVEL="2")
+        self.cmd = cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(self.port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log.write(f"\n==== start port {self.port} at {time.ctime()}\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(
+                    f"streamlit exited with code {self.proc.returncode} before it was healthy:\n"
+                    + self.log_tail()
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
+                    body = resp.read().decode(errors="replace").strip()
+                if body == "ok":
+                    return
+                last_error = f"health said {body!r}"
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+                last_error = repr(exc)
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(
+            f"streamlit not healthy after {HEALTH_TIMEOUT_S} s ({last_error}):\n" + self.log_tail()
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> StreamlitServer:
+        """A new process on a new port, same runs folder (runs that were live become interrupted)."""
+        self.stop()
+        return self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[StreamlitServer]:
+    base = tmp_path_factory.mktemp("e2e-server")
+    srv = StreamlitServer(base / "runs", base / "server.log").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path_factory) -> Iterator[StreamlitServer]:
+    base = tmp_path_factory.mktemp("e2e-fresh-server")
+    srv = StreamlitServer(base / "runs", base / "server.log").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# The browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install chromium). "
+            "Playwright's own browser downloads are not used.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        pw.stop()
+
+
+def new_context(browser):
+    return browser.new_context(accept_downloads=True, viewport=VIEWPORT)
+
+
+@pytest.fixture
+def page(browser, request, tmp_path_factory):
+    context = new_context(browser)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            shot = tmp_path_factory.mktemp("e2e-failure") / "page.png"
+            try:
+                pg.screenshot(path=str(shot))
+                print(f"\nscreenshot of the failing page: {shot}\nURL: {pg.url}")
+            except Exception as exc:  # noqa: BLE001 - diagnostics only
+                print(f"\n(no screenshot: {exc})")
+        context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.rep_call = report
+    return report
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers shared by the tests
+
+
+def wait_connected(page, timeout: float = 60_000) -> None:
+    """Connected to the server, and no script run in progress (the app is idle)."""
+    page.wait_for_selector(CONNECTED, state="attached", timeout=timeout)
+    page.wait_for_selector(IDLE, state="attached", timeout=timeout)
+    page.wait_for_selector(STATUS_WIDGET, state="hidden", timeout=timeout)
+
+
+def run_id_of(url: str) -> str | None:
+    ids = parse_qs(urlparse(url).query).get("run")
+    return ids[0] if ids else None
