@@ -53,6 +53,8 @@ labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(frame["id"], frame["na
 selected = st.multiselect("Select runs to act on", list(labels), key="runs_selected", format_func=labels.get)
 names = {rid: frame.loc[frame["id"] == rid, "name"].iloc[0] for rid in selected}
 
+if msg := state.pop("runs_message", None):
+    (st.success if msg[0] == "success" else st.error)(msg[1])
 if not selected:
     st.stop()
 
@@ -69,13 +71,18 @@ with a1:
 with a2:
     if len(selected) == 1:
         rid = selected[0]
-        new_name = st.text_input("Rename", value=names[rid], key=f"rename_{rid}")
-        if st.button("Save name", key="runs_rename") and new_name != names[rid]:
+
+        def _rename(rid: str = rid) -> None:
             try:
-                trainer.rename(rid, new_name)
-                st.rerun()
+                trainer.rename(rid, state[f"rename_{rid}"])
             except ValueError as exc:
-                st.error(str(exc))
+                state["runs_message"] = ("error", str(exc))
+                return
+            state["runs_message"] = ("success", f"Renamed to {state[f'rename_{rid}'].strip()}.")
+            state["runs_selected"] = []  # its label in the picker changed: pick it again
+
+        st.text_input("Rename", value=names[rid], key=f"rename_{rid}")
+        st.button("Save name", key="runs_rename", on_click=_rename)
 with a3:
     confirm = st.checkbox(
         f"Delete {len(selected)} run(s) and their files",

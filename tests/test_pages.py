@@ -205,6 +205,7 @@ def test_runs_page_lists_filters_renames_and_deletes():
     assert not at.exception
     assert trainer.snapshot(a).config.name == "renamed"
     assert "renamed" in list(at.dataframe[0].value["name"])
+    assert any(s.value == "Renamed to renamed." for s in at.success)
 
     # Delete needs the confirmation box; the files go too.
     run_dir = trainer.store.run_dir(b)

@@ -12,6 +12,7 @@ import streamlit as st
 from core import charts, datasets, export, metrics
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from core.training import Trainer
+from ui.live_chart import live_chart
 
 TICK_SECONDS = 0.5
 CONSOLE_LINES = 14  # while live: the newest lines, no scrolling needed
@@ -57,10 +58,10 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     task_metric = _main_metric(snap)
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(charts.loss_figure(snap), key="chart_loss", width="stretch")
+        live_chart(charts.loss_figure(snap), key="chart_loss")
     with c2:
         if task_metric:
-            st.plotly_chart(charts.metric_figure(snap, task_metric), key="chart_metric", width="stretch")
+            live_chart(charts.metric_figure(snap, task_metric), key="chart_metric")
     with st.expander("Console", expanded=snap.is_live):
         # The newest lines, unscrolled: a fixed-height box would show the oldest ones first.
         if snap.is_live:

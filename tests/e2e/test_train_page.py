@@ -52,7 +52,13 @@ _POINTS_JS = """
     return 0;
   };
   let best = -1;
-  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+  // The live charts sit in same-origin component iframes (ui/live_chart); other charts do not.
+  const docs = [document];
+  for (const frame of document.querySelectorAll('iframe')) {
+    try { if (frame.contentDocument) docs.push(frame.contentDocument); } catch (e) { /* cross-origin */ }
+  }
+  const plots = docs.flatMap((doc) => Array.from(doc.querySelectorAll('.js-plotly-plot')));
+  for (const gd of plots) {
     const title = gd.layout && gd.layout.title;
     const text = String((title && (title.text !== undefined ? title.text : title)) || '');
     if (text.replace(/<[^>]*>/g, '').trim() !== 'Loss') continue;

@@ -1,0 +1,140 @@
+"""Runs, Compare and What-if in a real browser, on runs recorded by the headless command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from core import replay
+from core.presets import quick_digits
+from core.runs import RunStore
+from tests.e2e.conftest import ROOT, wait_connected
+
+pytestmark = pytest.mark.e2e
+
+
+def _record(server, tmp_path_factory, name: str, patience: int | None, epochs: int) -> str:
+    """Trains a digits run into the server's store with ``python -m core train`` (as a user would)."""
+    cfg = quick_digits()
+    cfg.name = name
+    cfg.fit.max_epochs = epochs
+    cfg.fit.learning_rate = 0.01
+    cfg.early_stopping.enabled = patience is not None
+    cfg.early_stopping.patience = patience or 0
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    path.write_text(cfg.to_json())
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(server.runs_dir)],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.split()[1]
+
+
+@pytest.fixture(scope="module")
+def recorded(server, tmp_path_factory) -> dict[str, str]:
+    return {
+        "curve": _record(server, tmp_path_factory, "e2e-curve", None, 30),
+        "eager": _record(server, tmp_path_factory, "e2e-eager", 1, 30),
+    }
+
+
+def _open(page: Page, url: str, heading: str) -> None:
+    page.goto(url)
+    wait_connected(page)
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def _choose(page: Page, label: str, option: str) -> None:
+    """Picks ``option`` in the selectbox / multiselect labelled ``label``."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option).click()
+    page.keyboard.press("Escape")  # a multiselect keeps its list open
+    wait_connected(page)
+
+
+def test_runs_page_lists_renames_and_compares(server, page: Page, recorded):
+    _open(page, f"{server.url}/Runs", "Runs")
+    grid = page.get_by_test_id("stDataFrame")
+    expect(grid).to_be_visible()
+    # The grid draws on a canvas; the selection widget below it lists every run by name.
+    _choose(page, "Select runs to act on", f"e2e-eager ({recorded['eager'][:6]})")
+    box = page.get_by_label("Rename", exact=True)
+    box.fill("e2e-eager-renamed")
+    box.press("Enter")
+    page.get_by_role("button", name="Save name").click()
+    wait_connected(page)
+    expect(page.get_by_text("Renamed to e2e-eager-renamed.")).to_be_visible()
+    assert RunStore(server.runs_dir).load(recorded["eager"]).config.name == "e2e-eager-renamed"
+
+    _choose(page, "Select runs to act on", f"e2e-curve ({recorded['curve'][:6]})")
+    _choose(page, "Select runs to act on", f"e2e-eager-renamed ({recorded['eager'][:6]})")
+    page.get_by_role("button", name="Compare").click()
+    wait_connected(page)
+    expect(page.get_by_role("heading", name="Compare runs", exact=True)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/Compare\?runs="))
+    chart = page.locator(".js-plotly-plot").first
+    expect(chart).to_be_visible()
+    names = chart.evaluate("gd => gd.data.map(t => t.name)")
+    assert any(n.startswith("e2e-curve (") for n in names) and any(
+        n.startswith("e2e-eager-renamed (") for n in names
+    )
+    expect(page.get_by_text("Highlighted rows differ between the runs.", exact=False)).to_be_visible()
+
+
+def _stop_label(page: Page) -> str | None:
+    texts = page.locator(".js-plotly-plot").first.evaluate(
+        "gd => (gd.layout.annotations || []).map(a => a.text)"
+    )
+    return next((t for t in texts if t.startswith("stops at")), None)
+
+
+def test_whatif_slider_moves_the_stop_epoch(server, page: Page, recorded):
+    rid = recorded["curve"]
+    _open(page, f"{server.url}/What_if?run={rid}", "What-if replay")
+    history = RunStore(server.runs_dir).load(rid).history
+    values = [r.logs["val_loss"] for r in history]
+
+    slider = page.get_by_test_id("stSlider").filter(has=page.get_by_text("Patience", exact=True)).first
+    thumb = slider.get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")  # patience 0
+    wait_connected(page)
+    for _ in range(2):
+        thumb.press("ArrowRight")
+    wait_connected(page)
+    expect(thumb).to_have_value("2")
+    first = replay.replay_early_stopping(values, mode="min", patience=2)
+    assert first.stopped
+    expect(page.get_by_test_id("stMetric").filter(has_text="Stops at epoch")).to_contain_text(
+        str(first.stopped_epoch + 1)
+    )
+    assert _stop_label(page) == f"stops at {first.stopped_epoch + 1}"
+
+    for _ in range(4):
+        thumb.press("ArrowRight")
+    wait_connected(page)
+    expect(thumb).to_have_value("6")
+    later = replay.replay_early_stopping(values, mode="min", patience=6)
+    expected = f"stops at {later.stopped_epoch + 1}" if later.stopped else None
+    page.wait_for_function(
+        "([want]) => { const gd = document.querySelector('.js-plotly-plot');"
+        " const t = ((gd && gd.layout.annotations) || []).map(a => a.text)"
+        "   .find(x => x.startsWith('stops at'));"
+        " return (t || null) === want; }",
+        arg=[expected],
+        timeout=30_000,
+    )
+    assert later.stopped_epoch != first.stopped_epoch
+    print(json.dumps({"patience 2": first.stopped_epoch + 1, "patience 6": later.stopped_epoch + 1}))
