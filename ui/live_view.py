@@ -15,6 +15,7 @@ from core.training import Trainer
 from ui.live_chart import live_chart
 
 TICK_SECONDS = 0.5
+CHART_POINTS = 600  # per series: about one per pixel of a half-width chart, whatever the run length
 CONSOLE_LINES = 14  # while live: the newest lines, no scrolling needed
 FULL_LOG_LINES = 5000
 
@@ -58,10 +59,10 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     task_metric = _main_metric(snap)
     c1, c2 = st.columns(2)
     with c1:
-        live_chart(charts.loss_figure(snap), key="chart_loss")
+        live_chart(charts.loss_figure(snap, max_points=CHART_POINTS), key="chart_loss")
     with c2:
         if task_metric:
-            live_chart(charts.metric_figure(snap, task_metric), key="chart_metric")
+            live_chart(charts.metric_figure(snap, task_metric, max_points=CHART_POINTS), key="chart_metric")
     with st.expander("Console", expanded=snap.is_live):
         # The newest lines, unscrolled: a fixed-height box would show the oldest ones first.
         if snap.is_live:
