@@ -333,3 +333,15 @@ def test_keep_every_epoch_hands_out_any_epoch_exactly(trainer, tmp_path):
     params = models.estimate_params(cfg.model, info.input_shape, info.task, info.n_classes)
     size = epoch_weights.epoch_file(run_dir, 1).stat().st_size
     assert 0.7 < epoch_weights.estimate_bytes_per_epoch(params) / size < 1.3, size
+
+
+def test_pages_and_engine_import_without_tensorflow():
+    """The first page draws at once: TensorFlow (about 4 s to import) waits for the first run."""
+    probe = (
+        "import sys\n"
+        "import core.training, core.runs, core.datasets, core.models, core.charts, core.whatif, core.export\n"
+        "import core.replay, core.compare, core.presets\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported too early'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

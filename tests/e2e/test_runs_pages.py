@@ -138,3 +138,42 @@ def test_whatif_slider_moves_the_stop_epoch(server, page: Page, recorded):
     )
     assert later.stopped_epoch != first.stopped_epoch
     print(json.dumps({"patience 2": first.stopped_epoch + 1, "patience 6": later.stopped_epoch + 1}))
+
+
+_VAL_POINTS_JS = """() => {
+  for (const f of document.querySelectorAll('iframe')) {
+    const gd = f.contentDocument && f.contentDocument.querySelector('.js-plotly-plot');
+    if (gd && gd.dataset.points) return Number(gd.dataset.points.split(',')[2]);
+  }
+  return -1;
+}"""
+
+
+def test_config_json_import_and_zoom_kept_across_ticks(server, page: Page, tmp_path):
+    """Import a config JSON on the Train page, start it, zoom the live chart: the zoom survives ticks."""
+    cfg = quick_digits()
+    cfg.name = "e2e-imported"
+    cfg.fit.max_epochs = 60
+    cfg.fit.batch_size = 8  # slow enough epochs to watch several ticks
+    cfg.early_stopping.enabled = False
+    path = tmp_path / "imported.json"
+    path.write_text(cfg.to_json())
+    _open(page, f"{server.url}/Train", "Train")
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
+    wait_connected(page)
+    expect(page.get_by_text("Loaded imported.json.")).to_be_visible()
+    expect(page.get_by_label("Max epochs", exact=True)).to_have_value("60")
+    expect(page.get_by_label("Run name", exact=True)).to_have_value("e2e-imported")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
+
+    frame = page.frame_locator("iframe[title='ui.live_chart.live_chart']").first
+    chart = frame.locator(".js-plotly-plot")
+    val_points = _VAL_POINTS_JS  # the loss chart's validation series, as drawn in its iframe
+    page.wait_for_function(f"() => ({val_points})() >= 3", timeout=120_000)
+    chart.evaluate("gd => Plotly.relayout(gd, {'xaxis.range': [1, 2.5]})")
+    points_before = page.evaluate(val_points)
+    page.wait_for_function(f"(n) => ({val_points})() > n", arg=points_before, timeout=120_000)
+    assert chart.evaluate("gd => gd.layout.xaxis.range") == [1, 2.5]  # new points arrived, zoom kept
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(page.get_by_text("Epochs trained", exact=True)).to_be_visible(timeout=60_000)
