@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.presets import PRESETS
-from ui.runs_table import runs_table
+from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer
 
 TRAIN_PAGE = "pages/1_Train.py"
@@ -62,4 +62,4 @@ if trainer.interrupted:
         f"{len(trainer.interrupted)} run(s) were still training when the server last stopped; they are "
         "marked interrupted, with every finished epoch and their best checkpoint kept."
     )
-runs_table(trainer.store.list(), limit=20, key="home_runs")
+show_runs(runs_frame(trainer.store.list()).head(20), key="home_runs")

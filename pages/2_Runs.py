@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui.runs_table import runs_frame
+from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer
 
 st.set_page_config(page_title="Runs · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
@@ -36,18 +36,7 @@ if data_names:
 
 durations = (index["finished_at"].fillna(pd.Timestamp.now().timestamp()) - index["started_at"]).round(1)
 shown = shown.assign(seconds=durations.loc[shown.index])
-st.dataframe(
-    shown.drop(columns=["id"]),
-    key="runs_table",
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "open": st.column_config.LinkColumn("open", display_text="open"),
-        "best value": st.column_config.NumberColumn(format="%.4f"),
-        "test": st.column_config.NumberColumn("test metric", format="%.4f"),
-        "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
-    },
-)
+show_runs(shown.drop(columns=["id"]), key="runs_table")
 st.caption("Click a column header to sort.")
 labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(frame["id"], frame["name"])}
 selected = st.multiselect("Select runs to act on", list(labels), key="runs_selected", format_func=labels.get)

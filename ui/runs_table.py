@@ -46,21 +46,17 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def runs_table(index: pd.DataFrame, *, limit: int | None = None, key: str) -> None:
-    frame = runs_frame(index)
+_COLUMNS = {
+    "open": st.column_config.LinkColumn("open", display_text="open"),
+    "best value": st.column_config.NumberColumn(format="%.4f"),
+    "test": st.column_config.NumberColumn("test metric", format="%.4f"),
+    "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+}
+
+
+def show_runs(frame: pd.DataFrame, *, key: str) -> None:
+    """A ``runs_frame`` (or a filtered part of one) as a sortable table with links to each run."""
     if frame.empty:
         st.caption("No runs yet. Start one above: it appears here.")
         return
-    if limit:
-        frame = frame.head(limit)
-    st.dataframe(
-        frame,
-        key=key,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "open": st.column_config.LinkColumn("open", display_text="open"),
-            "best value": st.column_config.NumberColumn(format="%.4f"),
-            "test": st.column_config.NumberColumn("test metric", format="%.4f"),
-        },
-    )
+    st.dataframe(frame, key=key, hide_index=True, width="stretch", column_config=_COLUMNS)
