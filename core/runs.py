@@ -464,7 +464,8 @@ class RunStore:
             monitor=row["monitor"],
             best_epoch=row["best_epoch"],
             best_value=row["best_value"],
-            checkpoint_path=row["checkpoint_path"],
+            # Rebuilt from this store's folder, not the stored absolute path: the folder may have moved.
+            checkpoint_path=str(d / Path(row["checkpoint_path"]).name) if row["checkpoint_path"] else None,
             checkpoint_epoch=row["checkpoint_epoch"],
             stopped_epoch=row["stopped_epoch"],
             stop_reason=row["stop_reason"],

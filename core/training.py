@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from core import datasets, metrics, models
@@ -119,8 +120,6 @@ class Trainer:
             return self.store.load(run_id)
         snap = run.snapshot()
         if snap.status == QUEUED:
-            from dataclasses import replace
-
             snap = replace(snap, queue_position=self.queue_position(run_id))
         return snap
 

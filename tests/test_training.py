@@ -345,3 +345,17 @@ def test_pages_and_engine_import_without_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_moved_runs_folder_keeps_working(trainer, tmp_path):
+    """README: stop the app, move the folder, point ESLAB_RUNS_DIR at it: every run and checkpoint is there."""
+    import shutil
+
+    cfg = digits_config(max_epochs=2)
+    snap = trainer.wait(trainer.start(cfg).id, timeout=120)
+    trainer.store.close()
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(trainer.store.root), moved)
+    again = RunStore(moved).load(snap.id)
+    assert again.checkpoint_path == str(moved / snap.id / "checkpoint.keras")
+    assert load_checkpoint(again.checkpoint_path).count_params() > 0
