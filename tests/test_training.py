@@ -348,7 +348,7 @@ def test_pages_and_engine_import_without_tensorflow():
 
 
 def test_a_moved_runs_folder_keeps_working(trainer, tmp_path):
-    """README: stop the app, move the folder, point ESLAB_RUNS_DIR at it: every run and checkpoint is there."""
+    """README: stop the app, move the folder, point ESLAB_RUNS_DIR at it: every run and checkpoint is kept."""
     import shutil
 
     cfg = digits_config(max_epochs=2)
