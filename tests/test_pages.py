@@ -328,3 +328,23 @@ def test_page_runs_leave_the_keras_session_alone():
     at.run()
     after = keras.layers.Dense(1).name
     assert after != before  # clear_session() would have reset the name counter: "dense" again
+
+
+def test_a_queued_run_shows_its_place():
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    trainer = get_trainer()
+    long = quick_digits()
+    long.fit.max_epochs = 500
+    long.early_stopping.enabled = False
+    first = trainer.start(long)
+    second = trainer.start(quick_digits())
+    at = app()
+    at.query_params["run"] = second.id
+    at.run()
+    assert any("Waiting in the queue: next to start" in i.value for i in at.info)
+    at.button(key="stop_run").click().run()  # a queued run is stopped before it starts
+    assert trainer.snapshot(second.id).status == "stopped"
+    trainer.stop(first.id)
+    assert trainer.wait(first.id, timeout=60).status == "stopped"
