@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.presets import PRESETS
 from ui.runs_table import runs_frame, show_runs
-from ui.state import get_trainer
+from ui.state import get_trainer, start, visible
 
 TRAIN_PAGE = "pages/1_Train.py"
 
@@ -23,7 +23,7 @@ trainer = get_trainer()
 
 
 def _start_quick_run() -> None:
-    run = trainer.start(PRESETS["quick_digits"].make())
+    run = start(PRESETS["quick_digits"].make())
     st.session_state["switch_to_run"] = run.id
 
 
@@ -62,4 +62,4 @@ if trainer.interrupted:
         f"{len(trainer.interrupted)} run(s) were still training when the server last stopped; they are "
         "marked interrupted, with every finished epoch and their best checkpoint kept."
     )
-show_runs(runs_frame(trainer.store.list()).head(20), key="home_runs")
+show_runs(runs_frame(visible(trainer.store.list())).head(20), key="home_runs")

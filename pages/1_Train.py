@@ -10,7 +10,7 @@ from core.presets import PRESETS
 from core.training import InvalidConfig, QueueFull
 from ui import form
 from ui.live_view import live_view
-from ui.state import get_trainer, open_run, url_run_id
+from ui.state import get_trainer, open_run, start, url_run_id
 
 st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 trainer = get_trainer()
@@ -87,7 +87,7 @@ blocking = errors(problems)
 
 def _start() -> None:
     try:
-        run = trainer.start(form.read_config())
+        run = start(form.read_config())
     except (InvalidConfig, QueueFull) as exc:
         state["start_error"] = str(exc)
         return

@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from ui.runs_table import runs_frame, show_runs
-from ui.state import get_trainer
+from ui.state import get_trainer, visible
 
 st.set_page_config(page_title="Runs · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("Runs")
 trainer = get_trainer()
 state = st.session_state
 
-index = trainer.store.list()
+index = visible(trainer.store.list())
 if index.empty:
     st.info("No runs yet. Start one on the Train page.")
     st.page_link("pages/1_Train.py", label="Train", icon=":material/play_arrow:")

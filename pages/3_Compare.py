@@ -6,14 +6,17 @@ import streamlit as st
 
 from core.compare import common_metrics, compare_figure, config_table, run_label
 from core.runs import is_run_id
-from ui.state import get_trainer
+from ui.state import get_trainer, remember, visible
 
 st.set_page_config(page_title="Compare · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("Compare runs")
 trainer = get_trainer()
 state = st.session_state
 
-index = trainer.store.list()
+for rid in st.query_params.get("runs", "").split(","):  # a shared link grants access to its runs
+    if is_run_id(rid) and trainer.exists(rid):
+        remember(rid)
+index = visible(trainer.store.list())
 if index.empty:
     st.info("No runs yet. Start one on the Train page.")
     st.stop()

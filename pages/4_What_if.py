@@ -7,7 +7,7 @@ import streamlit as st
 from core import epoch_weights, whatif
 from core.runs import is_run_id
 from ui import whatif_view
-from ui.state import get_trainer
+from ui.state import get_trainer, url_run_id, visible
 
 st.set_page_config(page_title="What-if · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("What-if replay")
@@ -18,7 +18,8 @@ st.caption(
 trainer = get_trainer()
 state = st.session_state
 
-index = trainer.store.list()
+url_run_id()  # a link to a run grants access to it, in private mode too
+index = visible(trainer.store.list())
 recorded = index[index["epochs_run"].fillna(0) > 0]
 if recorded.empty:
     st.info("No run has a finished epoch yet. Train one on the Train page, then replay it here.")

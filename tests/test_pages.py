@@ -348,3 +348,36 @@ def test_a_queued_run_shows_its_place():
     assert trainer.snapshot(second.id).status == "stopped"
     trainer.stop(first.id)
     assert trainer.wait(first.id, timeout=60).status == "stopped"
+
+
+def test_private_mode_shows_each_session_only_its_runs(monkeypatch):
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    monkeypatch.setenv("ESLAB_PRIVATE", "1")
+    other = get_trainer().start(quick_digits())  # started elsewhere (another session, the CLI)
+    get_trainer().wait(other.id, timeout=120)
+
+    mine = app().run()
+    mine.number_input(key="fit.max_epochs").set_value(3).run()
+    mine.button(key="start").click().run()
+    my_id = mine.query_params["run"]
+    get_trainer().wait(my_id, timeout=120)
+    mine.switch_page("pages/2_Runs.py").run()
+    assert list(mine.dataframe[0].value["name"]) == ["digits-mlp"]
+    assert mine.multiselect(key="runs_selected").options == [f"digits-mlp ({my_id[:6]})"]
+
+    stranger = app("pages/2_Runs.py").run()  # a new browser session
+    assert any("No runs yet" in i.value for i in stranger.info)
+    stranger = app("pages/4_What_if.py").run()
+    assert any("No run has a finished epoch yet" in i.value for i in stranger.info)
+    # Holding a run's link is holding the key to it.
+    linked = app()
+    linked.query_params["run"] = other.id
+    linked.run()
+    linked.switch_page("pages/2_Runs.py").run()
+    assert len(linked.dataframe[0].value) == 1
+
+    monkeypatch.setenv("ESLAB_PRIVATE", "0")  # the default: the server's shared lab notebook
+    shared = app("pages/2_Runs.py").run()
+    assert len(shared.dataframe[0].value) == 2

@@ -6,12 +6,15 @@ is looking at lives in the URL (``?run=<id>``), so a reload or a shared link re-
 
 from __future__ import annotations
 
+import os
 import sys
 
+import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
 
-from core.runs import RunStore, is_run_id
+from core.config import RunConfig
+from core.runs import Run, RunStore, is_run_id
 from core.training import Trainer
 
 
@@ -38,10 +41,42 @@ def get_trainer() -> Trainer:
     return Trainer(RunStore())
 
 
+PRIVATE_ENV = "ESLAB_PRIVATE"
+
+
+def private_mode() -> bool:
+    """One setting: each browser session sees only the runs it started or holds the link of."""
+    return os.environ.get(PRIVATE_ENV, "").lower() in ("1", "true", "yes")
+
+
+def _mine() -> set[str]:
+    return st.session_state.setdefault("my_runs", set())
+
+
+def remember(run_id: str) -> None:
+    """This session started the run, or was given its link: in private mode it may see it."""
+    _mine().add(run_id)
+
+
+def visible(index: pd.DataFrame) -> pd.DataFrame:
+    """The store's index as this session may see it: everything (the shared lab notebook), or in
+    private mode only its own runs."""
+    if not private_mode() or index.empty:
+        return index
+    return index[index["id"].isin(_mine())]
+
+
+def start(config: RunConfig) -> Run:
+    run = get_trainer().start(config)
+    remember(run.id)
+    return run
+
+
 def url_run_id() -> str | None:
-    """The run in the URL, if it is a well-formed id of a run that exists."""
+    """The run in the URL, if it is a well-formed id of a run that exists (holding it grants access)."""
     rid = st.query_params.get("run")
     if rid and is_run_id(rid) and get_trainer().exists(rid):
+        remember(rid)
         return rid
     return None
 

@@ -11,6 +11,7 @@ from core.compare import common_metrics
 from core.runs import RunSnapshot
 from core.training import Trainer
 from ui.form import MIN_DELTAS, _fmt, _with
+from ui.state import start
 
 PREFIX = "wi."
 SWEEP_MIN_DELTAS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
@@ -120,7 +121,7 @@ def record_full_curve(trainer: Trainer, snap: RunSnapshot) -> None:
         key="wi_full_epochs",
     )
     if c2.button("Record a full curve", key="wi_full_curve", icon=":material/timeline:"):
-        run = trainer.start(whatif.full_curve_config(snap, int(epochs)))
+        run = start(whatif.full_curve_config(snap, int(epochs)))
         st.switch_page("pages/1_Train.py", query_params={"run": run.id})
     c2.caption(
         "Same data, model and seed, early stopping off, every epoch's weights kept: then replay anything."
