@@ -177,3 +177,55 @@ def test_config_json_import_and_zoom_kept_across_ticks(server, page: Page, tmp_p
     assert chart.evaluate("gd => gd.layout.xaxis.range") == [1, 2.5]  # new points arrived, zoom kept
     page.get_by_role("button", name="Stop", exact=True).click()
     expect(page.get_by_text("Epochs trained", exact=True)).to_be_visible(timeout=60_000)
+
+
+def _upload_csv(page: Page, path) -> None:
+    """Picks the CSV dataset and uploads ``path`` through the sidebar's file uploader."""
+    _choose(page, "Dataset", "Your CSV (table)")
+    page.get_by_test_id("stFileUploaderDropzoneInput").nth(1).set_input_files(str(path))
+    wait_connected(page)
+
+
+def test_csv_upload_preview_target_and_training(server, page: Page, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 3))
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "yes", "no")
+    path = tmp_path / "mydata.csv"
+    lines = ["a,b,c,label"] + [f"{r[0]:.4f},{r[1]:.4f},{r[2]:.4f},{t}" for r, t in zip(x, y)]
+    path.write_text("\n".join(lines) + "\n")
+    _open(page, f"{server.url}/Train", "Train")
+    _upload_csv(page, path)
+    expect(page.get_by_text("mydata.csv: 240 rows, 4 columns")).to_be_visible()
+    expect(page.get_by_label("Target column", exact=True)).to_be_visible()
+    set_max_epochs = page.get_by_label("Max epochs", exact=True)
+    set_max_epochs.fill("5")
+    set_max_epochs.press("Enter")
+    wait_connected(page)
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
+    expect(page.get_by_text("Epochs trained", exact=True)).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stMetric").filter(has_text="Test accuracy")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"a,b,label\n", "no data rows"),
+        (b"a,b,label\n1,x,0\n2,y,1\n" * 10, "not numeric"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not a CSV text file"),
+    ],
+    ids=["empty", "header-only", "text-feature", "binary"],
+)
+def test_bad_csv_uploads_explain_themselves_and_block_start(server, page: Page, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    _open(page, f"{server.url}/Train", "Train")
+    _upload_csv(page, path)
+    alerts = page.get_by_test_id("stAlert")
+    expect(alerts.filter(has_text=re.compile(message, re.IGNORECASE)).first).to_be_visible()
+    expect(page.get_by_role("button", name="Start training")).to_be_disabled()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
