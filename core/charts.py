@@ -30,7 +30,7 @@ from core.runs import RunSnapshot
 
 MAX_POINTS = 1500  # default bound on the points of one epoch series (and of the batch line)
 MAX_CHECKPOINT_MARKERS = 200  # the most recent saves only
-HEIGHT = 360
+HEIGHT = 400
 WAITING_NOTE = "waiting for the first epoch"
 
 # Trace names, as shown in the legend (and as tests and pages find them), and the fixed trace order (uids).
@@ -277,8 +277,8 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
             "pad": {"t": 8},
         },
         "height": HEIGHT,
-        "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0},
+        "margin": {"l": 50, "r": 10, "t": 36, "b": 100},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0},
         "hovermode": "x unified",
         "uirevision": snap.id,
         "xaxis": {"title": {"text": "epoch"}, "zeroline": False},

@@ -220,6 +220,11 @@ def screenshot(page: Page, run_id: str, name: str) -> None:
     if not SCREENSHOTS:
         return
     page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)  # no tooltip left open by a hover
+    page.wait_for_function(  # every live chart has drawn its figure
+        "() => { const fs = [...document.querySelectorAll('iframe')]; return fs.length > 0 && fs.every(f =>"
+        " f.contentDocument && f.contentDocument.querySelector('.js-plotly-plot[data-points]')); }",
+        timeout=30_000,
+    )
     run_header(page, run_id).evaluate("el => el.scrollIntoView({block: 'start'})")
     out = ROOT / "docs" / name
     out.parent.mkdir(exist_ok=True)
