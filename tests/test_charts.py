@@ -190,7 +190,7 @@ def test_layout():
         assert fig.layout.uirevision == snap.id
         assert fig.layout.hovermode == "x unified"
         assert fig.layout.legend.orientation == "h"
-        assert 280 <= fig.layout.height <= 360
+        assert fig.layout.height == charts.HEIGHT
         assert fig.layout.xaxis.title.text == "epoch"
     assert charts.loss_figure(snap).layout.title.text == "Loss"
     assert charts.metric_figure(snap, "accuracy").layout.title.text == "Accuracy"
