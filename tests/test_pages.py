@@ -381,3 +381,59 @@ def test_private_mode_shows_each_session_only_its_runs(monkeypatch):
     monkeypatch.setenv("ESLAB_PRIVATE", "0")  # the default: the server's shared lab notebook
     shared = app("pages/2_Runs.py").run()
     assert len(shared.dataframe[0].value) == 2
+
+
+def test_eight_sessions_start_runs_at_once_all_queue_and_complete():
+    """Eight browser sessions on one server: runs queue with their place shown, none sees another's."""
+    sessions = []
+    for i in range(8):
+        at = app().run()
+        at.text_input(key="name").set_value(f"session-{i}")
+        at.number_input(key="fit.max_epochs").set_value(3)
+        at.run()
+        sessions.append(at)
+    for at in sessions:
+        at.button(key="start").click().run()
+    ids = [at.query_params["run"] for at in sessions]
+    assert len(set(ids)) == 8
+    waiting = [i.value for at in sessions for i in at.info if i.value.startswith("Waiting in the queue")]
+    assert len(waiting) >= 6  # the first has started by now, the rest wait with their place
+    assert any("position 7" in w for w in waiting)
+
+    from ui.state import get_trainer
+
+    snaps = [get_trainer().wait(rid, timeout=300) for rid in ids]
+    assert [s.status for s in snaps] == ["finished"] * 8
+    assert [s.config.name for s in snaps] == [f"session-{i}" for i in range(8)]
+    for i, at in enumerate(sessions):  # each view still shows its own run, with its own settings
+        at.run()
+        assert any(f"session-{i}" in m.value and ids[i][:8] in m.value for m in at.markdown)
+        assert at.text_input(key="name").value == f"session-{i}"
+
+
+def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
+    from core.config import DataConfig
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    good = tmp_path / "data.csv"
+    good.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    cfg = quick_digits()
+    cfg.data = DataConfig(name="csv", path=str(good), target_column="y")
+    trainer = get_trainer()
+    long = quick_digits()
+    long.fit.max_epochs = 400
+    long.early_stopping.enabled = False
+    blocker = trainer.start(long)  # keeps the worker busy while the file changes under the queued run
+    run = trainer.start(cfg)  # validated against the good file
+    good.write_bytes(b"\x00\x01 not a csv any more")
+    trainer.stop(blocker.id)
+    snap = trainer.wait(run.id, timeout=120)
+    assert snap.status == "failed"
+    assert "not a CSV text file" in snap.message
+    at = app()
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    assert any("not a CSV text file" in e.value for e in at.error)
+    assert run.id in trainer.store.ids()  # the run and its log are kept
