@@ -65,7 +65,7 @@ def new_run_id() -> str:
 
 def is_run_id(value: object) -> bool:
     """Only ids of this exact shape ever become paths (no traversal)."""
-    return isinstance(value, str) and bool(_ID_RE.match(value))
+    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))  # fullmatch: "$" allows a "\n"
 
 
 @dataclass(frozen=True)
