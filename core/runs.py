@@ -224,7 +224,12 @@ class Run:
                 self._snap = replace(self._snap, version=self._snap.version + 1, **changes)
                 snap, epochs_run = self._snap, len(self._history)
             if persist:
-                self.store.write_index(snap, epochs_run=epochs_run)
+                try:
+                    self.store.write_index(snap, epochs_run=epochs_run)
+                except sqlite3.Error:
+                    if snap.is_live:
+                        raise  # a run that cannot record itself must stop (and fail)
+                    # Ending a run on a full disk: the page still gets the outcome from memory.
         return True
 
     # -- written by the training thread -------------------------------------------------------

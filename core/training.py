@@ -7,6 +7,7 @@ thrashing it. TensorFlow is imported by the worker when the first run starts, ne
 
 from __future__ import annotations
 
+import errno
 import gc
 import math
 import os
@@ -159,6 +160,8 @@ class Trainer:
                 self._current = run
             try:
                 execute(run)
+            except BaseException:  # noqa: BLE001 - the worker must outlive any run
+                traceback.print_exc()
             finally:
                 self._current = None
 
@@ -183,8 +186,11 @@ def execute(run: Run) -> None:
     except datasets.DatasetError as exc:
         _fail(run, str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure becomes the run's message, not a crash
-        (run.dir / "error.txt").write_text(traceback.format_exc())
-        _fail(run, f"{type(exc).__name__}: {exc}")
+        try:
+            (run.dir / "error.txt").write_text(traceback.format_exc())
+        except OSError:
+            pass  # the disk may be the problem; the message below still reaches the page
+        _fail(run, _describe_failure(run, exc))
     finally:
         del model
         try:
@@ -196,8 +202,35 @@ def execute(run: Run) -> None:
         gc.collect()
 
 
+_DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}
+_DISK_WORDS = ("No space left", "File too large", "Read-only file system", "Permission denied", "Disk quota")
+
+
+def _describe_failure(run: Run, exc: BaseException) -> str:
+    """The message the page shows: plain words for a runs folder that cannot be written."""
+    text = f"{type(exc).__name__}: {exc}"
+    disk = isinstance(exc, OSError) and exc.errno in _DISK_ERRORS
+    if disk or any(w in str(exc) for w in _DISK_WORDS):
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        snap = run.snapshot()
+        if snap.checkpoint_epoch:
+            kept = f"the checkpoint of epoch {snap.checkpoint_epoch} is intact"
+        else:
+            kept = "no checkpoint had been saved yet"
+        return (
+            f"Could not write to the runs folder {run.store.root} ({reason}). Training stopped; every "
+            f"finished epoch is kept and {kept}. Free some space (or fix the folder's permissions) and "
+            "train again."
+        )
+    return text
+
+
 def _fail(run: Run, message: str) -> None:
-    run.log(f"Failed: {message}")
+    """Records the failure; must not raise, even when the disk that failed the run fails again."""
+    try:
+        run.log(f"Failed: {message}")
+    except OSError:
+        pass
     run.set_status(FAILED, stop_reason="error", message=message)
 
 

@@ -359,3 +359,52 @@ def test_a_moved_runs_folder_keeps_working(trainer, tmp_path):
     again = RunStore(moved).load(snap.id)
     assert again.checkpoint_path == str(moved / snap.id / "checkpoint.keras")
     assert load_checkpoint(again.checkpoint_path).count_params() > 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_save_time_fails_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    """The file-size limit of the training process drops below a checkpoint's size mid-run (as a disk
+    filling up would): the next save fails, the run fails with a plain message, the last one is intact."""
+    import resource
+
+    runs_dir = tmp_path / "runs"
+    cfg = digits_config(batch_size=8, max_epochs=500)
+    cfg.early_stopping.enabled = False
+    cfg.checkpoint.save_best_only = False  # a save every epoch
+    path = tmp_path / "config.json"
+    path.write_text(cfg.to_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
+        preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),  # EFBIG instead of a kill
+    )
+    try:
+        saves = 0
+        for line in proc.stdout:
+            saves += "saving model to checkpoint.keras" in line
+            if saves >= 2:
+                break
+        # A limit below the checkpoint's size and well above every other file the run writes to.
+        [run_dir] = [p for p in runs_dir.iterdir() if p.is_dir()]
+        checkpoint = (run_dir / "checkpoint.keras").stat().st_size
+        others = [p.stat().st_size for p in [*runs_dir.iterdir(), *run_dir.iterdir()] if p.is_file()]
+        others.remove(checkpoint)
+        limit = checkpoint * 3 // 4
+        assert max(others) < limit // 2
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (limit, limit))
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    [run_id] = RunStore(runs_dir).ids()
+    snap = RunStore(runs_dir).load(run_id)
+    assert snap.status == "failed"
+    assert "Could not write to the runs folder" in snap.message
+    assert f"the checkpoint of epoch {snap.checkpoint_epoch} is intact" in snap.message
+    assert load_checkpoint(snap.checkpoint_path).count_params() > 0
+    assert not [p.name for p in (runs_dir / run_id).iterdir() if ".partial" in p.name]
+    assert snap.message in out
