@@ -85,10 +85,14 @@ def _progress(snap: RunSnapshot) -> None:
 
 
 def _main_metric(snap: RunSnapshot) -> str | None:
-    try:
-        return metrics.main_metric(datasets.describe(snap.config.data).task)
-    except datasets.DatasetError:
-        return None
+    """Once per run and session: describing a large text CSV costs ~50 ms, too much for every tick."""
+    cache = st.session_state.setdefault("main_metric_by_run", {})
+    if snap.id not in cache:
+        try:
+            cache[snap.id] = metrics.main_metric(datasets.describe(snap.config.data).task)
+        except datasets.DatasetError:
+            return None
+    return cache[snap.id]
 
 
 def summary(snap: RunSnapshot) -> None:

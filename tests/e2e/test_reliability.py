@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.runs import RunStore
-from tests.e2e.conftest import StreamlitServer, wait_connected
+from tests.e2e.conftest import wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -62,14 +62,10 @@ def test_kill_9_mid_run_then_restart_shows_it_interrupted_with_its_epochs(fresh_
 
 
 @pytest.fixture
-def small_upload_server(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("STREAMLIT_SERVER_MAX_UPLOAD_SIZE", "1")  # MB, as server.maxUploadSize
-    base = tmp_path_factory.mktemp("e2e-small-upload")
-    srv = StreamlitServer(base / "runs", base / "server.log").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def small_upload_server(monkeypatch, request):
+    """A fresh server whose upload limit is 1 MB (server.maxUploadSize, set through its environment)."""
+    monkeypatch.setenv("STREAMLIT_SERVER_MAX_UPLOAD_SIZE", "1")
+    return request.getfixturevalue("fresh_server")
 
 
 def test_a_csv_over_the_upload_limit_is_refused_with_a_message(small_upload_server, page: Page, tmp_path):
