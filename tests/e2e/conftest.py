@@ -25,8 +25,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
+# Playwright's default 5 s per expectation is too short on a busy 2-core CI machine, where a page that
+# loads plotly.js for the first time can take longer than that to draw its first chart.
+expect.set_options(timeout=20_000)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

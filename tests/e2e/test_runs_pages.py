@@ -85,7 +85,7 @@ def test_runs_page_lists_renames_and_compares(server, page: Page, recorded):
     expect(page.get_by_role("heading", name="Compare runs", exact=True)).to_be_visible()
     expect(page).to_have_url(re.compile(r"/Compare\?runs="))
     chart = page.locator(".js-plotly-plot").first
-    expect(chart).to_be_visible()
+    expect(chart).to_be_visible(timeout=60_000)
     names = chart.evaluate("gd => gd.data.map(t => t.name)")
     assert any(n.startswith("e2e-curve (") for n in names) and any(
         n.startswith("e2e-eager-renamed (") for n in names
