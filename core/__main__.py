@@ -1,5 +1,7 @@
 """Headless training: ``python -m core train CONFIG.json`` runs what the app would, without a browser.
 
+``python -m core resume RUN_ID`` continues a stopped or interrupted run from its resume point.
+
 The run goes into the same store as the app's (``--runs-dir`` or $ESLAB_RUNS_DIR, default ./runs),
 so it shows up in the app; the Keras-style log is printed as it is written.
 """
@@ -13,8 +15,9 @@ import time
 from pathlib import Path
 
 from core.config import ConfigError, RunConfig, validate
-from core.runs import RunStore
-from core.training import InvalidConfig, Trainer
+from core.resume_point import ResumeError
+from core.runs import Run, RunStore
+from core.training import InvalidConfig, QueueFull, Trainer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("config", type=Path, help="a RunConfig as JSON (the app's 'config JSON' download)")
     train.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     train.add_argument("--name", default=None, help="override the run's name")
+    resume = sub.add_parser("resume", help="continue a stopped or interrupted run")
+    resume.add_argument("run_id", help="the run's id (the 32 hex digits in the app's ?run= link)")
+    resume.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     sub.add_parser("example-config", help="print the default config as JSON, a starting point to edit")
     args = parser.parse_args(argv)
 
     if args.command == "example-config":
         print(RunConfig().to_json())
         return 0
+    if args.command == "resume":
+        trainer = Trainer(RunStore(args.runs_dir))
+        try:
+            run = trainer.resume(args.run_id)
+        except (ResumeError, QueueFull) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"run {run.id} ({run.config.name}) in {trainer.store.root}", flush=True)
+        return _follow(trainer, run, printed=len(run.snapshot().log_lines) - 1)
     try:
         config = RunConfig.from_json(args.config.read_text())
     except (OSError, ConfigError) as exc:
@@ -45,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidConfig:
         return 2
     print(f"run {run.id} ({config.name}) in {trainer.store.root}", flush=True)
+    return _follow(trainer, run)
+
+
+def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
+    """Prints the run's log as it grows; Ctrl-C stops the run (after the batch in flight)."""
     signal.signal(signal.SIGINT, lambda *_: trainer.stop(run.id))
     signal.signal(signal.SIGTERM, lambda *_: trainer.stop(run.id))
     printed = 0

@@ -14,12 +14,14 @@ template is already in ``ruff format`` style (line length 88), so the output lin
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 from core import datasets, metrics, models
 from core.config import RunConfig
@@ -48,7 +50,7 @@ _PREPARED = {
     "image": "split and scaled to 0..1",
     "sequence": "split and tokenized",
 }
-_STDLIB = {"argparse", "io", "json", "os", "re", "typing"}
+_STDLIB = {"argparse", "io", "json", "math", "os", "re", "typing"}
 _MAX_LINE = 88  # ruff's default, which is what the user's ruff will apply
 
 
@@ -62,6 +64,7 @@ def export_script(config: RunConfig, *, data_path_hint: str | None = None) -> st
     pieces = [
         *_DATA[config.data.name](ctx),
         *_MODELS[config.model.name](ctx),
+        _epoch_order_piece(),
         _main(ctx),
     ]
     imports = {line for piece in pieces for line in piece.imports}
@@ -310,6 +313,15 @@ def _settings(ctx: _Context) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Data: shared helpers, then one loader per dataset (core/datasets.py).
+
+
+def _epoch_order_piece() -> _Piece:
+    """core/epoch_order.py's two classes, copied from its source: one definition, no drift."""
+    source = (Path(__file__).parent / "epoch_order.py").read_text()
+    tree = ast.parse(source)
+    classes = [ast.get_source_segment(source, n) for n in tree.body if isinstance(n, ast.ClassDef)]
+    return _Piece("\n\n\n".join(classes), ("import math",))
+
 
 _DATA_TUPLE = _Piece(
     _code('''
@@ -995,7 +1007,9 @@ def _main(ctx: _Context) -> _Piece:
             <<parse>>
 
             # Seed Python, NumPy and TensorFlow before the data is loaded, as the app does: the
-            # initial weights, dropout and the shuffling of batches all follow from it.
+            # initial weights and dropout follow from it. The order of the samples in each
+            # epoch follows from SEED and the epoch alone (EpochShuffledBatches), so a run
+            # resumed from a saved state sees the same batches as one never interrupted.
             keras.utils.set_random_seed(SEED)
             data = load_data(<<data_arg>>)
             n_train, n_test = len(data.x_train), len(data.x_test)
@@ -1004,12 +1018,12 @@ def _main(ctx: _Context) -> _Piece:
             model = build_model(data)
 
         <<callbacks>>
+            batches = EpochShuffledBatches(data.x_train, data.y_train, BATCH_SIZE, SEED)
             history = model.fit(
-                data.x_train,
-                data.y_train,
+                batches,
         <<validation>>        epochs=MAX_EPOCHS,
-                batch_size=BATCH_SIZE,
-                callbacks=[<<names>>],
+                shuffle=False,  # the batches shuffle themselves (see EpochShuffledBatches)
+                callbacks=[ShuffleEachEpoch(batches), <<names>>],
                 verbose=2,
             )
 

@@ -11,6 +11,7 @@ Imported only by the training thread (it imports Keras).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -25,13 +26,36 @@ class EpochGate:
 
 
 class GuardedEarlyStopping(keras.callbacks.EarlyStopping):
+    """Also carries its state across a resume: Keras resets it in ``on_train_begin``."""
+
     def __init__(self, gate: EpochGate, **kwargs):
         super().__init__(**kwargs)
         self.gate = gate
+        self.resumed_state: tuple[dict, list | None] | None = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resumed_state is not None:
+            state, best_weights = self.resumed_state
+            self.wait = int(state["wait"])
+            self.stopped_epoch = int(state["stopped_epoch"])
+            self.best = None if state["best"] is None else float(state["best"])
+            self.best_epoch = int(state["best_epoch"])
+            self.best_weights = best_weights
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.gate.cut_short:
             super().on_epoch_end(epoch, logs)
+
+    def resume_state(self) -> tuple[dict, list | None]:
+        state = {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": None if self.best is None else float(self.best),
+            "best_epoch": self.best_epoch,
+        }
+        weights = None if self.best_weights is None else [w.copy() for w in self.best_weights]
+        return state, weights
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -49,6 +73,14 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def on_epoch_end(self, epoch, logs=None):
         if not self.gate.cut_short:
             super().on_epoch_end(epoch, logs)
+
+    def resume_state(self) -> dict:
+        return {"best": None if self.best is None else float(self.best), "saved_epochs": self.saved_epochs}
+
+    def load_resume_state(self, state: dict) -> None:
+        """Keras keeps ``best`` from construction on, so setting it before ``fit`` is enough."""
+        self.best = None if state["best"] is None else float(state["best"])
+        self.saved_epochs = [int(e) for e in state["saved_epochs"]]
 
     def _get_file_path(self, epoch, batch, logs):
         return str(self.partial_path)
@@ -103,3 +135,33 @@ class EpochWeightsKeeper(keras.callbacks.Callback):
         # Model.save_weights also writes the optimizer's slots (3x the size with Adam); skip them.
         saving_lib.save_weights_only(self.model, str(partial), objects_to_skip=[self.model.optimizer])
         os.replace(partial, final)
+
+
+class ResumePointKeeper(keras.callbacks.Callback):
+    """Writes the run's resume point after validated epochs, throttled to a few % of training time.
+
+    It goes after EarlyStopping, ModelCheckpoint and the live callback, so the state it saves is the
+    state they reached at the end of the epoch (``summary`` reads the run's headline fields).
+    """
+
+    def __init__(self, run_dir, gate: EpochGate, *, early_stopping, checkpoint, summary):
+        super().__init__()
+        from core import resume_point
+
+        self.points = resume_point
+        self.run_dir = Path(run_dir)
+        self.gate = gate
+        self.es = early_stopping
+        self.ck = checkpoint
+        self.summary = summary
+        self.throttle = resume_point.Throttle()
+        self.last_epoch: int | None = None  # 1-based epoch of the last point written
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.gate.cut_short or not self.throttle.due():
+            return
+        started = time.perf_counter()
+        point = self.points.capture(self.model, self.es, self.ck, epoch + 1, self.summary())
+        self.points.write(self.run_dir, point)
+        self.throttle.wrote(time.perf_counter() - started)
+        self.last_epoch = epoch + 1

@@ -194,6 +194,46 @@ class Run:
         self._batch_stride = 1  # keep every n-th point once the bound is reached
         self._batch_seen = 0
         self._progress: tuple[int, int, int | None] = (0, 0, None)  # (epochs done, batch, steps)
+        self.resume_epoch: int | None = None  # set when this run continues from a resume point
+        # False for the copy a server keeps of a run its worker process trains: the worker writes.
+        self.persist = True
+
+    @classmethod
+    def from_snapshot(cls, snap: RunSnapshot, store: RunStore, **kwargs: Any) -> Run:
+        """The same run in another process (the training worker), from the state it was sent."""
+        run = cls(snap.id, snap.config, store, created_at=snap.created_at, **kwargs)
+        run._history = list(snap.history)
+        run._log = list(snap.log_lines)
+        run._progress = (snap.epoch, 0, snap.steps_per_epoch)
+        run._snap = replace(snap, history=(), log_lines=(), batch_points=(), queue_position=None)
+        return run
+
+    @classmethod
+    def continuing(cls, snap: RunSnapshot, store: RunStore, epoch: int, summary: dict[str, Any]) -> Run:
+        """A stopped or interrupted run, queued again to continue after ``epoch``.
+
+        Epochs recorded after the resume point are dropped from the history: they are trained again
+        (to the same numbers) from the saved state.
+        """
+        known = {k: summary.get(k) for k in ("monitor", "best_epoch", "best_value", "checkpoint_epoch")}
+        kept = tuple(r for r in snap.history if r.epoch <= epoch)
+        queued = replace(
+            snap,
+            status=QUEUED,
+            finished_at=None,
+            stop_reason=None,
+            message=None,
+            stopped_epoch=None,
+            test_metrics={},
+            history=kept,
+            epoch=epoch,
+            batch=0,
+            **known,
+        )
+        run = cls.from_snapshot(queued, store)
+        run.resume_epoch = epoch
+        store.rewrite_history(snap.id, list(kept))
+        return run
 
     @property
     def dir(self) -> Path:
@@ -223,7 +263,7 @@ class Run:
                     return False
                 self._snap = replace(self._snap, version=self._snap.version + 1, **changes)
                 snap, epochs_run = self._snap, len(self._history)
-            if persist:
+            if persist and self.persist:
                 try:
                     self.store.write_index(snap, epochs_run=epochs_run)
                 except sqlite3.Error:
@@ -260,14 +300,16 @@ class Run:
                 self._batch_stride *= 2
 
     def add_epoch(self, record: EpochRecord, **changes: Any) -> None:
-        self.store.append_history(self.id, record)
+        if self.persist:
+            self.store.append_history(self.id, record)
         with self._lock:
             self._history.append(record)
             self._progress = (record.epoch, 0, self._progress[2])
         self._update(**changes)
 
     def log(self, line: str) -> None:
-        self.store.append_log(self.id, line)
+        if self.persist:
+            self.store.append_log(self.id, line)
         with self._lock:
             self._log.append(line)
             self._snap = replace(self._snap, version=self._snap.version + 1)
@@ -383,6 +425,26 @@ class RunStore:
         # No fsync: the page cache outlives a killed process, and an fsync per epoch costs more
         # than the epoch's whole bookkeeping (design: streaming must cost nothing measurable).
         _append_line(self.run_dir(run_id) / "history.jsonl", record.to_json())
+
+    def rewrite_history(self, run_id: str, records: list[EpochRecord]) -> None:
+        _atomic_write(
+            self.run_dir(run_id) / "history.jsonl", "".join(r.to_json() + "\n" for r in records).encode()
+        )
+
+    def claim(self, run_id: str, from_statuses: tuple[str, ...]) -> bool:
+        """Queues a finished run again for this process; False if it is not in ``from_statuses``.
+
+        One UPDATE with the status in its WHERE clause: two sessions (or two servers) resuming the
+        same run at once cannot both win.
+        """
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE runs SET status = ?, owner_pid = ?, finished_at = NULL, stop_reason = NULL,"
+                " message = NULL, stopped_epoch = NULL, test_metrics = '{}'"
+                f" WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
+                (QUEUED, os.getpid(), run_id, *from_statuses),
+            )
+            return cur.rowcount == 1
 
     def append_log(self, run_id: str, line: str) -> None:
         _append_line(self.run_dir(run_id) / "log.txt", line)

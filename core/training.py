@@ -18,11 +18,12 @@ from collections import deque
 from dataclasses import replace
 from typing import Any
 
-from core import datasets, metrics, models
+from core import datasets, metrics, models, resume_point
 from core.config import Problem, RunConfig, errors, validate
 from core.runs import (
     FAILED,
     FINISHED,
+    INTERRUPTED,
     QUEUED,
     RUNNING,
     STOPPED,
@@ -35,6 +36,7 @@ from core.runs import (
 )
 
 MAX_QUEUE_ENV = "ESLAB_MAX_QUEUE"
+TRAIN_IN_ENV = "ESLAB_TRAIN_IN"  # "process" (a recycled worker process) or "thread" (this process)
 
 
 class InvalidConfig(ValueError):
@@ -50,9 +52,14 @@ class QueueFull(RuntimeError):
 class Trainer:
     """Process-wide: owns the queue, the worker thread and the runs started in this process."""
 
-    def __init__(self, store: RunStore | None = None, max_queue: int | None = None):
+    def __init__(
+        self, store: RunStore | None = None, max_queue: int | None = None, train_in: str | None = None
+    ):
         self.store = store or RunStore()
         self.max_queue = max_queue if max_queue is not None else int(os.environ.get(MAX_QUEUE_ENV, "8"))
+        self.train_in = train_in or os.environ.get(TRAIN_IN_ENV, "thread")
+        if self.train_in not in ("thread", "process"):
+            raise ValueError(f"{TRAIN_IN_ENV} must be 'thread' or 'process', not {self.train_in!r}")
         self.interrupted = self.store.mark_interrupted()
         self._runs: dict[str, Run] = {}
         self._queue: deque[Run] = deque()
@@ -81,6 +88,39 @@ class Trainer:
             self._cond.notify_all()
         return run
 
+    def resume(self, run_id: str) -> Run:
+        """Queues an interrupted or stopped run to continue from its resume point.
+
+        It ends where the same run never interrupted would have: same stop epoch, same best value.
+        Raises ResumeError with the reason for the page when it cannot.
+        """
+        if not is_run_id(run_id):
+            raise resume_point.ResumeError("No such run.")
+        try:
+            snap = self.snapshot(run_id)
+        except KeyError:
+            raise resume_point.ResumeError("No such run.") from None
+        reason = resume_point.why_not(snap, self.store.run_dir(run_id))
+        if reason:
+            raise resume_point.ResumeError(reason)
+        point = resume_point.read(self.store.run_dir(run_id))
+        with self._cond:
+            if len(self._queue) >= self.max_queue:
+                raise QueueFull(f"{len(self._queue)} runs are already waiting. Try again later.")
+            if not self.store.claim(run_id, (INTERRUPTED, STOPPED, FAILED)):
+                raise resume_point.ResumeError("This run was just resumed elsewhere.")
+            run = Run.continuing(snap, self.store, point.epoch, point.summary)
+            dropped = snap.epoch - point.epoch
+            run.log(
+                f"Resume requested: continuing after epoch {point.epoch}"
+                + (f" (epochs {point.epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
+            )
+            self._runs[run_id] = run
+            self._queue.append(run)
+            self._ensure_worker()
+            self._cond.notify_all()
+        return run
+
     def stop(self, run_id: str) -> None:
         """Stops a running run within one batch; a queued one never starts."""
         run = self._runs.get(run_id)
@@ -93,6 +133,10 @@ class Trainer:
                 run.set_status(STOPPED, stop_reason="user", message="Stopped before it started.")
                 return
         run.stop_requested.set()
+        if self.train_in == "process" and run is self._current:
+            from core.worker_process import shared_pool
+
+            shared_pool().stop(run_id)
         run.set_status(STOPPING, expect=(RUNNING,))
 
     def rename(self, run_id: str, name: str) -> None:
@@ -159,7 +203,12 @@ class Trainer:
                 run = self._queue.popleft()
                 self._current = run
             try:
-                execute(run)
+                if self.train_in == "process":
+                    from core.worker_process import shared_pool
+
+                    shared_pool().train(run)
+                else:
+                    execute(run)
             except BaseException:  # noqa: BLE001 - the worker must outlive any run
                 traceback.print_exc()
             finally:
@@ -182,8 +231,16 @@ def execute(run: Run) -> None:
         run.log(ds.description)
         model = models.build(ds, cfg.model, cfg.fit)
         run.log(f"Model {cfg.model.name}: {model.count_params():,} parameters.")
-        _fit(run, ds, model)
-    except datasets.DatasetError as exc:
+        point = None
+        if run.resume_epoch is not None:
+            point = resume_point.read(run.dir)
+            resume_point.apply(point, model)
+            run.log(
+                f"Resuming after epoch {point.epoch}: weights, optimizer, dropout state, early stopping "
+                "and checkpoint state restored."
+            )
+        _fit(run, ds, model, point)
+    except (datasets.DatasetError, resume_point.ResumeError) as exc:
         _fail(run, str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure becomes the run's message, not a crash
         try:
@@ -234,12 +291,14 @@ def _fail(run: Run, message: str) -> None:
     run.set_status(FAILED, stop_reason="error", message=message)
 
 
-def _fit(run: Run, ds: datasets.Dataset, model) -> None:
+def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint | None = None) -> None:
+    from core.epoch_order import EpochShuffledBatches, ShuffleEachEpoch
     from core.guarded_callbacks import (
         AtomicModelCheckpoint,
         EpochGate,
         EpochWeightsKeeper,
         GuardedEarlyStopping,
+        ResumePointKeeper,
     )
     from core.live import LiveCallback
 
@@ -280,14 +339,26 @@ def _fit(run: Run, ds: datasets.Dataset, model) -> None:
         val_steps=val_steps,
     )
     keeper = EpochWeightsKeeper(run.dir, gate) if cfg.checkpoint.keep_every_epoch else None
-    callbacks = [cb for cb in (es, ck, keeper) if cb is not None] + [live]
+    first_epoch = 0
+    if point is not None:
+        first_epoch = point.epoch
+        if es is not None and point.early_stopping is not None:
+            es.resumed_state = (point.early_stopping, point.es_best_weights)
+        if ck is not None and point.checkpoint is not None:
+            ck.load_resume_state(point.checkpoint)
+    resumer = ResumePointKeeper(
+        run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run)
+    )
+    batches = EpochShuffledBatches(ds.x_train, ds.y_train, cfg.fit.batch_size, cfg.fit.seed, first_epoch)
+    guarded = [cb for cb in (es, ck, keeper) if cb is not None]
+    callbacks = [ShuffleEachEpoch(batches), *guarded, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
     model.fit(
-        ds.x_train,
-        ds.y_train,
+        batches,
         validation_data=(ds.x_val, ds.y_val) if has_val else None,
         epochs=cfg.fit.max_epochs,
-        batch_size=cfg.fit.batch_size,
+        initial_epoch=first_epoch,
+        shuffle=False,  # the batches shuffle themselves; Keras would reorder them with Python's random
         callbacks=callbacks,
         verbose=0,
     )
@@ -310,8 +381,21 @@ def _fit(run: Run, ds: datasets.Dataset, model) -> None:
         )
     else:
         status, reason, message = FINISHED, "max_epochs", f"Trained all {cfg.fit.max_epochs:,} epochs."
+    if reason in resume_point.FINAL_REASONS:
+        resume_point.remove(run.dir)  # complete: the point would only take disk space
     test = _evaluate_on_test(run, ds, model, ck)
     run.set_status(status, stop_reason=reason, message=message, test_metrics=test)
+
+
+def _summary(run: Run) -> dict:
+    """The headline fields a resumed run starts from (they may name epochs a crash lost)."""
+    snap = run.snapshot()
+    return {
+        "monitor": snap.monitor,
+        "best_epoch": snap.best_epoch,
+        "best_value": snap.best_value,
+        "checkpoint_epoch": snap.checkpoint_epoch,
+    }
 
 
 def checkpoint_path(run: Run):

@@ -437,3 +437,37 @@ def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
     assert not at.exception
     assert any("not a CSV text file" in e.value for e in at.error)
     assert run.id in trainer.store.ids()  # the run and its log are kept
+
+
+def test_a_stopped_run_resumes_from_the_train_page_and_ends_like_an_unbroken_one(tmp_path):
+    from core.runs import RunStore
+    from core.training import Trainer
+    from tests.test_resume import resumable_config
+    from ui.state import get_trainer
+
+    reference_trainer = Trainer(RunStore(tmp_path / "reference"))
+    reference = reference_trainer.wait(reference_trainer.start(resumable_config()).id, timeout=300)
+
+    trainer = get_trainer()
+    run = trainer.start(resumable_config())
+    while run.snapshot().epoch < 3:
+        time.sleep(0.02)
+    trainer.stop(run.id)
+    trainer.wait(run.id)
+    at = app()
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    [button] = [b for b in at.button if b.key == "resume_run"]
+    assert button.label.startswith("Resume from epoch ")
+    assert any("ends where it would have without the break" in c.value for c in at.caption)
+    button.click().run()
+    assert not at.exception
+    assert not at.error
+    at = tick_until_done(at, timeout=300)
+
+    resumed = trainer.snapshot(run.id)
+    assert resumed.stopped_epoch == reference.stopped_epoch
+    assert resumed.best_value == reference.best_value
+    assert any(f"Early stopping at epoch {reference.stopped_epoch}" in s.value for s in at.success)
+    assert not [b for b in at.button if b.key == "resume_run"]  # complete now: nothing to resume

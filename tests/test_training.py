@@ -390,7 +390,12 @@ def test_a_full_disk_at_save_time_fails_the_run_and_keeps_the_last_checkpoint(tm
         # A limit below the checkpoint's size and well above every other file the run writes to.
         [run_dir] = [p for p in runs_dir.iterdir() if p.is_dir()]
         checkpoint = (run_dir / "checkpoint.keras").stat().st_size
-        others = [p.stat().st_size for p in [*runs_dir.iterdir(), *run_dir.iterdir()] if p.is_file()]
+        # (The resume point is bigger than the checkpoint: it is written after it, so never reached.)
+        others = [
+            p.stat().st_size
+            for p in [*runs_dir.iterdir(), *run_dir.iterdir()]
+            if p.is_file() and p.name != "resume.npz"
+        ]
         others.remove(checkpoint)
         limit = checkpoint * 3 // 4
         assert max(others) < limit // 2
@@ -408,3 +413,6 @@ def test_a_full_disk_at_save_time_fails_the_run_and_keeps_the_last_checkpoint(tm
     assert load_checkpoint(snap.checkpoint_path).count_params() > 0
     assert not [p.name for p in (runs_dir / run_id).iterdir() if ".partial" in p.name]
     assert snap.message in out
+    from core import resume_point
+
+    assert resume_point.saved_epoch(runs_dir / run_id) == snap.checkpoint_epoch  # intact: it can resume

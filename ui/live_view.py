@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import charts, datasets, export, metrics
+from core import charts, datasets, export, metrics, resume_point
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
-from core.training import Trainer
+from core.training import QueueFull, Trainer
 from ui.live_chart import live_chart
 
 TICK_SECONDS = 0.5
@@ -34,7 +34,39 @@ def live_view(trainer: Trainer, run_id: str) -> None:
 
     ticking()
     if not snap.is_live:
-        summary(snap)
+        summary(snap, trainer)
+
+
+def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
+    """A stopped or interrupted run can continue: same stop epoch and best as if never stopped."""
+    error = st.session_state.pop("resume_error", None)
+    if error:
+        st.error(error)
+    run_dir = trainer.store.run_dir(snap.id)
+    if resume_point.why_not(snap, run_dir) is not None:
+        return
+    epoch = resume_point.saved_epoch(run_dir)
+    text, button = st.columns([4, 1])
+    again = f" (epochs {epoch + 1}-{snap.epoch} are trained again)" if snap.epoch > epoch else ""
+    text.caption(
+        f"This run can continue after epoch {epoch}{again}, with its weights, optimizer, dropout, "
+        "early-stopping and checkpoint state: it ends where it would have without the break."
+    )
+    button.button(
+        f"Resume from epoch {epoch}",
+        key="resume_run",
+        icon=":material/play_arrow:",
+        on_click=_resume,
+        args=(trainer, snap.id),
+        width="stretch",
+    )
+
+
+def _resume(trainer: Trainer, run_id: str) -> None:
+    try:
+        trainer.resume(run_id)
+    except (resume_point.ResumeError, QueueFull) as exc:
+        st.session_state["resume_error"] = f"Could not resume: {exc}"
 
 
 def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
@@ -95,14 +127,15 @@ def _main_metric(snap: RunSnapshot) -> str | None:
     return cache[snap.id]
 
 
-def summary(snap: RunSnapshot) -> None:
-    """Why it stopped, what it kept, how it did on the test split, and the downloads."""
+def summary(snap: RunSnapshot, trainer: Trainer) -> None:
+    """Why it stopped, what it kept, how it did on the test split, resume, and the downloads."""
     if snap.status == "failed":
         st.error(snap.message or "Failed.")
     elif snap.status == "interrupted":
         st.warning(snap.message or "Interrupted.")
     else:
         st.success(snap.message or snap.status_label.capitalize())
+    _resume_offer(trainer, snap)
     epochs = len(snap.history)
     cols = st.columns(4)
     cols[0].metric("Epochs trained", f"{epochs:,}", help=f"of a maximum of {snap.max_epochs:,}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -15,7 +16,7 @@ from streamlit.runtime.scriptrunner import script_runner
 
 from core.config import RunConfig
 from core.runs import Run, RunStore, is_run_id
-from core.training import Trainer
+from core.training import TRAIN_IN_ENV, Trainer
 
 
 def _clean_problem_modules_except_keras() -> None:
@@ -25,6 +26,8 @@ def _clean_problem_modules_except_keras() -> None:
     run of a page, including every tick of the live view. That resets Keras and TensorFlow state
     under the training thread: epochs ran 100x slower with a tab open and builds failed with
     duplicate layer names. Our worker clears the session itself, between runs, where it is safe.
+    Runs now train in a worker process by default, but the server still loads Keras for some
+    downloads, and ``ESLAB_TRAIN_IN=thread`` trains here.
     """
     if "matplotlib.pyplot" in sys.modules:
         try:
@@ -38,7 +41,16 @@ script_runner._clean_problem_modules = _clean_problem_modules_except_keras
 
 @st.cache_resource(show_spinner=False)
 def get_trainer() -> Trainer:
-    return Trainer(RunStore())
+    """Runs train in a recycled worker process (core/worker_process.py), warmed up right away.
+
+    ``ESLAB_TRAIN_IN=thread`` trains in the server process instead (simpler to debug; memory grows).
+    """
+    trainer = Trainer(RunStore(), train_in=os.environ.get(TRAIN_IN_ENV, "process"))
+    if trainer.train_in == "process":
+        from core.worker_process import shared_pool
+
+        threading.Thread(target=shared_pool().warm_up, name="eslab-warm-up", daemon=True).start()
+    return trainer
 
 
 PRIVATE_ENV = "ESLAB_PRIVATE"

@@ -61,6 +61,55 @@ def test_kill_9_mid_run_then_restart_shows_it_interrupted_with_its_epochs(fresh_
     assert keras.models.load_model(path).count_params() > 0
 
 
+@pytest.mark.slow
+def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_server, page: Page, tmp_path):
+    """The issue's resume test: same stop epoch and best value as the same seed never interrupted."""
+    from core.training import Trainer
+    from tests.test_resume import resumable_config
+
+    cfg = resumable_config(batch_size=8)  # ~0.7 s epochs: time to kill it between epochs 4 and 10
+    cfg.name = "e2e-resume"
+    reference_trainer = Trainer(RunStore(tmp_path / "reference"))
+    reference = reference_trainer.wait(reference_trainer.start(cfg).id, timeout=300)
+    assert reference.stop_reason == "early_stopping" and reference.stopped_epoch >= 8
+
+    path = tmp_path / "resume.json"
+    path.write_text(cfg.to_json())
+    _train_page(page, fresh_server.url)
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
+    wait_connected(page)
+    expect(page.get_by_text("Loaded resume.json.")).to_be_visible()
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
+    run_id = page.url.split("run=")[1][:32]
+    history = fresh_server.runs_dir / run_id / "history.jsonl"
+    deadline = time.monotonic() + 180
+    while not history.exists() or history.read_text().count("\n") < 4:
+        assert time.monotonic() < deadline, fresh_server.log_tail()
+        page.wait_for_timeout(100)
+    fresh_server.proc.send_signal(signal.SIGKILL)
+    fresh_server.proc.wait(timeout=30)
+    killed_at = history.read_text().count("\n")
+    assert killed_at < reference.stopped_epoch, "the run ended before the kill: nothing left to resume"
+
+    fresh_server.start()
+    page.goto(f"{fresh_server.url}/Train?run={run_id}")
+    wait_connected(page)
+    expect(page.get_by_text(re.compile(r"· interrupted ·"))).to_be_visible(timeout=30_000)
+    resume = page.get_by_role("button", name=re.compile(r"Resume from epoch \d+"))
+    expect(resume).to_be_visible()
+    resume.click()
+    expect(page.get_by_text(f"Early stopping at epoch {reference.stopped_epoch}:")).to_be_visible(
+        timeout=240_000
+    )
+    resumed = RunStore(fresh_server.runs_dir).load(run_id)
+    assert resumed.status == "finished"
+    assert resumed.stopped_epoch == reference.stopped_epoch
+    assert (resumed.best_epoch, resumed.best_value) == (reference.best_epoch, reference.best_value)
+    assert [r.logs["val_loss"] for r in resumed.history] == [r.logs["val_loss"] for r in reference.history]
+    assert resumed.test_metrics == reference.test_metrics
+
+
 @pytest.fixture
 def small_upload_server(monkeypatch, request):
     """A fresh server whose upload limit is 1 MB (server.maxUploadSize, set through its environment)."""

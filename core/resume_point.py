@@ -1,0 +1,206 @@
+"""What a run needs to continue exactly where it was, so a resumed run stops where it would have.
+
+One file per run, ``resume.npz``, written to a temp file and renamed every few epochs:
+
+- every model variable, including the dropout seed generators' state (a ``.keras`` file does not
+  keep it: a reloaded model draws other dropout masks), and every optimizer variable;
+- EarlyStopping's state (wait, best, best epoch, and its best weights when it restores them) and
+  ModelCheckpoint's (best, epochs saved), which Keras resets in ``on_train_begin``;
+- the run's headline fields at that epoch (best epoch and value, checkpoint epoch).
+
+With the per-epoch sample order of ``core/epoch_order.py`` that is the whole training state, so
+the epochs after the resume point are trained again bit for bit. The file is read with
+``allow_pickle=False``; its header is JSON.
+
+This module imports NumPy only; the functions that touch a model get it passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FILE_NAME = "resume.npz"
+# Resume points may cost at most this share of training time (design: bookkeeping stays invisible).
+MAX_OVERHEAD = 0.05
+# Runs that ended this way are complete: there is nothing to resume.
+FINAL_REASONS = ("early_stopping", "max_epochs", "nan_loss")
+
+
+class ResumeError(RuntimeError):
+    """The run cannot be resumed; the message says why, for the page."""
+
+
+@dataclass
+class ResumePoint:
+    epoch: int  # epochs finished (1-based: epoch 3 means three epochs are done)
+    model_vars: list[np.ndarray]
+    optimizer_vars: list[np.ndarray]
+    early_stopping: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    es_best_weights: list[np.ndarray] | None = None
+
+
+def path(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / FILE_NAME
+
+
+def saved_epoch(run_dir: str | os.PathLike) -> int | None:
+    """The epoch a resume would continue after, or None if there is no (readable) resume point."""
+    try:
+        return int(_read_header(path(run_dir))["epoch"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def why_not(snap, run_dir: str | os.PathLike) -> str | None:
+    """None when ``snap`` can be resumed, else the reason in the page's words."""
+    if snap.is_live:
+        return "This run is still going."
+    if snap.stop_reason in FINAL_REASONS:
+        return "This run ended on its own; there is nothing left to train."
+    if saved_epoch(run_dir) is None:
+        return "This run saved no resume point (it ended before its first epoch finished)."
+    return None
+
+
+def remove(run_dir: str | os.PathLike) -> None:
+    path(run_dir).unlink(missing_ok=True)
+
+
+# -- capturing and applying (the training side) ----------------------------------------------------
+
+
+def capture(model, early_stopping, checkpoint, epoch: int, summary: dict[str, Any]) -> ResumePoint:
+    es_state = es_weights = None
+    if early_stopping is not None:
+        es_state, es_weights = early_stopping.resume_state()
+    return ResumePoint(
+        epoch=epoch,
+        model_vars=[np.asarray(v) for v in _values(model.variables)],
+        optimizer_vars=[np.asarray(v) for v in _values(model.optimizer.variables)],
+        early_stopping=es_state,
+        checkpoint=checkpoint.resume_state() if checkpoint is not None else None,
+        summary=summary,
+        es_best_weights=es_weights,
+    )
+
+
+def apply(point: ResumePoint, model) -> None:
+    """Puts the saved variables into a freshly built model of the same config."""
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    _assign(model.variables, point.model_vars, "model")
+    _assign(optimizer.variables, point.optimizer_vars, "optimizer")
+
+
+def _values(variables) -> list:
+    return [v.numpy() for v in variables]
+
+
+def _assign(variables, values: list[np.ndarray], what: str) -> None:
+    if len(variables) != len(values):
+        raise ResumeError(
+            f"The resume point does not fit this {what} ({len(values)} saved variables, "
+            f"{len(variables)} now): the code or the library versions changed since the run started."
+        )
+    for var, value in zip(variables, values):
+        if tuple(var.shape) != value.shape:
+            raise ResumeError(
+                f"The resume point does not fit this {what} ({var.path}: saved {value.shape}, "
+                f"now {tuple(var.shape)})."
+            )
+    for var, value in zip(variables, values):
+        var.assign(value)
+
+
+# -- the file ----------------------------------------------------------------------------------------
+
+
+def write(run_dir: str | os.PathLike, point: ResumePoint) -> None:
+    """Temp file, fsync, rename: a crash mid-write leaves the previous point, never a torn one."""
+    final = path(run_dir)
+    partial = final.with_name(f".{final.stem}.partial.npz")
+    header = {
+        "epoch": point.epoch,
+        "early_stopping": point.early_stopping,
+        "checkpoint": point.checkpoint,
+        "summary": point.summary,
+        "counts": [
+            len(point.model_vars),
+            len(point.optimizer_vars),
+            -1 if point.es_best_weights is None else len(point.es_best_weights),
+        ],
+        "written_at": time.time(),
+    }
+    arrays = {"header": np.array(json.dumps(header))}
+    arrays |= {f"m{i}": a for i, a in enumerate(point.model_vars)}
+    arrays |= {f"o{i}": a for i, a in enumerate(point.optimizer_vars)}
+    arrays |= {f"b{i}": a for i, a in enumerate(point.es_best_weights or [])}
+    try:
+        with open(partial, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def read(run_dir: str | os.PathLike) -> ResumePoint:
+    try:
+        with np.load(path(run_dir), allow_pickle=False) as npz:
+            header = json.loads(str(npz["header"]))
+            n_model, n_opt, n_best = header["counts"]
+            return ResumePoint(
+                epoch=int(header["epoch"]),
+                model_vars=[npz[f"m{i}"] for i in range(n_model)],
+                optimizer_vars=[npz[f"o{i}"] for i in range(n_opt)],
+                early_stopping=header["early_stopping"],
+                checkpoint=header["checkpoint"],
+                summary=header["summary"],
+                es_best_weights=None if n_best < 0 else [npz[f"b{i}"] for i in range(n_best)],
+            )
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ResumeError(f"The resume point of this run cannot be read ({exc}).") from exc
+
+
+def _read_header(file: Path) -> dict[str, Any]:
+    with np.load(file, allow_pickle=False) as npz:
+        return json.loads(str(npz["header"]))
+
+
+# -- when to write one ---------------------------------------------------------------------------------
+
+
+class Throttle:
+    """Writes a point when the training time since the last one is at least 19x what a write costs.
+
+    That keeps resume points under ``MAX_OVERHEAD`` of training time whatever the model: every epoch
+    for the models here (a write is a few ms), every few epochs for a big model on a fast epoch.
+    A resume from an older point trains the epochs after it again, to the same numbers.
+    """
+
+    def __init__(self, max_overhead: float = MAX_OVERHEAD):
+        self.factor = (1 - max_overhead) / max_overhead
+        self.cost: float | None = None
+        self._since = time.perf_counter()
+
+    def due(self) -> bool:
+        if self.cost is None:
+            return True
+        return time.perf_counter() - self._since >= self.factor * self.cost
+
+    def wrote(self, seconds: float) -> None:
+        self.cost = seconds
+        self._since = time.perf_counter()

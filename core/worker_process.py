@@ -1,0 +1,358 @@
+"""Training in a separate, recycled worker process: the server's memory stays bounded.
+
+Keras and TensorFlow keep growing a process by a few MB per run even with ``clear_session()``
+(measured 5.6 MB a run, not returned by ``malloc_trim``), and Streamlit resets Keras' session
+after every script run. So the server never trains: one worker process (``python -m
+core.worker_process``) imports TensorFlow once, trains the runs it is sent one at a time, and is
+replaced after ``MAX_RUNS`` runs or once it holds more than ``MAX_RSS_MB``, the way Celery's
+``max_tasks_per_child`` / ``max_memory_per_child`` and gunicorn's ``max_requests`` bound theirs.
+
+The worker writes the run to the store exactly as a training thread would (it is the same
+``execute``) and forwards every change to the server over a socket pair, where a copy of the
+run (``Run.persist = False``) keeps the live view going. A Stop travels the other way. If the
+server dies, the kernel kills the worker too (``PR_SET_PDEATHSIG``), so a restart finds the run
+interrupted, as before; if the worker dies, the server fails the run with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from core.runs import FAILED, LIVE_STATUSES, EpochRecord, Run, RunStore
+
+MAX_RUNS = int(os.environ.get("ESLAB_WORKER_MAX_RUNS", "10"))
+MAX_RSS_MB = int(os.environ.get("ESLAB_WORKER_MAX_RSS_MB", "1500"))
+PROGRESS_INTERVAL = 0.05  # s between batch-progress messages (the page ticks every 0.5 s)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# The server side
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+class WorkerProcess:
+    """One worker child and the thread that applies its messages to the server's copy of a run."""
+
+    def __init__(self) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        self.conn = Connection(parent_sock.detach())
+        child_fd = child_sock.detach()
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "core.worker_process", str(child_fd)],
+            pass_fds=(child_fd,),
+            cwd=ROOT,
+            env=env,
+        )
+        os.close(child_fd)
+        self._token = ""
+        self.runs_done = 0
+        self.rss_mb: float | None = None
+        self.ready = threading.Event()
+        self._send_lock = threading.Lock()
+        self._current: Run | None = None
+        self._done = threading.Event()
+        self._dead = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="eslab-worker-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        return not self._dead.is_set() and self.proc.poll() is None
+
+    def _send(self, message: tuple) -> None:
+        with self._send_lock:
+            self.conn.send(message)
+
+    def train(self, run: Run) -> None:
+        """Trains ``run`` in the worker; returns when it has ended (or the worker died)."""
+        if not self.ready.wait(timeout=300) or not self.alive:
+            raise WorkerDied(self._death_reason())
+        self._current = run
+        self._token = uuid.uuid4().hex  # names this job: a late Stop never reaches a later job
+        self._done.clear()
+        run.persist = False
+        try:
+            job = {
+                "token": self._token,
+                "runs_dir": str(run.store.root),
+                "snapshot": run.snapshot(),
+                "resume": run.resume_epoch,
+            }
+            self._send(("job", job))
+            if run.stop_requested.is_set():  # a Stop that came while the job was on its way
+                self.stop(run.id)
+            while not self._done.wait(timeout=0.5):
+                if not self.alive:
+                    self._dead.wait(timeout=5)  # let the reader apply what was sent before the end
+                    raise WorkerDied(self._death_reason())
+        finally:
+            run.persist = True
+            self._current = None
+        self.runs_done += 1
+
+    def stop(self, run_id: str) -> None:
+        current, token = self._current, self._token
+        if current is None or current.id != run_id:
+            return
+        try:
+            self._send(("stop", token))
+        except OSError:
+            pass  # the worker is gone; its run is being failed
+
+    def close(self) -> None:
+        try:
+            self._send(("exit",))
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                kind, *args = self.conn.recv()
+                if kind == "ready":
+                    self.ready.set()
+                elif kind == "done":
+                    self.rss_mb = args[0]
+                    self._done.set()
+                elif self._current is not None:
+                    _apply(self._current, kind, args)
+        except (EOFError, OSError):
+            pass
+        finally:
+            self._dead.set()
+            self.ready.set()  # wake anyone waiting for a worker that will never be ready
+
+    def _death_reason(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "the training process stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+            return f"the training process was killed by {name}{hint}"
+        return f"the training process exited with code {code}"
+
+
+def _apply(run: Run, kind: str, args: list) -> None:
+    if kind == "update":
+        run._update(**args[0])
+    elif kind == "history":
+        run.add_epoch(args[0])
+    elif kind == "log":
+        run.log(args[0])
+    elif kind == "batch":
+        run.add_batch_point(*args)
+    elif kind == "progress":
+        run.set_progress(*args)
+
+
+class WorkerPool:
+    """Process-wide: lends the one warm worker to one run at a time, and replaces it when worn."""
+
+    def __init__(self, max_runs: int = MAX_RUNS, max_rss_mb: float = MAX_RSS_MB):
+        self.max_runs = max_runs
+        self.max_rss_mb = max_rss_mb
+        self._lock = threading.Lock()
+        self._worker: WorkerProcess | None = None
+        self.started = 0  # worker processes started so far (for tests and the bench)
+
+    def warm_up(self) -> None:
+        """Starts a worker now, so the first run does not wait for TensorFlow's import."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._get()
+            finally:
+                self._lock.release()
+
+    def _get(self) -> WorkerProcess:
+        if self._worker is None or not self._worker.alive:
+            self._worker = WorkerProcess()
+            self.started += 1
+        return self._worker
+
+    @contextmanager
+    def lease(self):
+        with self._lock:
+            worker = self._get()
+            try:
+                yield worker
+            finally:
+                if not worker.alive:
+                    self._worker = None
+                elif worker.runs_done >= self.max_runs or (worker.rss_mb or 0) > self.max_rss_mb:
+                    self._worker = None
+                    worker.close()
+                    self._get()  # the replacement warms up while nobody waits for it
+
+    def train(self, run: Run) -> None:
+        """Never raises for the run's sake: a worker that dies fails the run with the reason."""
+        with self.lease() as worker:
+            self._active = worker
+            try:
+                worker.train(run)
+            except WorkerDied as exc:
+                if run.status in LIVE_STATUSES:
+                    message = (
+                        f"Training stopped: {exc}. Every finished epoch and the best checkpoint so far "
+                        "are kept; this run can be resumed."
+                    )
+                    try:
+                        run.log(f"Failed: {message}")
+                    except OSError:
+                        pass
+                    run.set_status(FAILED, stop_reason="error", message=message)
+            finally:
+                self._active = None
+
+    def stop(self, run_id: str) -> None:
+        worker = getattr(self, "_active", None)
+        if worker is not None:
+            worker.stop(run_id)
+
+
+_pool: WorkerPool | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> WorkerPool:
+    """One pool per server process, whichever Trainer asks (pages create theirs per cache clear)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = WorkerPool()
+        return _pool
+
+
+# ------------------------------------------------------------------------------------------------
+# The worker side
+
+
+class ForwardingRun(Run):
+    """The worker's run: writes the store as always, and tells the server about every change."""
+
+    def __init__(self, *args: Any, send, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._send = send
+        self._last_progress = 0.0
+
+    def _update(self, persist: bool = True, expect: tuple[str, ...] | None = None, **changes: Any) -> bool:
+        done = super()._update(persist, expect, **changes)
+        if done:
+            self._send(("update", changes))
+        return done
+
+    def add_epoch(self, record: EpochRecord, **changes: Any) -> None:
+        self._send(("history", record))
+        super().add_epoch(record, **changes)
+
+    def log(self, line: str) -> None:
+        super().log(line)
+        self._send(("log", line))
+
+    def add_batch_point(self, position: float, loss: float, metric: float | None) -> None:
+        super().add_batch_point(position, loss, metric)
+        self._send(("batch", position, loss, metric))
+
+    def set_progress(self, epoch: int, batch: int, steps: int | None) -> None:
+        super().set_progress(epoch, batch, steps)
+        now = time.monotonic()
+        if batch == 0 or batch == steps or now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self._send(("progress", epoch, batch, steps))
+
+
+def _die_with_parent() -> None:
+    """If the server is killed, the kernel kills us too: no orphan keeps training a dead server's run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def serve(fd: int) -> None:
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+    conn = Connection(fd)
+    send_lock = threading.Lock()
+
+    def send(message: tuple) -> None:
+        with send_lock:
+            conn.send(message)
+
+    import keras  # noqa: F401 - the slow import, done before the server says "ready"
+
+    from core.training import execute
+
+    jobs: queue.Queue = queue.Queue()
+    current: dict[str, Run] = {}  # job token -> run
+    stops: set[str] = set()  # tokens of jobs the server asked to stop, even before they started
+
+    def listen() -> None:
+        try:
+            while True:
+                kind, *args = conn.recv()
+                if kind == "job":
+                    jobs.put(args[0])
+                elif kind == "stop":
+                    stops.add(args[0])
+                    if args[0] in current:
+                        current[args[0]].stop_requested.set()
+                elif kind == "exit":
+                    jobs.put(None)
+        except (EOFError, OSError):
+            os._exit(0)  # the server is gone: stop at once, as a training thread would have
+
+    threading.Thread(target=listen, name="eslab-worker-listen", daemon=True).start()
+    stores: dict[str, RunStore] = {}
+    send(("ready",))
+    while (job := jobs.get()) is not None:
+        store = stores.setdefault(job["runs_dir"], RunStore(job["runs_dir"]))
+        run = ForwardingRun.from_snapshot(job["snapshot"], store, send=send)
+        run.resume_epoch = job["resume"]
+        token = job["token"]
+        current[token] = run
+        if token in stops:
+            run.stop_requested.set()
+        try:
+            execute(run)
+        finally:
+            current.pop(token, None)
+            stops.discard(token)
+            send(("done", _rss_mb()))
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
