@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -54,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         config.name = args.name
     for p in validate(config):
         print(f"{p.severity}: {p.field}: {p.message}", file=sys.stderr)
-    trainer = Trainer(RunStore(args.runs_dir))
     try:
+        trainer = Trainer(RunStore(args.runs_dir))
         run = trainer.start(config)
     except InvalidConfig:
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        where = args.runs_dir if args.runs_dir is not None else "the runs folder"
+        print(f"error: cannot write to {where}: {exc}", file=sys.stderr)
         return 2
     print(f"run {run.id} ({config.name}) in {trainer.store.root}", flush=True)
     return _follow(trainer, run)

@@ -308,11 +308,14 @@ class Run:
         self._update(**changes)
 
     def log(self, line: str) -> None:
-        if self.persist:
-            self.store.append_log(self.id, line)
-        with self._lock:
-            self._log.append(line)
-            self._snap = replace(self._snap, version=self._snap.version + 1)
+        """Raises when the log file cannot be written, but the console (in memory) still gets the line."""
+        try:
+            if self.persist:
+                self.store.append_log(self.id, line)
+        finally:
+            with self._lock:
+                self._log.append(line)
+                self._snap = replace(self._snap, version=self._snap.version + 1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,23 +396,27 @@ class RunStore:
     def create(self, run_id: str, config: RunConfig, created_at: float) -> None:
         d = self.run_dir(run_id)
         d.mkdir(parents=True, exist_ok=False)
-        _atomic_write(d / "config.json", config.to_json().encode())
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs (id, name, status, config, dataset, model, created_at, max_epochs,"
-                " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    config.name,
-                    QUEUED,
-                    config.to_json(),
-                    config.data.name,
-                    config.model.name,
-                    created_at,
-                    config.fit.max_epochs,
-                    os.getpid(),
-                ),
-            )
+        try:
+            _atomic_write(d / "config.json", config.to_json().encode())
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO runs (id, name, status, config, dataset, model, created_at, max_epochs,"
+                    " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        config.name,
+                        QUEUED,
+                        config.to_json(),
+                        config.data.name,
+                        config.model.name,
+                        created_at,
+                        config.fit.max_epochs,
+                        os.getpid(),
+                    ),
+                )
+        except BaseException:
+            shutil.rmtree(d, ignore_errors=True)  # no folder without its index row (it would never show)
+            raise
 
     def write_index(self, snap: RunSnapshot, epochs_run: int) -> None:
         values = [getattr(snap, f) for f in _INDEX_FIELDS]
@@ -516,6 +523,12 @@ class RunStore:
         row = dict(zip(names, found))
         d = self.run_dir(run_id)
         history = tuple(read_history(d / "history.jsonl"))
+        # The index lags history.jsonl by an epoch when its write failed after the epoch's checkpoint was
+        # saved (a full disk): the last epoch history.jsonl records as saved is the checkpoint's.
+        saved = [r.epoch for r in history if r.saved]
+        checkpoint_epoch = row["checkpoint_epoch"]
+        if saved and (checkpoint_epoch or 0) < saved[-1]:
+            checkpoint_epoch = saved[-1]
         log_path = d / "log.txt"
         log_lines = tuple(log_path.read_text(errors="replace").splitlines()) if log_path.exists() else ()
         return RunSnapshot(
@@ -533,7 +546,7 @@ class RunStore:
             best_value=row["best_value"],
             # Rebuilt from this store's folder, not the stored absolute path: the folder may have moved.
             checkpoint_path=str(d / Path(row["checkpoint_path"]).name) if row["checkpoint_path"] else None,
-            checkpoint_epoch=row["checkpoint_epoch"],
+            checkpoint_epoch=checkpoint_epoch,
             stopped_epoch=row["stopped_epoch"],
             stop_reason=row["stop_reason"],
             message=row["message"],

@@ -11,6 +11,7 @@ import errno
 import gc
 import math
 import os
+import sqlite3
 import threading
 import time
 import traceback
@@ -261,14 +262,19 @@ def execute(run: Run) -> None:
 
 _DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}
 _DISK_WORDS = ("No space left", "File too large", "Read-only file system", "Permission denied", "Disk quota")
+# SQLite's words when the index cannot be written (EFBIG / EIO, ENOSPC, EROFS / EACCES at open).
+_INDEX_WORDS = ("disk I/O error", "database or disk is full", "readonly database", "unable to open database")
 
 
 def _describe_failure(run: Run, exc: BaseException) -> str:
     """The message the page shows: plain words for a runs folder that cannot be written."""
     text = f"{type(exc).__name__}: {exc}"
     disk = isinstance(exc, OSError) and exc.errno in _DISK_ERRORS
-    if disk or any(w in str(exc) for w in _DISK_WORDS):
+    index = isinstance(exc, sqlite3.Error) and any(w in str(exc) for w in _INDEX_WORDS)
+    if disk or index or any(w in str(exc) for w in _DISK_WORDS):
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if index:
+            reason = f"runs.sqlite: {reason}"
         snap = run.snapshot()
         if snap.checkpoint_epoch:
             kept = f"the checkpoint of epoch {snap.checkpoint_epoch} is intact"

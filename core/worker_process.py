@@ -270,8 +270,10 @@ class ForwardingRun(Run):
         super().add_epoch(record, **changes)
 
     def log(self, line: str) -> None:
-        super().log(line)
-        self._send(("log", line))
+        try:
+            super().log(line)
+        finally:  # the console gets the line even when the log file cannot be written
+            self._send(("log", line))
 
     def add_batch_point(self, position: float, loss: float, metric: float | None) -> None:
         super().add_batch_point(position, loss, metric)

@@ -15,6 +15,7 @@ from core.training import QueueFull, Trainer
 from ui.live_chart import live_chart
 
 TICK_SECONDS = 0.5
+QUEUED_TICK_SECONDS = 2.0
 CHART_POINTS = 600  # per series: about one per pixel of a half-width chart, whatever the run length
 CONSOLE_LINES = 14  # while live: the newest lines, no scrolling needed
 FULL_LOG_LINES = 5000
@@ -22,14 +23,21 @@ FULL_LOG_LINES = 5000
 
 def live_view(trainer: Trainer, run_id: str) -> None:
     snap = trainer.snapshot(run_id)
-    st.session_state["live_was_live"] = snap.is_live
+    drawn_as = snap.status  # what the full run drew; the fragment reruns the page when that changes
+    if not snap.is_live:
+        tick = None
+    elif snap.status == "queued":
+        tick = QUEUED_TICK_SECONDS  # eight waiting tabs must not compete with the training run
+    else:
+        tick = TICK_SECONDS
 
-    @st.fragment(run_every=TICK_SECONDS if snap.is_live else None)
+    @st.fragment(run_every=tick)
     def ticking() -> None:
         now = trainer.snapshot(run_id)
         _draw(trainer, now)
-        if st.session_state.get("live_was_live") and not now.is_live:
-            st.session_state["live_was_live"] = False
+        # A full rerun draws the summary (or switches to the fast tick). Asked for on every tick
+        # until it happens: a single request can be lost, and then the page would never finish.
+        if tick is not None and (not now.is_live or (drawn_as == "queued" and now.status != "queued")):
             st.rerun()
 
     ticking()
