@@ -343,7 +343,8 @@ CREATE TABLE IF NOT EXISTS runs (
     stop_reason TEXT,
     message TEXT,
     test_metrics TEXT,
-    owner_pid INTEGER
+    owner_pid INTEGER,
+    stop_requested INTEGER DEFAULT 0
 )
 """
 _INDEX_FIELDS = (
@@ -377,6 +378,9 @@ class RunStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._connect() as db:
             db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "stop_requested" not in columns:  # an index made before Stop worked across processes
+                db.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER DEFAULT 0")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -438,6 +442,21 @@ class RunStore:
             self.run_dir(run_id) / "history.jsonl", "".join(r.to_json() + "\n" for r in records).encode()
         )
 
+    def request_stop(self, run_id: str) -> bool:
+        """Asks whichever process trains ``run_id`` to stop it (it checks about once a second)."""
+        with self._connect() as db:
+            live = ", ".join("?" * len(LIVE_STATUSES))
+            cur = db.execute(
+                f"UPDATE runs SET stop_requested = 1 WHERE id = ? AND status IN ({live})",
+                (run_id, *LIVE_STATUSES),
+            )
+            return cur.rowcount == 1
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
     def claim(self, run_id: str, from_statuses: tuple[str, ...]) -> bool:
         """Queues a finished run again for this process; False if it is not in ``from_statuses``.
 
@@ -447,6 +466,7 @@ class RunStore:
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE runs SET status = ?, owner_pid = ?, finished_at = NULL, stop_reason = NULL,"
+                " stop_requested = 0,"
                 " message = NULL, stopped_epoch = NULL, test_metrics = '{}'"
                 f" WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
                 (QUEUED, os.getpid(), run_id, *from_statuses),

@@ -125,7 +125,9 @@ class Trainer:
     def stop(self, run_id: str) -> None:
         """Stops a running run within one batch; a queued one never starts."""
         run = self._runs.get(run_id)
-        if run is None:
+        if run is None:  # trained by another process (python -m core train, another server)
+            if is_run_id(run_id):
+                self.store.request_stop(run_id)
             return
         with self._cond:
             if run in self._queue:
@@ -221,6 +223,10 @@ def execute(run: Run) -> None:
     cfg = run.config
     run.set_status(RUNNING)
     model = None
+    watcher = threading.Thread(
+        target=_watch_store_for_stop, args=(run,), name="eslab-stop-watch", daemon=True
+    )
+    watcher.start()
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
@@ -258,6 +264,19 @@ def execute(run: Run) -> None:
         except Exception:  # noqa: BLE001
             pass
         gc.collect()
+
+
+def _watch_store_for_stop(run: Run, interval: float = 1.0) -> None:
+    """A Stop pressed in another process (a server showing a headless run) arrives through the index."""
+    while run.status in (RUNNING, STOPPING) and not run.stop_requested.is_set():
+        try:
+            if run.store.stop_requested(run.id):
+                run.log("Stop requested from another process.")
+                run.stop_requested.set()
+                return
+        except Exception:  # noqa: BLE001 - a watcher must never take the run down
+            return
+        time.sleep(interval)
 
 
 _DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}

@@ -251,6 +251,41 @@ def test_headless_command_trains_and_the_run_appears_in_the_store(tmp_path):
     assert (snap.config.name, snap.status, len(snap.history)) == ("headless", FINISHED, 3)
 
 
+def test_stop_from_another_process_stops_a_headless_run(tmp_path):
+    """The app's Stop button on a run that ``python -m core train`` is training (through the index)."""
+    from core.training import Trainer
+
+    runs_dir = tmp_path / "runs"
+    cfg = digits_config(batch_size=8, max_epochs=500)
+    cfg.early_stopping.enabled = False
+    path = tmp_path / "config.json"
+    path.write_text(cfg.to_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
+    )
+    try:
+        run_id = proc.stdout.readline().split()[1]
+        for line in proc.stdout:
+            if line.startswith("Epoch 2/"):
+                break
+        server = Trainer(RunStore(runs_dir))  # another process's view, as the app has it
+        assert server.snapshot(run_id).is_live
+        server.stop(run_id)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "Stop requested from another process." in out
+    snap = RunStore(runs_dir).load(run_id)
+    assert snap.status == STOPPED and snap.stop_reason == "user"
+    assert 2 <= len(snap.history) < 500
+
+
 def test_headless_command_refuses_a_bad_config(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"fit": {"validation_split": 0.0}}))
