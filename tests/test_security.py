@@ -53,3 +53,36 @@ def test_streamlit_config_binds_loopback_and_keeps_xsrf():
     assert cfg["server"]["enableXsrfProtection"] is True
     assert cfg["browser"]["gatherUsageStats"] is False
     assert cfg["client"]["showErrorDetails"] != "full"
+
+
+class _Payload:
+    """Unpickling this would create a file: the proof that a pickle was executed."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_resume_point_carrying_a_pickle_is_refused_unexecuted(tmp_path):
+    from core import resume_point
+
+    marker = tmp_path / "pwned"
+    header = np.array('{"epoch": 3, "counts": [1, 0, -1]}')
+    evil = np.array([_Payload(marker)], dtype=object)
+    with open(resume_point.path(tmp_path), "wb") as fh:
+        np.savez(fh, header=header, m0=evil)
+    with pytest.raises(resume_point.ResumeError, match="cannot be read"):
+        resume_point.read(tmp_path)
+    assert not marker.exists()
+
+
+def test_no_loader_of_ours_unpickles():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sources = {p: p.read_text() for p in [*(root / "core").glob("*.py"), *(root / "ui").glob("*.py")]}
+    for path, text in sources.items():
+        for unsafe in ("allow_pickle=True", "pickle.load", "safe_mode=False", "joblib.load"):
+            assert unsafe not in text, f"{path.name} uses {unsafe}"
