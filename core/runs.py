@@ -344,7 +344,8 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT,
     test_metrics TEXT,
     owner_pid INTEGER,
-    stop_requested INTEGER DEFAULT 0
+    stop_requested INTEGER DEFAULT 0,
+    owner TEXT
 )
 """
 _INDEX_FIELDS = (
@@ -379,8 +380,11 @@ class RunStore:
         with self._connect() as db:
             db.execute(_SCHEMA)
             columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-            if "stop_requested" not in columns:  # an index made before Stop worked across processes
+            # Indexes made by earlier versions: add what they lack.
+            if "stop_requested" not in columns:
                 db.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER DEFAULT 0")
+            if "owner" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -405,7 +409,7 @@ class RunStore:
             with self._connect() as db:
                 db.execute(
                     "INSERT INTO runs (id, name, status, config, dataset, model, created_at, max_epochs,"
-                    " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " owner_pid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         run_id,
                         config.name,
@@ -416,6 +420,7 @@ class RunStore:
                         created_at,
                         config.fit.max_epochs,
                         os.getpid(),
+                        process_identity(),
                     ),
                 )
         except BaseException:
@@ -465,11 +470,10 @@ class RunStore:
         """
         with self._connect() as db:
             cur = db.execute(
-                "UPDATE runs SET status = ?, owner_pid = ?, finished_at = NULL, stop_reason = NULL,"
-                " stop_requested = 0,"
-                " message = NULL, stopped_epoch = NULL, test_metrics = '{}'"
-                f" WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
-                (QUEUED, os.getpid(), run_id, *from_statuses),
+                "UPDATE runs SET status = ?, owner_pid = ?, owner = ?, finished_at = NULL,"
+                " stop_reason = NULL, stop_requested = 0, message = NULL, stopped_epoch = NULL,"
+                f" test_metrics = '{{}}' WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
+                (QUEUED, os.getpid(), process_identity(), run_id, *from_statuses),
             )
             return cur.rowcount == 1
 
@@ -494,11 +498,11 @@ class RunStore:
     def mark_interrupted(self) -> list[str]:
         """Runs left live by a process that is gone: interrupted. Called when a process opens the store."""
         with self._connect() as db:
+            live = ", ".join("?" * len(LIVE_STATUSES))
             rows = db.execute(
-                f"SELECT id, owner_pid FROM runs WHERE status IN ({', '.join('?' * len(LIVE_STATUSES))})",
-                LIVE_STATUSES,
+                f"SELECT id, owner_pid, owner FROM runs WHERE status IN ({live})", LIVE_STATUSES
             ).fetchall()
-            dead = [rid for rid, pid in rows if pid != os.getpid() and not _pid_alive(pid)]
+            dead = [rid for rid, pid, owner in rows if not _owner_alive(pid, owner)]
             for rid in dead:
                 db.execute(
                     "UPDATE runs SET status = ?, stop_reason = ?, message = ?, finished_at = ? WHERE id = ?",
@@ -599,6 +603,31 @@ def _atomic_write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def process_identity(pid: int | None = None) -> str:
+    """A process, told apart from a later one that got the same pid (a container restart often does).
+
+    ``<boot id>/<pid>/<start time in clock ticks since boot>`` on Linux; just the pid elsewhere.
+    """
+    pid = pid or os.getpid()
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip()
+        with open(f"/proc/{pid}/stat") as fh:
+            start = fh.read().rsplit(")", 1)[1].split()[19]  # field 22: starttime
+    except (OSError, IndexError):
+        return str(pid)
+    return f"{boot}/{pid}/{start}"
+
+
+def _owner_alive(pid: int | None, owner: str | None) -> bool:
+    """Is the process that owns a live run still the one that started it? Ours counts as alive."""
+    if owner is not None:
+        if owner == process_identity():
+            return True
+        return _pid_alive(pid) and pid is not None and process_identity(pid) == owner
+    return pid == os.getpid() or _pid_alive(pid)  # rows written before owners were recorded
 
 
 def _pid_alive(pid: int | None) -> bool:

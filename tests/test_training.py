@@ -451,3 +451,46 @@ def test_a_full_disk_at_save_time_fails_the_run_and_keeps_the_last_checkpoint(tm
     from core import resume_point
 
     assert resume_point.saved_epoch(runs_dir / run_id) == snap.checkpoint_epoch  # intact: it can resume
+
+
+def test_a_run_left_by_an_earlier_process_with_our_pid_is_marked_interrupted(tmp_path):
+    """A container restart often gives the new server the old one's pid: the pid alone must not count."""
+    import sqlite3
+
+    from core.runs import RUNNING, process_identity
+
+    store = RunStore(tmp_path / "runs")
+    store.create("a" * 32, digits_config(), time.time())  # queued, owned by this process
+    store.create("b" * 32, digits_config(), time.time())
+    boot, pid, start = process_identity().split("/")
+    earlier_me = f"{boot}/{pid}/{int(start) - 1}"  # same pid, started before us: another process
+    with sqlite3.connect(store.root / "runs.sqlite") as db:
+        db.execute("UPDATE runs SET status = ?, owner = ? WHERE id = ?", (RUNNING, earlier_me, "a" * 32))
+    assert store.mark_interrupted() == ["a" * 32]
+    assert store.load("a" * 32).status == INTERRUPTED
+    assert store.load("b" * 32).status == "queued"  # ours, still waiting
+
+
+def test_an_index_from_an_earlier_version_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    with sqlite3.connect(root / "runs.sqlite") as db:
+        db.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
+            " config TEXT NOT NULL, dataset TEXT, model TEXT, created_at REAL, started_at REAL,"
+            " finished_at REAL, epochs_run INTEGER DEFAULT 0, max_epochs INTEGER, monitor TEXT,"
+            " best_epoch INTEGER, best_value REAL, checkpoint_path TEXT, checkpoint_epoch INTEGER,"
+            " stopped_epoch INTEGER, stop_reason TEXT, message TEXT, test_metrics TEXT, owner_pid INTEGER)"
+        )
+        db.execute(
+            "INSERT INTO runs (id, name, status, config, owner_pid) VALUES (?, ?, 'running', ?, 999999999)",
+            ("c" * 32, "old", digits_config().to_json()),
+        )
+    store = RunStore(root)
+    assert store.mark_interrupted() == ["c" * 32]  # its owner pid is long gone
+    (root / ("c" * 32)).mkdir()
+    assert store.load("c" * 32).status == INTERRUPTED
+    store.create("d" * 32, digits_config(), time.time())
+    assert store.request_stop("d" * 32) and store.stop_requested("d" * 32)
