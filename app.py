@@ -62,4 +62,4 @@ if trainer.interrupted:
         f"{len(trainer.interrupted)} run(s) were still training when the server last stopped; they are "
         "marked interrupted, with every finished epoch and their best checkpoint kept."
     )
-show_runs(runs_frame(visible(trainer.store.list())).head(20), key="home_runs")
+show_runs(runs_frame(visible(trainer.list_runs())).head(20), key="home_runs")

@@ -62,6 +62,7 @@ class Trainer:
         if self.train_in not in ("thread", "process"):
             raise ValueError(f"{TRAIN_IN_ENV} must be 'thread' or 'process', not {self.train_in!r}")
         self.interrupted = self.store.mark_interrupted()
+        self._last_reap = time.monotonic()
         self._runs: dict[str, Run] = {}
         self._queue: deque[Run] = deque()
         self._cond = threading.Condition()
@@ -165,11 +166,31 @@ class Trainer:
         """The live state for runs of this process, the stored state for any other. KeyError if none."""
         run = self._runs.get(run_id)
         if run is None:
-            return self.store.load(run_id)
+            snap = self.store.load(run_id)
+            if snap.is_live and self._reap():
+                snap = self.store.load(run_id)
+            return snap
         snap = run.snapshot()
         if snap.status == QUEUED:
             snap = replace(snap, queue_position=self.queue_position(run_id))
         return snap
+
+    def list_runs(self):
+        """The index, newest first, with runs of processes that died since marked interrupted."""
+        self._reap()
+        return self.store.list()
+
+    def _reap(self, every: float = 5.0) -> bool:
+        """Marks runs whose training process died (e.g. a killed ``python -m core train``) interrupted.
+
+        At start-up that happens once; while the server runs, at most every ``every`` seconds, when a
+        page looks. True if any run changed.
+        """
+        now = time.monotonic()
+        if now - self._last_reap < every:
+            return False
+        self._last_reap = now
+        return bool(self.store.mark_interrupted())
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next run to start; None when not waiting."""

@@ -13,7 +13,7 @@ st.title("Runs")
 trainer = get_trainer()
 state = st.session_state
 
-index = visible(trainer.store.list())
+index = visible(trainer.list_runs())
 if index.empty:
     st.info("No runs yet. Start one on the Train page.")
     st.page_link("pages/1_Train.py", label="Train", icon=":material/play_arrow:")

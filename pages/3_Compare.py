@@ -16,7 +16,7 @@ state = st.session_state
 for rid in st.query_params.get("runs", "").split(","):  # a shared link grants access to its runs
     if is_run_id(rid) and trainer.exists(rid):
         remember(rid)
-index = visible(trainer.store.list())
+index = visible(trainer.list_runs())
 if index.empty:
     st.info("No runs yet. Start one on the Train page.")
     st.stop()

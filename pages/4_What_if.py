@@ -19,7 +19,7 @@ trainer = get_trainer()
 state = st.session_state
 
 url_run_id()  # a link to a run grants access to it, in private mode too
-index = visible(trainer.store.list())
+index = visible(trainer.list_runs())
 recorded = index[index["epochs_run"].fillna(0) > 0]
 if recorded.empty:
     st.info("No run has a finished epoch yet. Train one on the Train page, then replay it here.")

@@ -286,6 +286,40 @@ def test_stop_from_another_process_stops_a_headless_run(tmp_path):
     assert 2 <= len(snap.history) < 500
 
 
+def test_a_headless_run_killed_while_the_server_runs_shows_interrupted_without_a_restart(tmp_path):
+    from core.training import Trainer
+
+    runs_dir = tmp_path / "runs"
+    cfg = digits_config(batch_size=8, max_epochs=500)
+    cfg.early_stopping.enabled = False
+    path = tmp_path / "config.json"
+    path.write_text(cfg.to_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
+    )
+    try:
+        run_id = proc.stdout.readline().split()[1]
+        for line in proc.stdout:
+            if line.startswith("Epoch 1/"):
+                break
+        server = Trainer(RunStore(runs_dir))
+        assert server.snapshot(run_id).status == "running"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert server.snapshot(run_id).status == "running"  # checked at most every 5 s
+    server._last_reap = float("-inf")  # (instead of waiting 5 s)
+    assert server.snapshot(run_id).status == INTERRUPTED
+    listed = server.list_runs().set_index("id")
+    assert listed.loc[run_id, "status"] == INTERRUPTED
+
+
 def test_headless_command_refuses_a_bad_config(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"fit": {"validation_split": 0.0}}))
