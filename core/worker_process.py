@@ -10,7 +10,7 @@ replaced after ``MAX_RUNS`` runs or once it holds more than ``MAX_RSS_MB``, the 
 The worker writes the run to the store exactly as a training thread would (it is the same
 ``execute``) and forwards every change to the server over a socket pair, where a copy of the
 run (``Run.persist = False``) keeps the live view going. A Stop travels the other way. If the
-server dies, the kernel kills the worker too (``PR_SET_PDEATHSIG``), so a restart finds the run
+server dies, the worker sees its socket close and exits at once, so a restart finds the run
 interrupted, as before; if the worker dies, the server fails the run with the reason.
 """
 
@@ -287,14 +287,16 @@ class ForwardingRun(Run):
             self._send(("progress", epoch, batch, steps))
 
 
-def _die_with_parent() -> None:
-    """If the server is killed, the kernel kills us too: no orphan keeps training a dead server's run."""
-    try:
-        import ctypes
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Belt and braces for the socket's EOF: if we were orphaned, stop at once.
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    (Not ``PR_SET_PDEATHSIG``: Linux sends it when the *thread* that started us ends, and the
+    server starts workers from short-lived threads.)
+    """
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(interval)
 
 
 def _rss_mb() -> float:
@@ -303,10 +305,9 @@ def _rss_mb() -> float:
 
 
 def serve(fd: int) -> None:
-    parent = os.getppid()
-    _die_with_parent()
-    if os.getppid() != parent:
-        os._exit(1)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="eslab-orphan-watch", daemon=True
+    ).start()
     conn = Connection(fd)
     send_lock = threading.Lock()
 

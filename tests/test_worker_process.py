@@ -106,8 +106,23 @@ def test_the_worker_is_replaced_after_max_runs_and_the_server_stays_small(pool, 
     assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
 
 
+def test_a_worker_outlives_the_short_lived_thread_that_started_it(pool):
+    """The app warms the worker up from a thread that ends; PR_SET_PDEATHSIG would kill it then."""
+    import threading
+
+    def warm() -> None:
+        pool.warm_up()
+        assert pool._worker.ready.wait(timeout=180)
+
+    starter = threading.Thread(target=warm)
+    starter.start()
+    starter.join()
+    time.sleep(2)
+    assert pool._worker.alive
+
+
 def test_the_worker_dies_with_the_server(tmp_path):
-    """kill -9 of the server must not leave an orphan training its run (PR_SET_PDEATHSIG)."""
+    """kill -9 of the server must not leave an orphan training its run (it sees its socket close)."""
     script = (
         "import sys, time\n"
         "from core.presets import quick_digits\n"
