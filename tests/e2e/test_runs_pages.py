@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -217,15 +218,50 @@ def test_csv_upload_preview_target_and_training(server, page: Page, tmp_path):
         (b"a,b,label\n", "no data rows"),
         (b"a,b,label\n1,x,0\n2,y,1\n" * 10, "not numeric"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not a CSV text file"),
+        (b"a,b,label\n1,2,0\n", "only 1 data rows; at least 10 are needed"),
+        (
+            b"a,b,label\n"
+            + b"".join(f"{i},{'nan' if i % 5 == 0 else i},{i % 2}\n".encode() for i in range(40)),
+            "Empty cells in 'b' (8 cells, first on data row 1)",
+        ),
+        (
+            b"a,b,label\n"
+            + b"".join(f"{i},{'inf' if i % 7 == 0 else i},{i % 2}\n".encode() for i in range(40)),
+            "Infinite values in 'b' (6 cells",
+        ),
+        (
+            b"a,b,label\n" + b"".join(f"{i},{i * 2},1\n".encode() for i in range(40)),
+            "has only one value ('1'): there is nothing to learn",
+        ),
+        (
+            "a,b,caf\xe9\n".encode("latin-1")
+            + b"".join(f"{i},{i * 2},{i % 2}\n".encode() for i in range(40)),
+            "not UTF-8 text (byte 0xE9 on line 1",
+        ),
     ],
-    ids=["empty", "header-only", "text-feature", "binary"],
+    ids=[
+        "empty",
+        "header-only",
+        "text-feature",
+        "binary",
+        "one-row",
+        "nan-cells",
+        "inf-cells",
+        "single-class",
+        "latin-1",
+    ],
 )
 def test_bad_csv_uploads_explain_themselves_and_block_start(server, page: Page, tmp_path, content, message):
+    runs_before = RunStore(server.runs_dir).ids()
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     _open(page, f"{server.url}/Train", "Train")
     _upload_csv(page, path)
     alerts = page.get_by_test_id("stAlert")
-    expect(alerts.filter(has_text=re.compile(message, re.IGNORECASE)).first).to_be_visible()
+    expect(alerts.filter(has_text=re.compile(re.escape(message), re.IGNORECASE)).first).to_be_visible()
     expect(page.get_by_role("button", name="Start training")).to_be_disabled()
     expect(page.get_by_test_id("stException")).to_have_count(0)
+    # The server is still up, and no earlier run was touched.
+    with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=10) as resp:
+        assert resp.read() == b"ok"
+    assert RunStore(server.runs_dir).ids() == runs_before
