@@ -79,6 +79,11 @@ def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_serve
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
     wait_connected(page)
     expect(page.get_by_text("Loaded resume.json.")).to_be_visible()
+    # The sidebar says "Loaded" before the rerun has redrawn the main area; a click before that would
+    # send the main area's old values along with it (Streamlit sends the browser's widget values).
+    wait_connected(page)
+    expect(page.get_by_label("Run name", exact=True)).to_have_value("e2e-resume")
+    expect(page.get_by_label("Batch size", exact=True)).to_have_value("8")
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
     run_id = page.url.split("run=")[1][:32]
@@ -103,6 +108,7 @@ def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_serve
         timeout=240_000
     )
     resumed = RunStore(fresh_server.runs_dir).load(run_id)
+    assert resumed.config == cfg  # trained with exactly the imported settings
     assert resumed.status == "finished"
     assert resumed.stopped_epoch == reference.stopped_epoch
     assert (resumed.best_epoch, resumed.best_value) == (reference.best_epoch, reference.best_value)
