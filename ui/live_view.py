@@ -7,6 +7,8 @@ outside the fragment and the ticking stops.
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core import charts, datasets, export, metrics, resume_point
@@ -16,6 +18,7 @@ from ui.live_chart import live_chart
 
 TICK_SECONDS = 0.5
 QUEUED_TICK_SECONDS = 2.0
+RERUN_RETRY_SECONDS = 5.0
 CHART_POINTS = 600  # per series: about one per pixel of a half-width chart, whatever the run length
 CONSOLE_LINES = 14  # while live: the newest lines, no scrolling needed
 FULL_LOG_LINES = 5000
@@ -35,10 +38,16 @@ def live_view(trainer: Trainer, run_id: str) -> None:
     def ticking() -> None:
         now = trainer.snapshot(run_id)
         _draw(trainer, now)
-        # A full rerun draws the summary (or switches to the fast tick). Asked for on every tick
-        # until it happens: a single request can be lost, and then the page would never finish.
+        # A full rerun draws the summary (or switches to the fast tick). Asked for once, and again
+        # every few seconds until it happens: a lost request would leave the page live for ever,
+        # while a request on every tick makes full reruns interrupt each other under load (and
+        # Streamlit then leaves stale elements behind).
         if tick is not None and (not now.is_live or (drawn_as == "queued" and now.status != "queued")):
-            st.rerun()
+            asked = st.session_state.setdefault("rerun_asked", {})
+            key = f"{run_id}:{drawn_as}"
+            if time.monotonic() - asked.get(key, -RERUN_RETRY_SECONDS) >= RERUN_RETRY_SECONDS:
+                asked[key] = time.monotonic()
+                st.rerun()
 
     ticking()
     if not snap.is_live:
