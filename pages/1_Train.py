@@ -29,8 +29,14 @@ elif "data.name" not in state:
         form.apply_config(PRESETS["quick_digits"].make())
 
 
+def _load(config: RunConfig) -> None:
+    """Loads settings into the form, pending until a page run has drawn them all (see ``_start``)."""
+    form.apply_config(config)
+    state["pending_config"] = config
+
+
 def _apply_preset() -> None:
-    form.apply_config(PRESETS[state["preset_choice"]].make())
+    _load(PRESETS[state["preset_choice"]].make())
 
 
 def _import_config() -> None:
@@ -38,7 +44,7 @@ def _import_config() -> None:
     if upload is None:
         return
     try:
-        form.apply_config(RunConfig.from_json(upload.getvalue().decode("utf-8", errors="replace")))
+        _load(RunConfig.from_json(upload.getvalue().decode("utf-8", errors="replace")))
         state["import_message"] = ("success", f"Loaded {upload.name}.")
     except ValueError as exc:
         state["import_message"] = ("error", f"{upload.name}: {exc}")
@@ -86,6 +92,14 @@ blocking = errors(problems)
 
 
 def _start() -> None:
+    if (pending := state.get("pending_config")) is not None:
+        # Start was pressed before the page had shown the settings just loaded: the browser sent its
+        # old values of the widgets it had not redrawn yet. Put the loaded ones back; start nothing.
+        form.apply_config(pending)
+        state["start_error"] = (
+            "The settings you loaded were still appearing: check them, then press Start again."
+        )
+        return
     try:
         run = start(form.read_config())
     except (InvalidConfig, QueueFull) as exc:
@@ -108,6 +122,7 @@ c2.button(
     if blocking
     else "Trains in the background; this page stays live.",
 )
+state.pop("pending_config", None)  # every setting has been drawn: Start may use what the page shows
 if err := state.pop("start_error", None):
     st.error(err)
 

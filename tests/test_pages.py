@@ -471,3 +471,27 @@ def test_a_stopped_run_resumes_from_the_train_page_and_ends_like_an_unbroken_one
     assert resumed.best_value == reference.best_value
     assert any(f"Early stopping at epoch {reference.stopped_epoch}" in s.value for s in at.success)
     assert not [b for b in at.button if b.key == "resume_run"]  # complete now: nothing to resume
+
+
+def test_start_pressed_before_loaded_settings_appeared_starts_nothing_and_restores_them():
+    """A click on a page not yet redrawn after an import sends the old widget values (seen in CI)."""
+    from core.presets import PRESETS
+    from ui.state import get_trainer
+
+    at = app().run()
+    loaded = PRESETS["overfit_demo"].make()
+    # The preset was loaded by a run that the click interrupted: still pending, and the browser sent
+    # the old values of the widgets below the sidebar.
+    at.session_state["pending_config"] = loaded
+    at.text_input(key="name").set_value("stale-name")
+    at.button(key="start").click().run()
+    assert not at.exception
+    assert any("still appearing" in e.value for e in at.error)
+    assert get_trainer().store.ids() == []  # nothing started
+    assert at.text_input(key="name").value == loaded.name  # the loaded settings are back
+    # Once the page has shown them, Start works, with them.
+    at.button(key="start").click().run()
+    [run_id] = get_trainer().store.ids()
+    assert get_trainer().snapshot(run_id).config.name == loaded.name
+    get_trainer().stop(run_id)
+    get_trainer().wait(run_id, timeout=120)
