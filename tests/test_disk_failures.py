@@ -24,7 +24,6 @@ import hashlib
 import os
 import resource
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from test_training import digits_config
 from core import datasets
 from core.config import RunConfig
 from core.runs import FAILED, INTERRUPTED, RunStore, read_history
+from tests.headless import start_headless
 
 SAVE_LINE = "saving model to checkpoint.keras"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,21 +52,7 @@ NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
 def _train_child(
     tmp_path: Path, cfg: RunConfig, prefix: list[str] | None = None
 ) -> tuple[subprocess.Popen, Path]:
-    runs_dir = tmp_path / "runs"
-    config_path = tmp_path / "config.json"
-    config_path.write_text(cfg.to_json())
-    train = [sys.executable, "-m", "core", "train", str(config_path), "--runs-dir", str(runs_dir)]
-    proc = subprocess.Popen(
-        [*(prefix or []), *train],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        # Training in this very process (not a worker process): prlimit below acts on proc.pid.
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "ESLAB_TRAIN_IN": "thread"},
-        preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),  # EFBIG instead of a kill
-    )
-    return proc, runs_dir
+    return start_headless(tmp_path, cfg, prefix=prefix, ignore_sigxfsz=True)
 
 
 def _read_until(

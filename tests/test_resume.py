@@ -19,6 +19,7 @@ from core import datasets, resume_point
 from core.config import CheckpointConfig, DataConfig, EarlyStoppingConfig, FitConfig, ModelConfig, RunConfig
 from core.runs import FINISHED, INTERRUPTED, RUNNING, STOPPED, RunStore
 from core.training import Trainer, load_checkpoint
+from tests.headless import start_headless
 
 
 def resumable_config(**fit) -> RunConfig:
@@ -93,17 +94,7 @@ def test_a_stopped_run_resumes_and_ends_like_the_uninterrupted_one(trainer, refe
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_in_a_new_process_and_ends_like_the_uninterrupted_one(tmp_path, reference):
-    runs_dir = tmp_path / "runs"
-    config_path = tmp_path / "config.json"
-    config_path.write_text(resumable_config().to_json())
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", str(config_path), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc, runs_dir = start_headless(tmp_path, resumable_config())
     try:
         seen = 0
         for line in proc.stdout:

@@ -17,6 +17,7 @@ from core import datasets
 from core.config import CheckpointConfig, DataConfig, EarlyStoppingConfig, FitConfig, ModelConfig, RunConfig
 from core.runs import FINISHED, INTERRUPTED, STOPPED, RunStore
 from core.training import InvalidConfig, load_checkpoint
+from tests.headless import start_headless
 
 
 def digits_config(**fit) -> RunConfig:
@@ -180,16 +181,7 @@ def test_sigkill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
     cfg = digits_config(batch_size=8, max_epochs=500)
     cfg.early_stopping.enabled = False
     cfg.checkpoint.save_best_only = False  # a save every epoch: the kill may land mid-save
-    config_path = tmp_path / "config.json"
-    config_path.write_text(cfg.to_json())
-    env = {**os.environ, "PYTHONPATH": str(os.getcwd())}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", str(config_path), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-    )
+    proc, runs_dir = start_headless(tmp_path, cfg)
     try:
         deadline = time.monotonic() + 180
         seen = 0
@@ -216,6 +208,7 @@ def test_sigkill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
         "print(json.dumps({'status': s.status, 'epochs': [r.epoch for r in s.history],"
         " 'interrupted': t.interrupted, 'id': rid, 'params': m.count_params()}))\n"
     )
+    env = {**os.environ, "PYTHONPATH": str(os.getcwd())}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -258,15 +251,7 @@ def test_stop_from_another_process_stops_a_headless_run(tmp_path):
     runs_dir = tmp_path / "runs"
     cfg = digits_config(batch_size=8, max_epochs=500)
     cfg.early_stopping.enabled = False
-    path = tmp_path / "config.json"
-    path.write_text(cfg.to_json())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
-    )
+    proc, runs_dir = start_headless(tmp_path, cfg)
     try:
         run_id = proc.stdout.readline().split()[1]
         for line in proc.stdout:
@@ -292,15 +277,7 @@ def test_a_headless_run_killed_while_the_server_runs_shows_interrupted_without_a
     runs_dir = tmp_path / "runs"
     cfg = digits_config(batch_size=8, max_epochs=500)
     cfg.early_stopping.enabled = False
-    path = tmp_path / "config.json"
-    path.write_text(cfg.to_json())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
-    )
+    proc, runs_dir = start_headless(tmp_path, cfg)
     try:
         run_id = proc.stdout.readline().split()[1]
         for line in proc.stdout:
@@ -440,16 +417,7 @@ def test_a_full_disk_at_save_time_fails_the_run_and_keeps_the_last_checkpoint(tm
     cfg = digits_config(batch_size=8, max_epochs=500)
     cfg.early_stopping.enabled = False
     cfg.checkpoint.save_best_only = False  # a save every epoch
-    path = tmp_path / "config.json"
-    path.write_text(cfg.to_json())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(os.getcwd())},
-        preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),  # EFBIG instead of a kill
-    )
+    proc, runs_dir = start_headless(tmp_path, cfg, ignore_sigxfsz=True)  # EFBIG instead of a kill
     try:
         saves = 0
         for line in proc.stdout:
