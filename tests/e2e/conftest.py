@@ -63,8 +63,11 @@ def _free_port() -> int:
 class StreamlitServer:
     """``streamlit run app.py`` in a subprocess, with its own runs folder and log file."""
 
-    def __init__(self, runs_dir: Path, log_path: Path):
+    def __init__(self, runs_dir: Path, log_path: Path, *, config_only: bool = False):
+        """``config_only``: no command-line overrides, so .streamlit/config.toml alone decides the
+        address and usage statistics, as with ``make run``."""
         self.runs_dir = runs_dir
+        self.config_only = config_only
         self.log_path = log_path
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -76,6 +79,12 @@ class StreamlitServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> StreamlitServer:
+        self.launch()
+        self.wait_healthy()
+        return self
+
+    def launch(self) -> StreamlitServer:
+        """Starts the process without waiting for it to answer."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         env = dict(os.environ, ESLAB_RUNS_DIR=str(self.runs_dir), TF_CPP_MIN_LOG_LEVEL="2")
@@ -87,31 +96,27 @@ class StreamlitServer:
             "app.py",
             "--server.headless",
             "true",
-            "--server.address",
-            "127.0.0.1",
             "--server.port",
             str(self.port),
-            "--browser.gatherUsageStats",
-            "false",
             "--server.fileWatcherType",
             "none",
         ]
+        if not self.config_only:
+            cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log.write(f"\n==== start port {self.port} at {time.ctime()}\n".encode())
         self._log.flush()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_healthy()
         return self
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         last_error = "no answer yet"
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if (code := self.proc.poll()) is not None:
                 self.stop()
                 raise RuntimeError(
-                    f"streamlit exited with code {self.proc.returncode} before it was healthy:\n"
-                    + self.log_tail()
+                    f"streamlit exited with code {code} before it was healthy:\n" + self.log_tail()
                 )
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
@@ -153,24 +158,24 @@ class StreamlitServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Iterator[StreamlitServer]:
-    base = tmp_path_factory.mktemp("e2e-server")
+def _serve(tmp_path_factory, name: str) -> Iterator[StreamlitServer]:
+    base = tmp_path_factory.mktemp(name)
     srv = StreamlitServer(base / "runs", base / "server.log").start()
     try:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[StreamlitServer]:
+    yield from _serve(tmp_path_factory, "e2e-server")
 
 
 @pytest.fixture
 def fresh_server(tmp_path_factory) -> Iterator[StreamlitServer]:
-    base = tmp_path_factory.mktemp("e2e-fresh-server")
-    srv = StreamlitServer(base / "runs", base / "server.log").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    """A server started just for one test (deep links on a fresh process, kill -9 and restart)."""
+    yield from _serve(tmp_path_factory, "e2e-fresh-server")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,3 +247,18 @@ def wait_connected(page, timeout: float = 60_000) -> None:
 def run_id_of(url: str) -> str | None:
     ids = parse_qs(urlparse(url).query).get("run")
     return ids[0] if ids else None
+
+
+def set_number(page, label: str, value: int) -> None:
+    """Types into a number input and waits until the app has taken the value."""
+    box = page.get_by_role("spinbutton", name=label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+    wait_connected(page)
+
+
+def early_stopping_off(page) -> None:
+    page.get_by_text("Use EarlyStopping", exact=True).click()
+    expect(page.get_by_text("Off: training runs to max epochs unless you stop it.")).to_be_visible()
+    wait_connected(page)

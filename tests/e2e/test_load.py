@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
-from .conftest import new_context, run_id_of, wait_connected
+from .conftest import early_stopping_off, new_context, run_id_of, set_number, wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -129,20 +129,6 @@ def set_text(page: Page, label: str, value: str) -> None:
     box.fill(value)
     box.press("Enter")
     expect(box).to_have_value(value)
-    wait_connected(page)
-
-
-def set_number(page: Page, label: str, value: int) -> None:
-    box = page.get_by_role("spinbutton", name=label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    expect(box).to_have_value(str(value))
-    wait_connected(page)
-
-
-def early_stopping_off(page: Page) -> None:
-    page.get_by_text("Use EarlyStopping", exact=True).click()
-    expect(page.get_by_text("Off: training runs to max epochs unless you stop it.")).to_be_visible()
     wait_connected(page)
 
 

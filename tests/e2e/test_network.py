@@ -8,18 +8,14 @@ training worker is sampled from start-up through a page load and a finished run.
 from __future__ import annotations
 
 import ipaddress
-import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
 import psutil
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT, _free_port, wait_connected
+from tests.e2e.conftest import StreamlitServer, set_number, wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -38,32 +34,13 @@ def _sockets(root: psutil.Process, pids: set[int]) -> set[tuple]:
 
 
 def test_the_server_binds_loopback_and_never_connects_outside(tmp_path, page: Page):
-    port = _free_port()
-    env = dict(os.environ, ESLAB_RUNS_DIR=str(tmp_path / "runs"), TF_CPP_MIN_LOG_LEVEL="2")
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    srv = StreamlitServer(tmp_path / "runs", tmp_path / "server.log", config_only=True).launch()
     seen: set[tuple] = set()
     pids: set[int] = set()
     done = threading.Event()
 
     def sample() -> None:
-        proc = psutil.Process(server.pid)
+        proc = psutil.Process(srv.proc.pid)
         while not done.is_set():
             try:
                 seen.update(_sockets(proc, pids))
@@ -74,35 +51,16 @@ def test_the_server_binds_loopback_and_never_connects_outside(tmp_path, page: Pa
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, (
-                tmp_path / "server.log"
-            ).read_text()
-            time.sleep(0.2)
-
-        page.goto(f"http://127.0.0.1:{port}/Train")
+        srv.wait_healthy()
+        page.goto(f"{srv.url}/Train")
         wait_connected(page)
-        page.get_by_label("Max epochs", exact=True).fill("3")
-        page.get_by_label("Max epochs", exact=True).press("Enter")
-        wait_connected(page)
+        set_number(page, "Max epochs", 3)
         page.get_by_role("button", name="Start training").click()
         expect(page.get_by_text("Epochs trained", exact=True)).to_be_visible(timeout=180_000)
     finally:
         done.set()
         sampler.join(timeout=10)
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        srv.stop()
 
     assert any(status == psutil.CONN_LISTEN for _, status, _, _ in seen), "the sampler saw no socket at all"
     assert len(pids) >= 2, "the training worker was never sampled"

@@ -21,6 +21,21 @@ def _train_page(page: Page, url: str) -> None:
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
 
 
+def _start_then_kill_server(page: Page, server, after_epochs: int) -> str:
+    """Presses Start, waits until ``after_epochs`` epochs are on disk, then kill -9s the server."""
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
+    run_id = page.url.split("run=")[1][:32]
+    history = server.runs_dir / run_id / "history.jsonl"
+    deadline = time.monotonic() + 180
+    while not history.exists() or history.read_text().count("\n") < after_epochs:
+        assert time.monotonic() < deadline, server.log_tail()
+        page.wait_for_timeout(100)
+    server.proc.send_signal(signal.SIGKILL)  # no clean-up of any kind
+    server.proc.wait(timeout=30)
+    return run_id
+
+
 def test_kill_9_mid_run_then_restart_shows_it_interrupted_with_its_epochs(fresh_server, page: Page, tmp_path):
     _train_page(page, fresh_server.url)
     page.get_by_text("Use EarlyStopping", exact=True).click()
@@ -30,17 +45,7 @@ def test_kill_9_mid_run_then_restart_shows_it_interrupted_with_its_epochs(fresh_
         box.fill(value)
         box.press("Enter")
         wait_connected(page)
-    page.get_by_role("button", name="Start training").click()
-    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
-    run_id = page.url.split("run=")[1][:32]
-    history = fresh_server.runs_dir / run_id / "history.jsonl"
-    deadline = time.monotonic() + 120
-    while not history.exists() or history.read_text().count("\n") < 3:
-        assert time.monotonic() < deadline, fresh_server.log_tail()
-        page.wait_for_timeout(200)
-
-    fresh_server.proc.send_signal(signal.SIGKILL)  # no clean-up of any kind
-    fresh_server.proc.wait(timeout=30)
+    run_id = _start_then_kill_server(page, fresh_server, after_epochs=3)
     fresh_server.start()  # a new server process on the same runs folder
 
     page.goto(f"{fresh_server.url}/Train?run={run_id}")
@@ -84,17 +89,8 @@ def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_serve
     wait_connected(page)
     expect(page.get_by_label("Run name", exact=True)).to_have_value("e2e-resume")
     expect(page.get_by_label("Batch size", exact=True)).to_have_value("8")
-    page.get_by_role("button", name="Start training").click()
-    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
-    run_id = page.url.split("run=")[1][:32]
-    history = fresh_server.runs_dir / run_id / "history.jsonl"
-    deadline = time.monotonic() + 180
-    while not history.exists() or history.read_text().count("\n") < 4:
-        assert time.monotonic() < deadline, fresh_server.log_tail()
-        page.wait_for_timeout(100)
-    fresh_server.proc.send_signal(signal.SIGKILL)
-    fresh_server.proc.wait(timeout=30)
-    killed_at = history.read_text().count("\n")
+    run_id = _start_then_kill_server(page, fresh_server, after_epochs=4)
+    killed_at = (fresh_server.runs_dir / run_id / "history.jsonl").read_text().count("\n")
     assert killed_at < reference.stopped_epoch, "the run ended before the kill: nothing left to resume"
 
     fresh_server.start()

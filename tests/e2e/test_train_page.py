@@ -20,7 +20,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .conftest import CONNECTED, ROOT, VIEWPORT, new_context, run_id_of, wait_connected
+from .conftest import CONNECTED, ROOT, VIEWPORT, new_context, run_id_of, set_number, wait_connected
+from .conftest import early_stopping_off as switch_early_stopping_off
 
 pytestmark = pytest.mark.e2e
 
@@ -112,19 +113,9 @@ def open_train(page: Page, url: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def set_number(page: Page, label: str, value: int) -> None:
-    box = page.get_by_role("spinbutton", name=label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    expect(box).to_have_value(str(value))
-    wait_connected(page)
-
-
 def early_stopping_off(page: Page) -> None:
-    page.get_by_text("Use EarlyStopping", exact=True).click()
-    expect(page.get_by_text("Off: training runs to max epochs unless you stop it.")).to_be_visible()
+    switch_early_stopping_off(page)
     expect(patience_slider(page)).to_have_count(0)
-    wait_connected(page)
 
 
 def patience_slider(page: Page):
