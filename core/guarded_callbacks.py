@@ -155,7 +155,6 @@ class ResumePointKeeper(keras.callbacks.Callback):
         self.ck = checkpoint
         self.summary = summary
         self.throttle = resume_point.Throttle()
-        self.last_epoch: int | None = None  # 1-based epoch of the last point written
 
     def on_epoch_end(self, epoch, logs=None):
         if self.gate.cut_short or not self.throttle.due():
@@ -164,4 +163,3 @@ class ResumePointKeeper(keras.callbacks.Callback):
         point = self.points.capture(self.model, self.es, self.ck, epoch + 1, self.summary())
         self.points.write(self.run_dir, point)
         self.throttle.wrote(time.perf_counter() - started)
-        self.last_epoch = epoch + 1

@@ -75,20 +75,27 @@ class Trainer:
         if problems:
             raise InvalidConfig(problems)
         with self._cond:
-            if len(self._queue) >= self.max_queue:
-                raise QueueFull(
-                    f"{len(self._queue)} runs are already waiting, the most this server queues. "
-                    "Try again when one has finished."
-                )
+            self._check_room()
             run_id = new_run_id()
             created = time.time()
             self.store.create(run_id, config, created)
             run = Run(run_id, config, self.store, created_at=created)
-            self._runs[run_id] = run
-            self._queue.append(run)
-            self._ensure_worker()
-            self._cond.notify_all()
+            self._enqueue(run)
         return run
+
+    def _check_room(self) -> None:
+        if len(self._queue) >= self.max_queue:
+            raise QueueFull(
+                f"{len(self._queue)} runs are already waiting, the most this server queues. "
+                "Try again when one has finished."
+            )
+
+    def _enqueue(self, run: Run) -> None:
+        """Under ``self._cond``."""
+        self._runs[run.id] = run
+        self._queue.append(run)
+        self._ensure_worker()
+        self._cond.notify_all()
 
     def resume(self, run_id: str) -> Run:
         """Queues an interrupted or stopped run to continue from its resume point.
@@ -107,8 +114,7 @@ class Trainer:
             raise resume_point.ResumeError(reason)
         point = resume_point.read(self.store.run_dir(run_id))
         with self._cond:
-            if len(self._queue) >= self.max_queue:
-                raise QueueFull(f"{len(self._queue)} runs are already waiting. Try again later.")
+            self._check_room()
             if not self.store.claim(run_id, (INTERRUPTED, STOPPED, FAILED)):
                 raise resume_point.ResumeError("This run was just resumed elsewhere.")
             run = Run.continuing(snap, self.store, point.epoch, point.summary)
@@ -117,10 +123,7 @@ class Trainer:
                 f"Resume requested: continuing after epoch {point.epoch}"
                 + (f" (epochs {point.epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
             )
-            self._runs[run_id] = run
-            self._queue.append(run)
-            self._ensure_worker()
-            self._cond.notify_all()
+            self._enqueue(run)
         return run
 
     def stop(self, run_id: str) -> None:
@@ -269,13 +272,13 @@ def execute(run: Run) -> None:
             )
         _fit(run, ds, model, point)
     except (datasets.DatasetError, resume_point.ResumeError) as exc:
-        _fail(run, str(exc))
+        record_failure(run, str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure becomes the run's message, not a crash
         try:
             (run.dir / "error.txt").write_text(traceback.format_exc())
         except OSError:
             pass  # the disk may be the problem; the message below still reaches the page
-        _fail(run, _describe_failure(run, exc))
+        record_failure(run, _describe_failure(run, exc))
     finally:
         del model
         try:
@@ -328,7 +331,7 @@ def _describe_failure(run: Run, exc: BaseException) -> str:
     return text
 
 
-def _fail(run: Run, message: str) -> None:
+def record_failure(run: Run, message: str) -> None:
     """Records the failure; must not raise, even when the disk that failed the run fails again."""
     try:
         run.log(f"Failed: {message}")

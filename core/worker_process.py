@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from core.runs import FAILED, LIVE_STATUSES, EpochRecord, Run, RunStore
+from core.runs import LIVE_STATUSES, EpochRecord, Run, RunStore
 
 MAX_RUNS = int(os.environ.get("ESLAB_WORKER_MAX_RUNS", "10"))
 MAX_RSS_MB = int(os.environ.get("ESLAB_WORKER_MAX_RSS_MB", "1500"))
@@ -179,6 +179,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._worker: WorkerProcess | None = None
         self.started = 0  # worker processes started so far (for tests and the bench)
+        self._active: WorkerProcess | None = None  # the worker training a run right now
 
     def warm_up(self) -> None:
         """Starts a worker now, so the first run does not wait for TensorFlow's import."""
@@ -216,20 +217,18 @@ class WorkerPool:
                 worker.train(run)
             except WorkerDied as exc:
                 if run.status in LIVE_STATUSES:
-                    message = (
+                    from core.training import record_failure
+
+                    record_failure(
+                        run,
                         f"Training stopped: {exc}. Every finished epoch and the best checkpoint so far "
-                        "are kept; this run can be resumed."
+                        "are kept; this run can be resumed.",
                     )
-                    try:
-                        run.log(f"Failed: {message}")
-                    except OSError:
-                        pass
-                    run.set_status(FAILED, stop_reason="error", message=message)
             finally:
                 self._active = None
 
     def stop(self, run_id: str) -> None:
-        worker = getattr(self, "_active", None)
+        worker = self._active
         if worker is not None:
             worker.stop(run_id)
 
