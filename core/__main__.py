@@ -1,6 +1,8 @@
 """Headless training: ``python -m core train CONFIG.json`` runs what the app would, without a browser.
 
 ``python -m core resume RUN_ID`` continues a stopped or interrupted run from its resume point.
+``python -m core validate CONFIG.json`` prints every problem of a config and exits 0 (valid) or 2;
+``python -m core schema`` prints the JSON Schema of a config, for editors and CI.
 
 The run goes into the same store as the app's (``--runs-dir`` or $ESLAB_RUNS_DIR, default ./runs),
 so it shows up in the app; the Keras-style log is printed as it is written.
@@ -9,16 +11,20 @@ so it shows up in the app; the Keras-style log is printed as it is written.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sqlite3
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from core.config import ConfigError, RunConfig, validate
+from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
+from core.config import RunConfig, check, errors, parse_json, schema
 from core.resume_point import ResumeError
 from core.runs import Run, RunStore
 from core.training import InvalidConfig, QueueFull, Trainer
+from core.validate import validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +38,26 @@ def main(argv: list[str] | None = None) -> int:
     resume.add_argument("run_id", help="the run's id (the 32 hex digits in the app's ?run= link)")
     resume.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     sub.add_parser("example-config", help="print the default config as JSON, a starting point to edit")
+    check = sub.add_parser("validate", help="print a config's problems; exit 0 if it can train, 2 if not")
+    check.add_argument("config", type=Path, help="a RunConfig as JSON")
+    sub.add_parser("schema", help="print the JSON Schema every config is checked against")
     args = parser.parse_args(argv)
 
     if args.command == "example-config":
         print(RunConfig().to_json())
+        return 0
+    if args.command == "schema":
+        print(json.dumps(schema(), indent=2))
+        return 0
+    if args.command == "validate":
+        config = _read_config(args.config)
+        if config is None:
+            return 2
+        problems = validate(config)
+        _print_problems(problems)
+        if errors(problems):
+            return 2
+        print(f"{args.config}: valid" + (f" ({len(problems)} warning(s))" if problems else ""))
         return 0
     if args.command == "resume":
         trainer = Trainer(RunStore(args.runs_dir))
@@ -46,15 +68,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"run {run.id} ({run.config.name}) in {trainer.store.root}", flush=True)
         return _follow(trainer, run, printed=len(run.snapshot().log_lines) - 1)
-    try:
-        config = RunConfig.from_json(args.config.read_text())
-    except (OSError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = _read_config(args.config)
+    if config is None:
         return 2
-    if args.name:
-        config.name = args.name
-    for p in validate(config):
-        print(f"{p.severity}: {p.field}: {p.message}", file=sys.stderr)
+    if args.name is not None:
+        config = _renamed(config, args.name)
+        if config is None:
+            return 2
+    _print_problems(validate(config))
     try:
         trainer = Trainer(RunStore(args.runs_dir))
         run = trainer.start(config)
@@ -66,6 +87,41 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"run {run.id} ({config.name}) in {trainer.store.root}", flush=True)
     return _follow(trainer, run)
+
+
+def _read_config(path: Path) -> RunConfig | None:
+    """The config file checked against the declaration; its problems printed when it is refused."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(MAX_CONFIG_FILE + 1)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    config, problems = parse_json(text)
+    if config is None:
+        _print_problems(problems)
+    return config
+
+
+def _renamed(config: RunConfig, name: str) -> RunConfig | None:
+    data = config.to_dict()
+    data["name"] = name
+    renamed, problems = check(data)
+    if renamed is None:
+        _print_problems(
+            [replace(p, field="--name", message=p.message.replace("name:", "--name:", 1)) for p in problems]
+        )
+    return renamed
+
+
+def _print_problems(problems) -> None:
+    for p in problems:
+        print(
+            f"{p.severity}: {p.message}"
+            if p.message.startswith(p.field)
+            else f"{p.severity}: {p.field}: {p.message}",
+            file=sys.stderr,
+        )
 
 
 def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:

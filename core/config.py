@@ -1,91 +1,160 @@
-"""The one config object a run is made from: collected by a page, validated, trained, stored, exported.
+"""The one config object a run is made from, and the one declaration of what each field may hold.
 
 Every field is plain data (JSON round trip), so the UI, the headless command and the exported
 script all consume the same thing. Defaults follow Keras' own where they are useful, and the seed
 tutorial's where Keras' are not (a high epoch cap, so runs train "until it no longer improves").
+
+Each field's type, range, allowed values and unit are declared once, on the field itself
+(``Annotated[..., Field(...)]``); pydantic checks untrusted input against exactly that
+(``check``), the pages take their widget ranges from it (``limits``) and ``python -m core schema``
+prints it as JSON Schema. Scalars are strict: ``"5"`` is not a patience and ``true`` is not an
+epoch count; nothing is coerced, clamped or dropped. This module is a leaf: it imports nothing
+from core, so every other module may import it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import annotated_types
+import pydantic
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+TASKS = ("binary", "multiclass", "regression")
+Task = Literal["binary", "multiclass", "regression"]
 Mode = Literal["auto", "min", "max"]
 CHECKPOINT_FORMATS = (".keras", ".h5", ".weights.h5")
+Format = Literal[".keras", ".h5", ".weights.h5"]
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad"]
+
+_DECLARED = ConfigDict(extra="forbid")  # unknown keys are reported, never dropped
 
 
+def _int(lo: int, hi: int, unit: str, doc: str) -> Any:
+    return Field(ge=lo, le=hi, strict=True, description=doc, json_schema_extra={"unit": unit})
+
+
+def _float(doc: str, unit: str = "", **bounds: float) -> Any:
+    return Field(
+        strict=True, allow_inf_nan=False, description=doc, json_schema_extra={"unit": unit}, **bounds
+    )
+
+
+def _text(doc: str, *, max_length: int, pattern: str | None = None) -> Any:
+    return Field(strict=True, min_length=1, max_length=max_length, pattern=pattern, description=doc)
+
+
+_KEY = r"^[a-z][a-z0-9_]*$"  # registry names (datasets, models); which exist is checked by core.validate
+_METRIC = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a Keras log key
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # user text: any characters but control characters
+Bool = Annotated[bool, Field(strict=True)]
+
+
+@pydantic.with_config(_DECLARED)
 @dataclass
 class DataConfig:
     """Which data, and how to read it (see core.datasets for the names)."""
 
-    name: str = "digits"
-    path: str | None = None  # CSV file for "csv" and "text_csv"
-    target_column: str | None = None
-    text_column: str | None = None  # "text_csv" only
-    task: str | None = None  # None: inferred; else binary / multiclass / regression
-    test_fraction: float = 0.2  # share held out for the final test (built-in splits excepted)
-    max_samples: int | None = None  # cap on rows (synthetic size, or a subset of a big set)
-    num_words: int = 5000  # text: vocabulary size, as in the seed
-    maxlen: int = 400  # text: sequence length, as in the seed
+    name: Annotated[str, _text("Dataset name (core.datasets.DATASETS).", max_length=40, pattern=_KEY)] = (
+        "digits"
+    )
+    path: Annotated[str, _text("CSV file for csv and text_csv.", max_length=4096)] | None = None
+    target_column: Annotated[str, _text("CSV column to predict.", max_length=500)] | None = None
+    text_column: Annotated[str, _text("text_csv: the column of texts.", max_length=500)] | None = None
+    task: Annotated[Task, Field(description="None: inferred from the CSV.")] | None = None
+    test_fraction: Annotated[
+        float,
+        _float("Share held out for the final test (built-in splits excepted).", "share", ge=0.05, le=0.5),
+    ] = 0.2
+    max_samples: Annotated[int, _int(20, 10_000_000, "rows", "Seeded subsample of the data.")] | None = None
+    num_words: Annotated[int, _int(100, 100_000, "words", "Text: vocabulary size, as in the seed.")] = 5000
+    maxlen: Annotated[int, _int(1, 10_000, "tokens", "Text: sequence length, as in the seed.")] = 400
 
 
+@pydantic.with_config(_DECLARED)
 @dataclass
 class ModelConfig:
     """Which model preset and its knobs (see core.models)."""
 
-    name: str = "mlp"
-    units: int = 64  # MLP width
-    depth: int = 2  # MLP hidden layers
-    dropout: float = 0.0
-    filters: int = 32  # CNN filters in its first block
+    name: Annotated[str, _text("Model preset (core.models.MODELS).", max_length=40, pattern=_KEY)] = "mlp"
+    units: Annotated[int, _int(1, 4096, "units", "MLP width; the CNN's dense layer.")] = 64
+    depth: Annotated[int, _int(0, 32, "layers", "MLP hidden layers.")] = 2
+    dropout: Annotated[float, _float("Dropout rate after each hidden layer.", "rate", ge=0.0, le=0.9)] = 0.0
+    filters: Annotated[int, _int(1, 512, "filters", "CNN filters in its first block.")] = 32
 
 
+@pydantic.with_config(_DECLARED)
 @dataclass
 class FitConfig:
-    max_epochs: int = 200_000  # the seed's "train until it no longer improves"
-    batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    validation_split: float = 0.2  # share of the training data held out for validation
-    seed: int = 42
+    max_epochs: Annotated[int, _int(1, 1_000_000, "epochs", "The seed's 'until it no longer improves'.")] = (
+        200_000
+    )
+    batch_size: Annotated[int, _int(1, 65_536, "samples", "Samples per gradient step.")] = 32
+    optimizer: Annotated[Optimizer, Field(description="Keras optimizer.")] = "adam"
+    learning_rate: Annotated[float, _float("Optimizer learning rate.", "rate", gt=0.0, le=10.0)] = 1e-3
+    validation_split: Annotated[
+        float, _float("Share of the training data held out for validation.", "share", ge=0.0, le=0.8)
+    ] = 0.2
+    seed: Annotated[int, _int(0, 2**31 - 1, "", "Seeds the split, the weights and the batch order.")] = 42
 
 
+Monitor = Annotated[str, _text("A logged metric (loss, val_loss, ...).", max_length=64, pattern=_METRIC)]
+Threshold = Annotated[float, _float("A value of the monitored metric.", ge=-1e12, le=1e12)]
+
+
+@pydantic.with_config(_DECLARED)
 @dataclass
 class EarlyStoppingConfig:
     """Every parameter of keras.callbacks.EarlyStopping (Keras 3)."""
 
-    enabled: bool = True
-    monitor: str = "val_loss"
-    mode: Mode = "auto"
-    patience: int = 10
-    min_delta: float = 0.0
-    baseline: float | None = None
-    restore_best_weights: bool = False
-    start_from_epoch: int = 0
+    enabled: Bool = True
+    monitor: Monitor = "val_loss"
+    mode: Annotated[Mode, Field(description="Whether lower or higher is better; auto asks the metric.")] = (
+        "auto"
+    )
+    patience: Annotated[int, _int(0, 1_000_000, "epochs", "Epochs without improvement before stopping.")] = 10
+    min_delta: Annotated[
+        float,
+        _float("Smallest change that counts as an improvement (Keras uses |min_delta|).", ge=-1e9, le=1e9),
+    ] = 0.0
+    baseline: Threshold | None = None
+    restore_best_weights: Bool = False
+    start_from_epoch: Annotated[int, _int(0, 1_000_000, "epochs", "Warm-up epochs not watched.")] = 0
 
 
+@pydantic.with_config(_DECLARED)
 @dataclass
 class CheckpointConfig:
     """The parameters of keras.callbacks.ModelCheckpoint that decide what is kept."""
 
-    enabled: bool = True
-    monitor: str = "val_loss"
-    mode: Mode = "auto"
-    save_best_only: bool = True
-    save_weights_only: bool = False
-    format: str = ".keras"
-    initial_value_threshold: float | None = None
-    keep_every_epoch: bool = (
+    enabled: Bool = True
+    monitor: Monitor = "val_loss"
+    mode: Annotated[Mode, Field(description="Whether lower or higher is better; auto asks the metric.")] = (
+        "auto"
+    )
+    save_best_only: Bool = True
+    save_weights_only: Bool = False
+    format: Annotated[Format, Field(description="Checkpoint file format.")] = ".keras"
+    initial_value_threshold: Threshold | None = None
+    keep_every_epoch: Bool = (
         False  # also keep each epoch's weights, so any replayed setting can be downloaded
     )
 
 
+RunName = Annotated[str, _text("Shown in the app; any text but control characters.", max_length=120,
+                                pattern=_NO_CONTROL)]  # fmt: skip
+
+
+@pydantic.with_config(_DECLARED)
 @dataclass
 class RunConfig:
-    name: str = "run"
+    name: RunName = "run"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     fit: FitConfig = field(default_factory=FitConfig)
@@ -99,44 +168,23 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return _build(cls, data, "")
+    def from_dict(cls, data: Any) -> RunConfig:
+        """Checked against the declaration; ConfigError lists every problem, each naming its field."""
+        config, problems = check(data)
+        if config is None:
+            raise ConfigError(problems)
+        return config
 
     @classmethod
-    def from_json(cls, text: str) -> RunConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"The config is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError("The config must be a JSON object.")
-        return cls.from_dict(data)
-
-
-class ConfigError(ValueError):
-    """A config that cannot even be read (unknown keys, wrong types)."""
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"Unknown setting(s) {', '.join(prefix + k for k in unknown)}.")
-    kwargs: dict[str, Any] = {}
-    defaults = cls()
-    for name, value in data.items():
-        default = getattr(defaults, name)
-        if is_dataclass(default):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{prefix}{name} must be an object.")
-            kwargs[name] = _build(type(default), value, f"{prefix}{name}.")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+    def from_json(cls, text: str | bytes) -> RunConfig:
+        config, problems = parse_json(text)
+        if config is None:
+            raise ConfigError(problems)
+        return config
 
 
 # --------------------------------------------------------------------------------------------
-# Validation: everything we can tell before a single epoch is trained.
+# Problems, and checking untrusted input against the declaration.
 
 
 @dataclass(frozen=True)
@@ -151,211 +199,372 @@ class Problem:
         return self.message
 
 
-def validate(config: RunConfig, task: str | None = None, input_kind: str | None = None) -> list[Problem]:
-    """Human-readable problems, errors first. ``task``/``input_kind`` come from the dataset.
+class ConfigError(ValueError):
+    """A config that cannot be accepted as given; ``problems`` names every field that is wrong."""
 
-    When they are not given they are looked up (cheap for built-ins, reads the CSV otherwise).
-    """
-    from core import datasets, metrics, models
-
-    problems: list[Problem] = []
-    add = problems.append
-    d, m, f, es, ck = config.data, config.model, config.fit, config.early_stopping, config.checkpoint
-
-    if task is None or input_kind is None:
-        try:
-            info = datasets.describe(d)
-            task = task or info.task
-            input_kind = input_kind or info.input_kind
-        except datasets.DatasetError as exc:
-            add(Problem("data", str(exc)))
-    if d.task is not None and d.task not in metrics.TASKS:
-        add(Problem("data.task", f"Task must be one of {', '.join(metrics.TASKS)}, not {d.task!r}."))
-    if not 0.0 < d.test_fraction < 0.9:
-        add(Problem("data.test_fraction", "The test share must be above 0 and below 0.9."))
-    if d.max_samples is not None and d.max_samples < 20:
-        add(Problem("data.max_samples", "Keep at least 20 samples."))
-    if d.num_words < 10:
-        add(Problem("data.num_words", "The vocabulary needs at least 10 words."))
-    if d.maxlen < 1:
-        add(Problem("data.maxlen", "The sequence length must be at least 1."))
-
-    if m.name not in models.MODELS:
-        add(Problem("model.name", f"Unknown model {m.name!r}; choose one of {', '.join(models.MODELS)}."))
-    elif input_kind is not None and input_kind not in models.MODELS[m.name].input_kinds:
-        spec = models.MODELS[m.name]
-        add(
-            Problem(
-                "model.name",
-                f"The {spec.label} takes {' or '.join(spec.input_kinds)} data; "
-                f"this dataset is {input_kind}. Pick {models.suggest(input_kind)} instead.",
-            )
-        )
-    if m.units < 1 or m.depth < 0 or m.filters < 1:
-        add(Problem("model", "Units and filters must be at least 1, depth at least 0."))
-    if not 0.0 <= m.dropout < 1.0:
-        add(Problem("model.dropout", "Dropout must be at least 0 and below 1."))
-
-    if f.max_epochs < 1:
-        add(Problem("fit.max_epochs", "Train at least one epoch."))
-    if f.batch_size < 1:
-        add(Problem("fit.batch_size", "The batch size must be at least 1."))
-    if f.optimizer not in OPTIMIZERS:
-        add(Problem("fit.optimizer", f"Optimizer must be one of {', '.join(OPTIMIZERS)}."))
-    if not (f.learning_rate > 0 and math.isfinite(f.learning_rate)) or f.learning_rate > 10:
-        add(Problem("fit.learning_rate", "The learning rate must be above 0 and at most 10."))
-    if not 0.0 <= f.validation_split < 0.9:
-        add(Problem("fit.validation_split", "The validation split must be at least 0 and below 0.9."))
-
-    has_val = f.validation_split > 0
-    logged = metrics.logged_metrics(task, has_val) if task in metrics.TASKS else None
-    if es.enabled:
-        _check_monitor(add, "early_stopping", "EarlyStopping", es.monitor, es.mode, logged)
-        if es.patience < 0:
-            add(Problem("early_stopping.patience", "Patience cannot be negative."))
-        elif es.patience >= f.max_epochs:
-            add(
-                Problem(
-                    "early_stopping.patience",
-                    f"Patience {es.patience} is not below max epochs {f.max_epochs}: "
-                    "early stopping can never trigger.",
-                    "warning",
-                )
-            )
-        if not math.isfinite(es.min_delta):
-            add(Problem("early_stopping.min_delta", "min_delta must be a finite number."))
-        elif es.min_delta < 0:
-            add(
-                Problem(
-                    "early_stopping.min_delta",
-                    f"Keras uses |min_delta|, so {es.min_delta:g} acts as {abs(es.min_delta):g}.",
-                    "warning",
-                )
-            )
-        if es.baseline is not None and not math.isfinite(es.baseline):
-            add(Problem("early_stopping.baseline", "The baseline must be a finite number or empty."))
-        if es.start_from_epoch < 0:
-            add(Problem("early_stopping.start_from_epoch", "start_from_epoch cannot be negative."))
-        elif es.start_from_epoch >= f.max_epochs:
-            add(
-                Problem(
-                    "early_stopping.start_from_epoch",
-                    f"start_from_epoch {es.start_from_epoch} is not below max epochs "
-                    f"{f.max_epochs}: early stopping would never look at a single epoch.",
-                )
-            )
-        _check_min_delta_scale(add, es)
-        _check_baseline_reachable(add, es)
-    elif f.max_epochs > 10_000:
-        add(
-            Problem(
-                "early_stopping.enabled",
-                f"Early stopping is off: this run will train all {f.max_epochs:,} epochs unless you stop it.",
-                "warning",
-            )
-        )
-
-    if ck.enabled:
-        _check_monitor(add, "checkpoint", "ModelCheckpoint", ck.monitor, ck.mode, logged)
-        if ck.format not in CHECKPOINT_FORMATS:
-            add(Problem("checkpoint.format", f"Format must be one of {', '.join(CHECKPOINT_FORMATS)}."))
-        elif ck.save_weights_only and ck.format != ".weights.h5":
-            add(
-                Problem(
-                    "checkpoint.format",
-                    f"Weights only needs the .weights.h5 format; {ck.format} stores the whole model. "
-                    "Pick .weights.h5 or turn weights only off.",
-                )
-            )
-        elif not ck.save_weights_only and ck.format == ".weights.h5":
-            add(
-                Problem(
-                    "checkpoint.format",
-                    ".weights.h5 stores weights only: turn weights only on, or pick .keras.",
-                )
-            )
-        if ck.initial_value_threshold is not None and not math.isfinite(ck.initial_value_threshold):
-            add(
-                Problem(
-                    "checkpoint.initial_value_threshold", "The threshold must be a finite number or empty."
-                )
-            )
-
-    problems.sort(key=lambda p: p.severity != "error")
-    return problems
+    def __init__(self, problems: list[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem("config", problems)]
+        self.problems = problems
+        super().__init__(" ".join(p.message for p in problems))
 
 
 def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
 
 
-def _check_monitor(add, section: str, label: str, monitor: str, mode: str, logged: list[str] | None) -> None:
-    from core import metrics
+MAX_JSON_BYTES = 256 * 1024  # a config is about 1 KB
+MAX_JSON_DEPTH = 8  # a config nests 2 levels
+MAX_INT_DIGITS = 30  # no setting needs more; Python refuses to even parse past 4,300
 
-    if mode not in ("auto", "min", "max"):
-        add(Problem(f"{section}.mode", f"{label} mode must be auto, min or max, not {mode!r}."))
-        return
-    if logged is not None and monitor not in logged:
-        if monitor.startswith("val_") and monitor.removeprefix("val_") in logged:
-            why = "validation split is 0, so no val_ metric is logged. Raise the validation split"
-        else:
-            why = f"this model logs only {', '.join(logged)}"
-        add(Problem(f"{section}.monitor", f"{label} monitors {monitor!r}, but {why}."))
-    elif mode == "auto" and metrics.resolve_mode(monitor, "auto") is None:
-        add(
-            Problem(
-                f"{section}.mode",
-                f"{label}: Keras cannot tell whether {monitor!r} should go up or down with mode "
-                "'auto'. Pick min or max.",
-            )
+
+@dataclass(frozen=True)
+class Bounds:
+    """A numeric field's declared range (inclusive unless ``exclusive_low``) and unit: what widgets use."""
+
+    low: float | None
+    high: float | None
+    unit: str = ""
+    exclusive_low: bool = False
+    integer: bool = False
+
+
+def limits(path: str) -> Bounds:
+    """The declared range of a numeric setting, e.g. ``limits("fit.max_epochs")``."""
+    info = _field_info(path)
+    b: dict[str, Any] = {"low": None, "high": None, "exclusive_low": False}
+    for item in info.metadata:
+        if isinstance(item, annotated_types.Ge):
+            b["low"] = item.ge
+        elif isinstance(item, annotated_types.Gt):
+            b["low"], b["exclusive_low"] = item.gt, True
+        elif isinstance(item, annotated_types.Le):
+            b["high"] = item.le
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    return Bounds(**b, unit=str(extra.get("unit", "")), integer=_scalar_type(path) is int)
+
+
+def check(data: Any) -> tuple[RunConfig | None, list[Problem]]:
+    """Untrusted plain data (parsed JSON) -> the config exactly as given, or every problem with it.
+
+    Missing keys take their defaults; anything present is either accepted unchanged or refused.
+    """
+    if not isinstance(data, dict):
+        return None, [Problem("config", f"The config must be a JSON object ({{...}}), not {_kind(data)}.")]
+    problems = list(_parse_problems(data, ""))
+    if problems:
+        return None, problems
+    try:
+        return _adapter().validate_python(data), []
+    except ValidationError as exc:
+        return None, [_problem(err) for err in exc.errors(include_url=False)]
+    except RecursionError:  # pragma: no cover - parse_json bounds the depth first
+        return None, [Problem("config", "The config is nested too deeply.")]
+
+
+def check_config(config: RunConfig) -> list[Problem]:
+    """A config built in code (a page, a preset, a test) checked against the same declaration."""
+    _, problems = check(config.to_dict())
+    return problems
+
+
+def parse_json(
+    text: str | bytes, *, max_bytes: int = MAX_JSON_BYTES
+) -> tuple[RunConfig | None, list[Problem]]:
+    """A config JSON from anywhere (an upload, a file, the runs folder), parsed with limits and checked."""
+    try:
+        data = loads_limited(text, max_bytes=max_bytes)
+    except ValueError as exc:
+        return None, [Problem("config", str(exc))]
+    return check(data)
+
+
+def schema() -> dict[str, Any]:
+    """The declaration as JSON Schema (``python -m core schema``), for editors and CI."""
+    out = _adapter().json_schema()
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out["title"] = "Early Stopping Lab run config"
+    return out
+
+
+# -- JSON with limits -------------------------------------------------------------------------------
+
+
+class _Object(dict):
+    """A JSON object that remembers keys it saw twice (json keeps the last one silently)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+class _HugeNumber:
+    """An integer literal too long to be any setting; reported with its field instead of parsed."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"a {self.digits:,}-digit number"
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return obj
+
+
+def loads_limited(
+    text: str | bytes, *, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
+    """json.loads with a size and a nesting limit, huge integers kept out, duplicate keys recorded.
+
+    Raises ValueError with a message for the user. NaN and Infinity parse (as Python's json does)
+    so that the field they sit in is named when the declaration refuses them.
+    """
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        if len(text) > max_bytes:
+            raise ValueError(f"The file is {len(text):,} bytes; a config is at most {max_bytes:,}.")
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"The file is not UTF-8 text (byte {exc.start:,} cannot be decoded).") from None
+    elif len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise ValueError(f"The text is over {max_bytes:,} bytes; a config is at most {max_bytes:,}.")
+    depth = _max_depth(text, max_depth)
+    if depth > max_depth:
+        raise ValueError(f"The JSON is nested more than {max_depth} levels deep; a config nests 2.")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=lambda s: (
+                int(s) if len(s.lstrip("-")) <= MAX_INT_DIGITS else _HugeNumber(len(s.lstrip("-")))
+            ),
         )
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from None
+    except RecursionError:  # pragma: no cover - the depth is checked first
+        raise ValueError("The JSON is nested too deeply.") from None
 
 
-def _check_min_delta_scale(add, es: EarlyStoppingConfig) -> None:
-    """A min_delta larger than the metric can move means no epoch ever counts as improving."""
-    from core import metrics
+def _max_depth(text: str, limit: int) -> int:
+    """Deepest [ / { nesting outside strings; stops counting once past ``limit``."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
-    name = es.monitor.removeprefix("val_")
-    bounded = metrics.resolve_mode(es.monitor, "auto") == "max"  # accuracy-like: lives in [0, 1]
-    if math.isfinite(es.min_delta) and bounded and abs(es.min_delta) >= 1.0:
-        add(
-            Problem(
-                "early_stopping.min_delta",
-                f"min_delta {abs(es.min_delta):g} is larger than {name} can ever change (0 to 1): "
-                "no epoch after the first would count as an improvement.",
-            )
-        )
-    elif math.isfinite(es.min_delta) and abs(es.min_delta) > 1e3:
-        add(
-            Problem(
-                "early_stopping.min_delta",
-                f"min_delta {abs(es.min_delta):g} is huge: almost no epoch will count as an improvement.",
-                "warning",
-            )
-        )
+
+# -- messages that name the field -------------------------------------------------------------------
 
 
-def _check_baseline_reachable(add, es: EarlyStoppingConfig) -> None:
-    from core import metrics
+@functools.cache
+def _adapter() -> TypeAdapter:
+    return TypeAdapter(RunConfig)
 
-    if es.baseline is None or not math.isfinite(es.baseline):
-        return
-    name = es.monitor.removeprefix("val_")
-    mode = metrics.resolve_mode(es.monitor, es.mode)
-    if name == "accuracy" and mode == "max" and es.baseline >= 1.0:
-        add(
-            Problem(
-                "early_stopping.baseline",
-                f"Accuracy can never beat the baseline {es.baseline:g}: the wait is never reset, so "
-                "training stops as soon as patience runs out, whatever the model learns.",
-            )
-        )
-    elif mode == "min" and es.baseline <= 0 and name in ("loss", "mae", "mse"):
-        add(
-            Problem(
-                "early_stopping.baseline",
-                f"{name} is never below {es.baseline:g}: the baseline can never be beaten, so "
-                "training stops as soon as patience runs out.",
-                "warning",
-            )
-        )
+
+def _parse_problems(value: Any, path: str):
+    """What the JSON parser saw that pydantic cannot: duplicate keys and integers too long to parse."""
+    if isinstance(value, _HugeNumber):
+        known = _scalar_type(path) in (int, float)
+        what = _expected(path, "int_type", {}) if known else "is not a value any setting takes"
+        yield Problem(path or "config", f"{path}: {what}; got {value!r}.")
+    elif isinstance(value, dict):
+        for key in getattr(value, "duplicates", ()):
+            where = f"{path}.{key}" if path else key
+            yield Problem(where, f"{where}: appears more than once in the JSON; keep one.")
+        for key, item in value.items():
+            yield from _parse_problems(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _parse_problems(item, f"{path}[{i}]")
+
+
+def _problem(err: dict[str, Any]) -> Problem:
+    path = _field_path(err["loc"])
+    kind, value = err["type"], err.get("input")
+    if kind == "unexpected_keyword_argument":
+        return Problem(path, f"{path}: is not a setting{_did_you_mean(path)}. Remove it.")
+    if kind in ("dataclass_type", "dataclass_args_type"):
+        return Problem(path, f"{path}: must be an object ({{...}}) of settings, not {_kind(value)}.")
+    return Problem(path, f"{path}: {_expected(path, kind, err)}; got {_shown(value)}.")
+
+
+def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
+    typ = _scalar_type(path)
+    optional = _optional(path)
+    either = " or null (empty)" if optional else ""
+    if typ in (int, float) and kind != "finite_number" or kind in ("int_type", "float_type"):
+        b = limits(path)
+        what = "a whole number" if typ is int else "a number"
+        if b.low is not None and b.high is not None:
+            low = f"above {_num(b.low)}" if b.exclusive_low else f"from {_num(b.low)}"
+            to = " and at most " if b.exclusive_low else " to "
+            unit = f" {b.unit}" if b.unit and b.unit not in ("share", "rate") else ""
+            return f"must be {what} {low}{to}{_num(b.high)}{unit}{either}"
+        return f"must be {what}{either}"
+    if kind == "finite_number":
+        return f"must be a finite number (JSON has no NaN or Infinity){either}"
+    if kind == "bool_type":
+        return "must be true or false"
+    if kind == "literal_error":
+        return f"must be one of {err.get('ctx', {}).get('expected', '')}{either}"
+    if kind in ("string_too_long", "string_too_short"):
+        high = _string_limit(path)
+        return f"must be text of 1 to {high} characters{either}"
+    if kind == "string_pattern_mismatch":
+        leaf = path.rsplit(".", 1)[-1]
+        if leaf == "monitor":
+            return "must be a metric name such as val_loss (letters, digits and _)"
+        if leaf == "name" and "." in path:
+            return "must be a lowercase name such as digits or mlp"
+        return "may not contain control characters (new lines, tabs)"
+    if kind == "string_type":
+        return f"must be text{either}"
+    return err.get("msg", "is not valid")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """The dotted setting a pydantic error belongs to (union member tags dropped)."""
+    cls: Any = RunConfig
+    parts: list[str] = []
+    for item in loc:
+        if not isinstance(item, str) or cls is None:
+            break
+        names = {f.name: f for f in fields(cls)}
+        parts.append(item)
+        if item not in names:
+            break
+        sub = _unwrap(typing.get_type_hints(cls, include_extras=True)[item])
+        cls = sub if is_dataclass(sub) else None
+    return ".".join(parts) or "config"
+
+
+def _did_you_mean(path: str) -> str:
+    import difflib
+
+    *parents, leaf = path.split(".")
+    cls: Any = RunConfig
+    for p in parents:
+        cls = _unwrap(typing.get_type_hints(cls, include_extras=True).get(p))
+        if not is_dataclass(cls):
+            return ""
+    names = [f.name for f in fields(cls)]
+    near = difflib.get_close_matches(leaf, names, n=1)
+    prefix = ".".join(parents)
+    if near:
+        return f" (did you mean {prefix + '.' if prefix else ''}{near[0]}?)"
+    return f" of {prefix or 'the config'}: its settings are {', '.join(names)}"
+
+
+def _field_info(path: str) -> pydantic.fields.FieldInfo:
+    hint = _hint(path)
+    args = typing.get_args(hint)
+    for arg in (hint, *args):
+        if typing.get_origin(arg) is Annotated:
+            for meta in arg.__metadata__:
+                if isinstance(meta, pydantic.fields.FieldInfo):
+                    return meta
+    return pydantic.fields.FieldInfo()
+
+
+def _hint(path: str) -> Any:
+    cls: Any = RunConfig
+    hint: Any = None
+    for part in path.split("."):
+        if not is_dataclass(cls):
+            raise KeyError(path)
+        hints = typing.get_type_hints(cls, include_extras=True)
+        if part not in hints:
+            raise KeyError(path)
+        hint = hints[part]
+        cls = _unwrap(hint)
+    return hint
+
+
+def _unwrap(hint: Any) -> Any:
+    """The plain type behind Annotated and Optional."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args and type(None) in typing.get_args(hint):
+        hint = args[0]
+        if typing.get_origin(hint) is Annotated:
+            hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _scalar_type(path: str) -> Any:
+    try:
+        typ = _unwrap(_hint(path))
+    except KeyError:
+        return None
+    return typ if typ in (int, float, bool, str) else None
+
+
+def _optional(path: str) -> bool:
+    try:
+        return type(None) in typing.get_args(_hint(path))
+    except KeyError:
+        return False
+
+
+def _string_limit(path: str) -> int:
+    for item in _field_info(path).metadata:
+        if isinstance(item, annotated_types.MaxLen):
+            return item.max_length
+    return 0
+
+
+def _num(x: float) -> str:
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:g}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "text"
+    return "a number"
+
+
+def _shown(value: Any) -> str:
+    """The refused value as the user wrote it (JSON), cut short."""
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    elif isinstance(value, (_HugeNumber,)):
+        return repr(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

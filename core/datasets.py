@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import pathlib
 import re
@@ -24,9 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.config import DataConfig
+from core.config import TASKS, DataConfig
 
-TASKS = ("binary", "multiclass", "regression")
 MIN_ROWS = 10  # fewer cannot give train, validation and test at least a row or two each
 MAX_INFERRED_CLASSES = 50  # more distinct values than this is not inferred as classes
 _GENERATOR_SEED = 20190601  # synthetic sets are one fixed dataset; the run seed only splits it
@@ -289,6 +289,18 @@ def describe(cfg: DataConfig) -> DatasetInfo:
     return DatasetInfo(
         task, spec.input_kind, len(classes) or None, _capped(len(y), cfg), tuple(map(str, df.columns)), shape
     )
+
+
+def split_sizes(cfg: DataConfig, info: DatasetInfo, validation_split: float) -> tuple[int, int, int] | None:
+    """(train, validation, test) sample counts the split will give, as scikit-learn rounds (ceil)."""
+    spec = _spec(cfg.name)
+    if spec.source == "keras" or not info.n_samples:
+        return None  # Keras' own test split; large
+    n = info.n_samples
+    n_test = math.ceil(n * cfg.test_fraction)
+    rest = n - n_test
+    n_val = math.ceil(rest * validation_split) if validation_split > 0 else 0
+    return rest - n_val, n_val, n_test
 
 
 def load(cfg: DataConfig, *, validation_split: float, seed: int) -> Dataset:

@@ -7,7 +7,9 @@ everything a run can log are known here without importing TensorFlow.
 
 from __future__ import annotations
 
-TASKS = ("binary", "multiclass", "regression")
+from core.config import TASKS
+
+__all__ = ["TASKS"]
 
 # The metrics compiled for each task, in the order Keras logs them (after ``loss``).
 TASK_METRICS: dict[str, tuple[str, ...]] = {

@@ -7,6 +7,7 @@ dataset of the input kind it accepts. Keras is imported inside the builders: lis
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -178,3 +179,13 @@ def estimate_params(cfg: ModelConfig, input_shape: tuple[int, ...], task: str, n
             params += width * cfg.units + cfg.units
             width = cfg.units
     return params + width * outputs + outputs
+
+
+def estimate_activations(cfg: ModelConfig, input_shape: tuple[int, ...]) -> int:
+    """Floats one sample's forward pass keeps for the backward pass (for the memory estimate)."""
+    if cfg.name == "seed_conv1d":
+        return input_shape[0] * (50 + 250) + 2 * 250
+    if cfg.name == "cnn":
+        h, w = input_shape[:2]
+        return 2 * h * w * cfg.filters + h * w * cfg.filters + 2 * cfg.units
+    return 2 * cfg.units * cfg.depth + math.prod(input_shape)

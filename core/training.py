@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from core import datasets, metrics, models, resume_point
-from core.config import Problem, RunConfig, errors, validate
+from core.config import Problem, RunConfig, errors
 from core.runs import (
     FAILED,
     FINISHED,
@@ -35,6 +35,7 @@ from core.runs import (
     is_run_id,
     new_run_id,
 )
+from core.validate import validate
 
 MAX_QUEUE_ENV = "ESLAB_MAX_QUEUE"
 TRAIN_IN_ENV = "ESLAB_TRAIN_IN"  # "process" (a recycled worker process) or "thread" (this process)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core import metrics
-from core.config import RunConfig, errors, validate
+from core.config import RunConfig, errors
 from core.presets import PRESETS
 from core.training import InvalidConfig, QueueFull
+from core.validate import validate
 from ui import form
 from ui.live_view import live_view
 from ui.state import get_trainer, open_run, start, url_run_id

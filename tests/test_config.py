@@ -13,8 +13,8 @@ from core.config import (
     ModelConfig,
     RunConfig,
     errors,
-    validate,
 )
+from core.validate import validate
 
 
 def messages(cfg: RunConfig, **kw) -> list[str]:
@@ -45,7 +45,10 @@ def test_json_round_trip_keeps_every_field():
 
 
 def test_unknown_keys_and_bad_json_are_reported():
-    with pytest.raises(ConfigError, match=r"Unknown setting\(s\) early_stopping.patiense"):
+    with pytest.raises(
+        ConfigError,
+        match=r"early_stopping.patiense: is not a setting \(did you mean early_stopping.patience\?\)",
+    ):
         RunConfig.from_dict({"early_stopping": {"patiense": 3}})
     with pytest.raises(ConfigError, match="not valid JSON"):
         RunConfig.from_json("{nope")
@@ -105,7 +108,9 @@ def test_weights_only_with_full_model_format_and_the_reverse():
     cfg = RunConfig(checkpoint=CheckpointConfig(save_weights_only=False, format=".weights.h5"))
     assert "turn weights only on, or pick .keras" in problem(cfg, "checkpoint.format").message
     cfg = RunConfig(checkpoint=CheckpointConfig(format=".pt"))
-    assert "Format must be one of .keras, .h5, .weights.h5" in problem(cfg, "checkpoint.format").message
+    assert problem(cfg, "checkpoint.format").message == (
+        "checkpoint.format: must be one of '.keras', '.h5' or '.weights.h5'; got \".pt\"."
+    )
 
 
 def test_patience_not_below_max_epochs_is_a_warning():
@@ -132,7 +137,9 @@ def test_negative_and_huge_min_delta():
     cfg = RunConfig(early_stopping=EarlyStoppingConfig(min_delta=5e3))
     assert "is huge" in problem(cfg, "early_stopping.min_delta").message
     cfg = RunConfig(early_stopping=EarlyStoppingConfig(min_delta=float("nan")))
-    assert problem(cfg, "early_stopping.min_delta").message == "min_delta must be a finite number."
+    assert problem(cfg, "early_stopping.min_delta").message == (
+        "early_stopping.min_delta: must be a finite number (JSON has no NaN or Infinity); got NaN."
+    )
 
 
 def test_unreachable_baseline():
@@ -153,28 +160,38 @@ def test_model_must_fit_the_data():
         "The seed IMDB Conv1D takes sequence data; this dataset is tabular. Pick the MLP instead."
     )
     cfg = RunConfig(model=ModelConfig(name="transformer"))
-    assert "Unknown model 'transformer'" in problem(cfg, "model.name").message
+    assert (
+        "model.name: unknown model 'transformer'; choose one of mlp, cnn"
+        in problem(cfg, "model.name").message
+    )
 
 
 @pytest.mark.parametrize(
     ("section", "field_name", "value", "text"),
     [
-        ("fit", "max_epochs", 0, "Train at least one epoch."),
-        ("fit", "batch_size", 0, "The batch size must be at least 1."),
-        ("fit", "optimizer", "lbfgs", "Optimizer must be one of"),
-        ("fit", "learning_rate", 0.0, "The learning rate must be above 0"),
-        ("fit", "validation_split", 0.95, "The validation split must be at least 0 and below 0.9."),
-        ("early_stopping", "patience", -1, "Patience cannot be negative."),
-        ("early_stopping", "mode", "down", "EarlyStopping mode must be auto, min or max"),
-        ("early_stopping", "baseline", float("inf"), "The baseline must be a finite number or empty."),
-        ("model", "dropout", 1.0, "Dropout must be at least 0 and below 1."),
-        ("data", "test_fraction", 0.0, "The test share must be above 0 and below 0.9."),
+        ("fit", "max_epochs", 0, "fit.max_epochs: must be a whole number from 1 to 1,000,000 epochs; got 0."),
+        ("fit", "batch_size", 0, "fit.batch_size: must be a whole number from 1 to 65,536 samples; got 0."),
+        ("fit", "optimizer", "lbfgs", "fit.optimizer: must be one of 'adam', 'adamw', 'sgd', 'rmsprop'"),
+        ("fit", "learning_rate", 0.0, "fit.learning_rate: must be a number above 0 and at most 10; got 0.0."),
+        ("fit", "validation_split", 0.95, "fit.validation_split: must be a number from 0 to 0.8; got 0.95."),
+        (
+            "early_stopping",
+            "patience",
+            -1,
+            "early_stopping.patience: must be a whole number from 0 to 1,000,000",
+        ),
+        ("early_stopping", "mode", "down", "early_stopping.mode: must be one of 'auto', 'min' or 'max'"),
+        ("early_stopping", "baseline", float("inf"), "early_stopping.baseline: must be a finite number"),
+        ("model", "dropout", 1.0, "model.dropout: must be a number from 0 to 0.9; got 1.0."),
+        ("data", "test_fraction", 0.0, "data.test_fraction: must be a number from 0.05 to 0.5; got 0.0."),
     ],
 )
 def test_impossible_values(section, field_name, value, text):
     cfg = RunConfig()
     setattr(getattr(cfg, section), field_name, value)
-    assert any(text in m for m in messages(cfg)), messages(cfg)
+    found = messages(cfg)
+    assert any(m.startswith(text) for m in found), found
+    assert all(p.field == f"{section}.{field_name}" for p in validate(cfg))
 
 
 def test_early_stopping_off_with_a_huge_cap_warns():

@@ -1,0 +1,362 @@
+"""Everything we can tell about a config before a single epoch is trained.
+
+First the declaration (``core.config.check_config``: types, ranges, allowed values); only a config
+that passes it is looked at further, so the checks below never meet a string patience. Then what
+the declaration cannot know: which datasets and models exist and fit each other, which metrics
+the model logs, settings that contradict each other, splits too small to mean anything, and
+whether the run fits this server's resource limits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+
+from core import datasets, metrics, models
+from core.config import (
+    CHECKPOINT_FORMATS,
+    DataConfig,
+    EarlyStoppingConfig,
+    FitConfig,
+    Problem,
+    RunConfig,
+    check_config,
+    errors,
+)
+
+__all__ = ["validate", "errors", "resource_limits", "ResourceLimits"]
+
+MAX_PARAMS_ENV = "ESLAB_MAX_PARAMS"
+MAX_RUN_MEMORY_ENV = "ESLAB_MAX_RUN_MEMORY_MB"
+DEFAULT_MAX_PARAMS = 50_000_000
+DEFAULT_MAX_RUN_MEMORY_MB = 4096
+SMALL_TEST = 30  # fewer test samples: the test metric moves in steps of over 3%
+SMALL_VALIDATION = 20  # fewer validation samples: early stopping watches noise
+
+
+def validate(config: RunConfig, task: str | None = None, input_kind: str | None = None) -> list[Problem]:
+    """Human-readable problems, errors first. ``task``/``input_kind`` come from the dataset.
+
+    When they are not given they are looked up (cheap for built-ins, reads the CSV otherwise).
+    """
+    declared = check_config(config)
+    if declared:
+        return declared
+    problems: list[Problem] = []
+    add = problems.append
+    d, m, f, es, ck = config.data, config.model, config.fit, config.early_stopping, config.checkpoint
+
+    info = None
+    if d.name not in datasets.DATASETS:
+        add(
+            Problem(
+                "data.name",
+                f"data.name: unknown dataset {d.name!r}; choose one of {', '.join(datasets.DATASETS)}.",
+            )
+        )
+    else:
+        try:
+            info = datasets.describe(d)
+            task = task or info.task
+            input_kind = input_kind or info.input_kind
+        except datasets.DatasetError as exc:
+            add(Problem("data", str(exc)))
+
+    if m.name not in models.MODELS:
+        add(
+            Problem(
+                "model.name",
+                f"model.name: unknown model {m.name!r}; choose one of {', '.join(models.MODELS)}.",
+            )
+        )
+    elif input_kind is not None and input_kind not in models.MODELS[m.name].input_kinds:
+        spec = models.MODELS[m.name]
+        add(
+            Problem(
+                "model.name",
+                f"The {spec.label} takes {' or '.join(spec.input_kinds)} data; "
+                f"this dataset is {input_kind}. Pick {models.suggest(input_kind)} instead.",
+            )
+        )
+
+    has_val = f.validation_split > 0
+    logged = metrics.logged_metrics(task, has_val) if task in metrics.TASKS else None
+    if es.enabled:
+        _check_monitor(add, "early_stopping", "EarlyStopping", es.monitor, es.mode, logged)
+        if es.patience >= f.max_epochs:
+            add(
+                Problem(
+                    "early_stopping.patience",
+                    f"Patience {es.patience} is not below max epochs {f.max_epochs}: "
+                    "early stopping can never trigger.",
+                    "warning",
+                )
+            )
+        if es.min_delta < 0:
+            add(
+                Problem(
+                    "early_stopping.min_delta",
+                    f"Keras uses |min_delta|, so {es.min_delta:g} acts as {abs(es.min_delta):g}.",
+                    "warning",
+                )
+            )
+        if es.start_from_epoch >= f.max_epochs:
+            add(
+                Problem(
+                    "early_stopping.start_from_epoch",
+                    f"start_from_epoch {es.start_from_epoch} is not below max epochs "
+                    f"{f.max_epochs}: early stopping would never look at a single epoch.",
+                )
+            )
+        _check_min_delta_scale(add, es)
+        _check_baseline_reachable(add, es)
+    elif f.max_epochs > 10_000:
+        add(
+            Problem(
+                "early_stopping.enabled",
+                f"Early stopping is off: this run will train all {f.max_epochs:,} epochs unless you stop it.",
+                "warning",
+            )
+        )
+
+    if ck.enabled:
+        _check_monitor(add, "checkpoint", "ModelCheckpoint", ck.monitor, ck.mode, logged)
+        if ck.format not in CHECKPOINT_FORMATS:  # pragma: no cover - the declaration refuses it first
+            add(Problem("checkpoint.format", f"Format must be one of {', '.join(CHECKPOINT_FORMATS)}."))
+        elif ck.save_weights_only and ck.format != ".weights.h5":
+            add(
+                Problem(
+                    "checkpoint.format",
+                    f"Weights only needs the .weights.h5 format; {ck.format} stores the whole model. "
+                    "Pick .weights.h5 or turn weights only off.",
+                )
+            )
+        elif not ck.save_weights_only and ck.format == ".weights.h5":
+            add(
+                Problem(
+                    "checkpoint.format",
+                    ".weights.h5 stores weights only: turn weights only on, or pick .keras.",
+                )
+            )
+
+    if info is not None:
+        _check_split_sizes(add, d, f, info)
+        if m.name in models.MODELS and input_kind in models.MODELS[m.name].input_kinds:
+            _check_resources(add, config, info)
+
+    problems.sort(key=lambda p: p.severity != "error")
+    return problems
+
+
+# -- monitors and modes -----------------------------------------------------------------------------
+
+
+def _check_monitor(add, section: str, label: str, monitor: str, mode: str, logged: list[str] | None) -> None:
+    if logged is not None and monitor not in logged:
+        if monitor.startswith("val_") and monitor.removeprefix("val_") in logged:
+            why = "validation split is 0, so no val_ metric is logged. Raise the validation split"
+        else:
+            why = f"this model logs only {', '.join(logged)}"
+        add(Problem(f"{section}.monitor", f"{label} monitors {monitor!r}, but {why}."))
+        return
+    natural = metrics.resolve_mode(monitor, "auto")
+    if mode == "auto" and natural is None:
+        add(
+            Problem(
+                f"{section}.mode",
+                f"{label}: Keras cannot tell whether {monitor!r} should go up or down with mode "
+                "'auto'. Pick min or max.",
+            )
+        )
+    elif mode != "auto" and natural is not None and mode != natural:
+        better = "higher" if natural == "max" else "lower"
+        keeps = "lowest" if mode == "min" else "highest"
+        add(
+            Problem(
+                f"{section}.mode",
+                f"{label} watches {monitor} with mode '{mode}', but {better} {monitor} is better: it would "
+                f"treat the {keeps} value, the worst epoch, as the best. Set mode to '{natural}' (or auto).",
+                "warning",
+            )
+        )
+
+
+def _check_min_delta_scale(add, es: EarlyStoppingConfig) -> None:
+    """A min_delta larger than the metric can move means no epoch ever counts as improving."""
+    name = es.monitor.removeprefix("val_")
+    bounded = metrics.resolve_mode(es.monitor, "auto") == "max"  # accuracy-like: lives in [0, 1]
+    if bounded and abs(es.min_delta) >= 1.0:
+        add(
+            Problem(
+                "early_stopping.min_delta",
+                f"min_delta {abs(es.min_delta):g} is larger than {name} can ever change (0 to 1): "
+                "no epoch after the first would count as an improvement.",
+            )
+        )
+    elif abs(es.min_delta) > 1e3:
+        add(
+            Problem(
+                "early_stopping.min_delta",
+                f"min_delta {abs(es.min_delta):g} is huge: almost no epoch will count as an improvement.",
+                "warning",
+            )
+        )
+
+
+def _check_baseline_reachable(add, es: EarlyStoppingConfig) -> None:
+    if es.baseline is None:
+        return
+    name = es.monitor.removeprefix("val_")
+    mode = metrics.resolve_mode(es.monitor, es.mode)
+    if name == "accuracy" and mode == "max" and es.baseline >= 1.0:
+        add(
+            Problem(
+                "early_stopping.baseline",
+                f"Accuracy can never beat the baseline {es.baseline:g}: the wait is never reset, so "
+                "training stops as soon as patience runs out, whatever the model learns.",
+            )
+        )
+    elif mode == "min" and es.baseline <= 0 and name in ("loss", "mae", "mse"):
+        add(
+            Problem(
+                "early_stopping.baseline",
+                f"{name} is never below {es.baseline:g}: the baseline can never be beaten, so "
+                "training stops as soon as patience runs out.",
+                "warning",
+            )
+        )
+
+
+# -- split sizes ------------------------------------------------------------------------------------
+
+
+def _check_split_sizes(add, d: DataConfig, f: FitConfig, info: datasets.DatasetInfo) -> None:
+    """A test split of 3 gives an accuracy of 0, 33, 67 or 100%: say so before training."""
+    sizes = datasets.split_sizes(d, info, f.validation_split)
+    if sizes is None:
+        return
+    _, n_val, n_test = sizes
+    if 0 < n_test < SMALL_TEST:
+        add(
+            Problem(
+                "data.test_fraction",
+                f"The test split will hold about {n_test} samples: its accuracy moves in steps of "
+                f"{100 / n_test:.0f}%, too coarse to trust. Raise the test share or use more rows.",
+                "warning",
+            )
+        )
+    if f.validation_split > 0 and 0 < n_val < SMALL_VALIDATION:
+        add(
+            Problem(
+                "fit.validation_split",
+                f"The validation split will hold about {n_val} samples: early stopping would judge each "
+                "epoch on noise. Raise the validation split or use more rows.",
+                "warning",
+            )
+        )
+
+
+# -- resources --------------------------------------------------------------------------------------
+
+
+class ResourceLimits:
+    """What one run may take on this server; the owner sets them with environment variables."""
+
+    def __init__(self, max_params: int, max_memory_mb: int):
+        self.max_params = max_params
+        self.max_memory_mb = max_memory_mb
+
+
+def resource_limits() -> ResourceLimits:
+    return ResourceLimits(
+        _env_int(MAX_PARAMS_ENV, DEFAULT_MAX_PARAMS), _env_int(MAX_RUN_MEMORY_ENV, DEFAULT_MAX_RUN_MEMORY_MB)
+    )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# The settings that make a run big, in the order a message suggests lowering them.
+_SIZE_KNOBS = (
+    "model.units",
+    "model.depth",
+    "model.filters",
+    "data.num_words",
+    "data.maxlen",
+    "fit.batch_size",
+    "data.max_samples",
+)
+
+
+def _check_resources(add, config: RunConfig, info: datasets.DatasetInfo) -> None:
+    limits = resource_limits()
+    params, memory = _estimate(config, info)
+    over_params = params > limits.max_params
+    over_memory = memory > limits.max_memory_mb * 2**20
+    if not (over_params or over_memory):
+        return
+    knob = _largest_knob(config, info, params if over_params else memory, by_params=over_params)
+    value = _get(config, knob) if knob else None
+    what = (
+        f"{params:,} parameters; this server allows {limits.max_params:,} ({MAX_PARAMS_ENV})"
+        if over_params
+        else f"{memory / 2**30:,.1f} GB of memory to train; this server allows "
+        f"{limits.max_memory_mb / 1024:,.1f} GB per run ({MAX_RUN_MEMORY_ENV})"
+    )
+    fix = f"{knob} = {value:,} is what makes it this large: lower it." if knob else "Pick a smaller model."
+    add(Problem(knob or "model", f"{knob or 'model'}: this run needs an estimated {what}. {fix}"))
+
+
+def _estimate(config: RunConfig, info: datasets.DatasetInfo) -> tuple[int, int]:
+    """(parameters, bytes): weights, gradients and two Adam slots; activations of a batch; the data."""
+    shape = info.input_shape or (1,)
+    vocab = config.data.num_words
+    params = models.estimate_params(config.model, shape, info.task, info.n_classes, vocab)
+    per_sample_activations = models.estimate_activations(config.model, shape)
+    n = info.n_samples or 0
+    data_bytes = n * math.prod(shape) * 4 * 2  # float32, plus one working copy
+    memory = params * 4 * 4 + config.fit.batch_size * per_sample_activations * 4 * 3 + data_bytes
+    return params, memory
+
+
+def _largest_knob(
+    config: RunConfig, info: datasets.DatasetInfo, current: int, *, by_params: bool
+) -> str | None:
+    """The setting whose default would shrink the estimate most: the one a message should name."""
+    best, best_drop = None, 0
+    defaults = RunConfig()
+    for path in _SIZE_KNOBS:
+        value, default = _get(config, path), _get(defaults, path)
+        if value is None or value == default:
+            continue
+        trial = _set(config, path, default if default is not None else min(value, 1000))
+        if path.startswith("data.") and path != "data.max_samples":
+            trial_info = info
+        elif path == "data.max_samples":
+            trial_info = replace(info, n_samples=min(info.n_samples or 0, 1000))
+        else:
+            trial_info = info
+        params, memory = _estimate(trial, trial_info)
+        drop = current - (params if by_params else memory)
+        if drop > best_drop:
+            best, best_drop = path, drop
+    return best
+
+
+def _get(config: RunConfig, path: str):
+    section, name = path.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def _set(config: RunConfig, path: str, value) -> RunConfig:
+    section, name = path.split(".")
+    return replace(config, **{section: replace(getattr(config, section), **{name: value})})
