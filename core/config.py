@@ -183,6 +183,25 @@ class RunConfig:
         return config
 
 
+def unchecked(data: dict[str, Any]) -> RunConfig:
+    """A config from values that are already typed (the widgets' state), built without checking:
+    ``core.validate.validate`` reports what is wrong with it, next to the widget."""
+    return _construct(RunConfig, data)
+
+
+def _construct(cls: type, data: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            value = data[f.name]
+            sub = hints[f.name]
+            kwargs[f.name] = (
+                _construct(sub, value) if is_dataclass(sub) and isinstance(value, dict) else value
+            )
+    return cls(**kwargs)
+
+
 # --------------------------------------------------------------------------------------------
 # Problems, and checking untrusted input against the declaration.
 
@@ -384,20 +403,24 @@ def _adapter() -> TypeAdapter:
 
 
 def _parse_problems(value: Any, path: str):
-    """What the JSON parser saw that pydantic cannot: duplicate keys and integers too long to parse."""
+    """What the JSON parser saw that pydantic cannot: duplicate keys and integers too long to parse.
+
+    Looked for in the config and its sections only; anything deeper is inside a value that the
+    declaration refuses anyway, with its field named.
+    """
     if isinstance(value, _HugeNumber):
         known = _scalar_type(path) in (int, float)
         what = _expected(path, "int_type", {}) if known else "is not a value any setting takes"
         yield Problem(path or "config", f"{path}: {what}; got {value!r}.")
-    elif isinstance(value, dict):
+    elif isinstance(value, dict) and (not path or path in _SECTIONS):
         for key in getattr(value, "duplicates", ()):
             where = f"{path}.{key}" if path else key
             yield Problem(where, f"{where}: appears more than once in the JSON; keep one.")
         for key, item in value.items():
             yield from _parse_problems(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _parse_problems(item, f"{path}[{i}]")
+
+
+_SECTIONS = ("data", "model", "fit", "early_stopping", "checkpoint")
 
 
 def _problem(err: dict[str, Any]) -> Problem:

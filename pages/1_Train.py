@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import metrics
-from core.config import RunConfig, errors
+from core.config import MAX_JSON_BYTES, RunConfig, errors, parse_json
 from core.presets import PRESETS
 from core.training import InvalidConfig, QueueFull
 from core.validate import validate
@@ -40,15 +40,25 @@ def _apply_preset() -> None:
     _load(PRESETS[state["preset_choice"]].make())
 
 
+def _load_json(data: bytes, source: str) -> None:
+    """A config JSON from the browser: loaded exactly as given, or refused with every problem named."""
+    config, problems = parse_json(data)
+    if config is None:
+        lines = [f"{source}:", *(p.message for p in problems)]
+        state["import_message"] = ("error", "The config was not loaded; nothing changed.", lines)
+        return
+    _load(config)
+    state["import_message"] = ("success", "Loaded the config.", [source])
+
+
 def _import_config() -> None:
     upload = state.get("config_upload")
-    if upload is None:
-        return
-    try:
-        _load(RunConfig.from_json(upload.getvalue().decode("utf-8", errors="replace")))
-        state["import_message"] = ("success", f"Loaded {upload.name}.")
-    except ValueError as exc:
-        state["import_message"] = ("error", f"{upload.name}: {exc}")
+    if upload is not None:
+        _load_json(upload.getvalue(), upload.name)
+
+
+def _paste_config() -> None:
+    _load_json((state.get("config_paste") or "").encode("utf-8", "surrogatepass"), "pasted text")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,8 +69,15 @@ with st.sidebar:
     st.caption(PRESETS[state["preset_choice"]].description)
     st.button("Load preset", on_click=_apply_preset, key="load_preset", width="stretch")
     st.file_uploader("or a config JSON", type=["json"], key="config_upload", on_change=_import_config)
+    with st.expander("or paste a config JSON"):
+        st.text_area("Config JSON", key="config_paste", height=140, max_chars=MAX_JSON_BYTES)
+        st.button("Load pasted config", on_click=_paste_config, key="load_paste", width="stretch")
     if msg := state.pop("import_message", None):
-        (st.success if msg[0] == "success" else st.error)(msg[1])
+        kind, headline, lines = msg
+        # Problems quote what the user sent: plain text, never Markdown.
+        (st.success if kind == "success" else st.error)(headline)
+        if lines:
+            st.text("\n".join(lines))
     st.header("Data")
     info = form.data_section(trainer.store.root / "uploads")
     st.header("Model")

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from core import datasets, epoch_weights, metrics
-from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, Problem, RunConfig
+from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, Problem, RunConfig, limits, unchecked
 from core.models import MODELS, estimate_params
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -72,7 +72,7 @@ def read_config() -> RunConfig:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    return RunConfig.from_dict(data)
+    return unchecked(data)
 
 
 def show_problems(problems: list[Problem], *prefixes: str) -> None:
@@ -82,6 +82,23 @@ def show_problems(problems: list[Problem], *prefixes: str) -> None:
             p.field == pre or p.field.startswith(pre + ".") or p.field.startswith(pre) for pre in prefixes
         ):
             (st.error if p.severity == "error" else st.warning)(p.message, icon=None)
+
+
+def _number(where, label: str, path: str, **kwargs: Any) -> None:
+    """A number input whose range is the declaration's (core.config), so every valid value shows as is."""
+    b = limits(path)
+    cast = int if b.integer else float
+    low = None if b.low is None else cast(b.low)
+    if b.exclusive_low and low is not None:
+        low = None  # no widget bound for "above 0"; validate() reports 0
+    where.number_input(
+        label, min_value=low, max_value=None if b.high is None else cast(b.high), key=path, **kwargs
+    )
+
+
+def _slider(where, label: str, path: str, **kwargs: Any) -> None:
+    b = limits(path)
+    where.slider(label, float(b.low), float(b.high), key=path, **kwargs)
 
 
 def _with(options: list[float], value: float | None) -> list[float]:
@@ -119,16 +136,14 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
         _keras_availability(spec.name)
     if spec.input_kind == "sequence" or spec.name == "text_csv":
         c1, c2 = st.columns(2)
-        c1.number_input("Vocabulary (words)", 100, 100_000, step=500, key="data.num_words")
-        c2.number_input("Sequence length", 10, 2000, step=50, key="data.maxlen")
+        _number(c1, "Vocabulary (words)", "data.num_words", step=500)
+        _number(c2, "Sequence length", "data.maxlen", step=50)
     c1, c2 = st.columns(2)
     c1.toggle("Limit rows", key="data.max_samples.on", help="Train on a seeded subsample: faster tinkering.")
     if state.get("data.max_samples.on"):
-        c2.number_input("Rows", 20, 10_000_000, step=100, key="data.max_samples")
+        _number(c2, "Rows", "data.max_samples", step=100)
     if spec.source != "keras":
-        st.slider(
-            "Test share", 0.05, 0.5, step=0.05, key="data.test_fraction", help="Held out for the final test."
-        )
+        _slider(st, "Test share", "data.test_fraction", step=0.05, help="Held out for the final test.")
     try:
         return datasets.describe(read_config().data)
     except datasets.DatasetError:
@@ -211,26 +226,20 @@ def model_section(info: datasets.DatasetInfo | None) -> None:
         cols = st.columns(len(knobs))
         for col, knob in zip(cols, knobs):
             if knob == "units":
-                col.number_input("Units", 1, 4096, step=16, key="model.units")
+                _number(col, "Units", "model.units", step=16)
             elif knob == "depth":
-                col.number_input("Hidden layers", 0, 12, key="model.depth")
+                _number(col, "Hidden layers", "model.depth")
             elif knob == "filters":
-                col.number_input("Filters", 1, 512, step=8, key="model.filters")
+                _number(col, "Filters", "model.filters", step=8)
             elif knob == "dropout":
-                col.number_input("Dropout", 0.0, 0.9, step=0.05, key="model.dropout")
+                _number(col, "Dropout", "model.dropout", step=0.05)
 
 
 def fit_section() -> None:
     state = st.session_state
     c1, c2 = st.columns(2)
-    c1.number_input(
-        "Max epochs",
-        1,
-        1_000_000,
-        key="fit.max_epochs",
-        help="A high cap: early stopping decides when to stop.",
-    )
-    c2.number_input("Batch size", 1, 65_536, key="fit.batch_size")
+    _number(c1, "Max epochs", "fit.max_epochs", help="A high cap: early stopping decides when to stop.")
+    _number(c2, "Batch size", "fit.batch_size")
     c1, c2 = st.columns(2)
     c1.selectbox("Optimizer", list(OPTIMIZERS), key="fit.optimizer")
     c2.select_slider(
@@ -239,15 +248,14 @@ def fit_section() -> None:
         key="fit.learning_rate",
         format_func=_fmt,
     )
-    st.slider(
+    _slider(
+        st,
         "Validation split",
-        0.0,
-        0.5,
+        "fit.validation_split",
         step=0.05,
-        key="fit.validation_split",
         help="Share of the training data that judges each epoch. The test split is never used for this.",
     )
-    st.number_input("Random seed", 0, 2**31 - 1, key="fit.seed")
+    _number(st, "Random seed", "fit.seed")
 
 
 def _monitor_and_mode(section: str, logged: list[str]) -> None:
@@ -275,12 +283,14 @@ def early_stopping_section(logged: list[str]) -> None:
         st.caption("Off: training runs to max epochs unless you stop it.")
         return
     _monitor_and_mode("early_stopping", logged)
+    patience = limits("early_stopping.patience")
     st.slider(
         "Patience",
-        0,
+        int(patience.low),
+        # A slider a million wide cannot be set by hand: 0..200, widened to show a larger value as it is.
         max(200, int(state.get("early_stopping.patience", 0))),
         key="early_stopping.patience",
-        help="Epochs without improvement before training stops.",
+        help=f"Epochs without improvement before training stops (up to {int(patience.high):,}).",
     )
     st.caption("Epochs to wait for an improvement before stopping.")
     st.select_slider(
@@ -293,11 +303,9 @@ def early_stopping_section(logged: list[str]) -> None:
     c1, c2 = st.columns(2)
     c1.toggle("Baseline", key="early_stopping.baseline.on")
     if state.get("early_stopping.baseline.on"):
-        c2.number_input(
-            "Baseline value", format="%.6g", key="early_stopping.baseline", label_visibility="collapsed"
-        )
+        _number(c2, "Baseline value", "early_stopping.baseline", format="%.6g", label_visibility="collapsed")
     st.caption("A value the monitor must beat; until it does, patience keeps running out.")
-    st.number_input("start_from_epoch", 0, 1_000_000, key="early_stopping.start_from_epoch")
+    _number(st, "start_from_epoch", "early_stopping.start_from_epoch")
     st.caption("Warm-up epochs ignored entirely before the watch starts.")
     st.toggle("restore_best_weights", key="early_stopping.restore_best_weights")
     st.caption("End with the best epoch's weights instead of the last epoch's.")
@@ -319,8 +327,8 @@ def checkpoint_section(logged: list[str], info: datasets.DatasetInfo | None = No
     c1, c2 = st.columns(2)
     c1.toggle("initial_value_threshold", key="checkpoint.initial_value_threshold.on")
     if state.get("checkpoint.initial_value_threshold.on"):
-        c2.number_input(
-            "Threshold", format="%.6g", key="checkpoint.initial_value_threshold", label_visibility="collapsed"
+        _number(
+            c2, "Threshold", "checkpoint.initial_value_threshold", format="%.6g", label_visibility="collapsed"
         )
     st.caption("Save nothing until the monitor beats this value.")
     st.toggle("Keep every epoch's weights", key="checkpoint.keep_every_epoch")

@@ -83,7 +83,7 @@ def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_serve
     _train_page(page, fresh_server.url)
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
     wait_connected(page)
-    expect(page.get_by_text("Loaded resume.json.")).to_be_visible()
+    expect(page.get_by_text("Loaded the config.")).to_be_visible()
     # The sidebar says "Loaded" before the rerun has redrawn the main area; a click before that would
     # send the main area's old values along with it (Streamlit sends the browser's widget values).
     wait_connected(page)

@@ -162,7 +162,7 @@ def test_config_json_import_and_zoom_kept_across_ticks(server, page: Page, tmp_p
     _open(page, f"{server.url}/Train", "Train")
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
     wait_connected(page)
-    expect(page.get_by_text("Loaded imported.json.")).to_be_visible()
+    expect(page.get_by_text("Loaded the config.")).to_be_visible()
     expect(page.get_by_label("Max epochs", exact=True)).to_have_value("60")
     expect(page.get_by_label("Run name", exact=True)).to_have_value("e2e-imported")
     page.get_by_role("button", name="Start training").click()

@@ -1,0 +1,362 @@
+"""The config boundary, property-tested: arbitrary JSON in every field, through every way in.
+
+A config JSON reaches the app three ways: ``python -m core validate``, ``python -m core train`` and
+the Train page's import. For any JSON put into any field (wrong types, extremes, NaN, infinity,
+huge integers, nesting, unknown keys), each must: never raise, never change a value silently (what
+is accepted is exactly what was sent), and name the field in every rejection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import subprocess
+import sys
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
+from streamlit.testing.v1 import AppTest
+
+from core import __main__ as cli
+from core.config import MAX_JSON_BYTES, RunConfig, check, limits, parse_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _leaf_paths(obj, prefix: str = "") -> list[str]:
+    out = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            out += _leaf_paths(value, f"{prefix}{f.name}.")
+        else:
+            out.append(f"{prefix}{f.name}")
+    return out
+
+
+LEAVES = _leaf_paths(RunConfig())
+SECTIONS = [f.name for f in fields(RunConfig) if is_dataclass(getattr(RunConfig(), f.name))]
+
+scalars = hs.one_of(
+    hs.none(),
+    hs.booleans(),
+    hs.integers(),
+    hs.integers(min_value=-(10**400), max_value=10**400),
+    hs.sampled_from([0, -1, 1, 2**31, 2**63, 10**30, 1_000_000, 1_000_001, 65_536, 65_537]),
+    hs.floats(allow_nan=True, allow_infinity=True),
+    hs.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e308, 0.9, 0.95, 1.0, 10.0, 10.000001]),
+    hs.text(max_size=20),
+    hs.sampled_from(["", "val_loss", "auto", "min", "adam", ".keras", "digits", "mlp", "5", "true", "null"]),
+)
+json_values = hs.recursive(
+    scalars,
+    lambda inner: hs.one_of(
+        hs.lists(inner, max_size=3), hs.dictionaries(hs.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@hs.composite
+def mutated_configs(draw) -> tuple[dict, list[str]]:
+    """The default config with 1-3 fields replaced by arbitrary JSON or unknown keys added."""
+    data = RunConfig().to_dict()
+    touched = []
+    for _ in range(draw(hs.integers(1, 3))):
+        kind = draw(hs.sampled_from(["leaf", "leaf", "leaf", "section", "unknown"]))
+        if kind == "leaf":
+            path = draw(hs.sampled_from(LEAVES))
+            node = data
+            *parents, leaf = path.split(".")
+            for p in parents:
+                node = node[p] if isinstance(node.get(p), dict) else node.setdefault(p, {})
+            if not isinstance(node, dict):
+                continue
+            node[leaf] = draw(json_values)
+        elif kind == "section":
+            path = draw(hs.sampled_from(SECTIONS))
+            data[path] = draw(json_values)
+        else:
+            section = draw(hs.sampled_from(["", *SECTIONS]))
+            key = draw(hs.text(min_size=1, max_size=8))
+            node = data if not section else data.get(section)
+            if not isinstance(node, dict) or key in node:
+                continue
+            node[key] = draw(json_values)
+            path = f"{section}.{key}" if section else key
+        touched.append(path)
+    return data, touched
+
+
+def _valid_values(path: str):
+    """Values the declaration accepts for ``path``: what a careful user (or an editor) would send."""
+    default = RunConfig().to_dict()
+    for part in path.split("."):
+        default = default[part]
+    if isinstance(default, bool):
+        return hs.booleans()
+    leaf = path.rsplit(".", 1)[-1]
+    if leaf == "mode":
+        return hs.sampled_from(["auto", "min", "max"])
+    if leaf == "monitor":
+        return hs.sampled_from(["loss", "val_loss", "accuracy", "val_accuracy"])
+    if path == "fit.optimizer":
+        return hs.sampled_from(["adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad"])
+    if path == "checkpoint.format":
+        return hs.sampled_from([".keras", ".h5"])
+    if path in ("name",):
+        return hs.text(min_size=1, max_size=120).filter(
+            lambda t: not any(ord(c) < 32 or ord(c) == 127 for c in t)
+        )
+    if isinstance(default, str) or default is None and path.startswith("data."):
+        return hs.just(default)
+    b = limits(path)
+    if b.integer:
+        return hs.integers(int(b.low), int(b.high))
+    return hs.floats(b.low, b.high, exclude_min=b.exclusive_low, allow_nan=False)
+
+
+@hs.composite
+def valid_configs(draw) -> dict:
+    data = RunConfig().to_dict()
+    for path in draw(hs.lists(hs.sampled_from(LEAVES), min_size=1, max_size=6, unique=True)):
+        *parents, leaf = path.split(".")
+        node = data
+        for p in parents:
+            node = node[p]
+        node[leaf] = draw(_valid_values(path))
+    return data
+
+
+def _as_json(data) -> str:
+    return json.dumps(data, allow_nan=True)
+
+
+def _same(accepted, sent) -> bool:
+    """Accepted exactly as sent: equal values of the same JSON kind (an int is a valid float)."""
+    if isinstance(sent, dict):
+        return isinstance(accepted, dict) and all(_same(accepted.get(k), v) for k, v in sent.items())
+    if isinstance(sent, bool) or isinstance(accepted, bool):
+        return type(sent) is type(accepted) and sent == accepted
+    if isinstance(sent, (int, float)) and isinstance(accepted, (int, float)):
+        return math.isfinite(sent) and float(sent) == float(accepted) and (type(sent) is type(accepted) or
+                                                                           isinstance(accepted, float))  # fmt: skip
+    return type(sent) is type(accepted) and sent == accepted
+
+
+def _names_a_touched_field(field: str, message: str, touched: list[str]) -> bool:
+    # A problem's field is the mutated setting, a part of it (inside a nested value), or its section.
+    related = any(field == t or field.startswith(t + ".") or t.startswith(field + ".") for t in touched)
+    return related and (message.startswith(field) or field in message)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs())
+def test_any_json_in_any_field_is_accepted_exactly_or_refused_by_name(case):
+    data, touched = case
+    config, problems = parse_json(_as_json(data))
+    if config is None:
+        assert problems
+        for p in problems:
+            assert _names_a_touched_field(p.field, p.message, touched), (p, touched)
+    else:
+        assert not problems
+        assert _same(config.to_dict(), data), (config.to_dict(), data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs())
+def test_the_validate_command_never_raises_and_names_the_field(tmp_path_factory, case):
+    data, touched = case
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    path.write_text(_as_json(data))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["validate", str(path)])
+    config, problems = parse_json(path.read_bytes())
+    if config is None:
+        assert code == 2
+        for p in problems:
+            assert p.message in err.getvalue()
+    else:
+        assert code in (0, 2)  # 2: a valid declaration can still fail validate() (e.g. a monitor not logged)
+        assert "Traceback" not in err.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs())
+def test_the_train_command_refuses_before_creating_a_run(tmp_path_factory, case):
+    data, touched = case
+    config, _ = parse_json(_as_json(data))
+    if config is not None:
+        return  # a valid one would train: covered by the tests that train
+    folder = tmp_path_factory.mktemp("train")
+    path = folder / "config.json"
+    path.write_text(_as_json(data))
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = cli.main(["train", str(path), "--runs-dir", str(folder / "runs")])
+    assert code == 2
+    assert any(t.split(".")[0] in err.getvalue() for t in touched), err.getvalue()
+    runs = folder / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir() if len(p.name) == 32]
+
+
+NASTY = {
+    "deep nesting": "[" * 50_000 + "]" * 50_000,
+    "deep object": '{"fit": ' * 5000 + "1" + "}" * 5000,
+    "huge int": '{"fit": {"max_epochs": ' + "9" * 20_000 + "}}",
+    "1e400": '{"fit": {"learning_rate": 1e400}}',
+    "NaN": '{"early_stopping": {"min_delta": NaN}}',
+    "not JSON": "{nope",
+    "empty": "",
+    "binary": "\x00\x01\x02PK",
+    "a list": "[1, 2]",
+    "over the size limit": '{"name": "' + "x" * (MAX_JSON_BYTES + 10) + '"}',
+    "duplicate keys": '{"fit": {"seed": 1, "seed": 2}}',
+    "name not text": '{"name": {"a": 1}}',
+    "name with a newline": '{"name": "a\\nb"}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(NASTY))
+def test_nasty_files_in_a_real_process_exit_2_without_a_traceback(tmp_path, case):
+    path = tmp_path / "config.json"
+    path.write_bytes(NASTY[case].encode("utf-8", "surrogatepass"))
+    for command in ("validate", "train"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", command, str(path), *(["--runs-dir", str(tmp_path / "runs")] if command == "train" else [])],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("error: "), proc.stderr
+
+
+def test_schema_command_prints_the_declaration():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["schema"]) == 0
+    schema = json.loads(out.getvalue())
+    fit = schema["$defs"]["FitConfig"]["properties"]
+    assert fit["max_epochs"]["maximum"] == limits("fit.max_epochs").high == 1_000_000
+    assert schema["additionalProperties"] is False
+
+
+def test_the_settings_the_issue_saw_change_silently_now_load_exactly_or_are_refused():
+    """The cases that used to load as Max epochs 1, Batch size 1, Units 1 and say 'Loaded'."""
+    for section, name, value in [("fit", "max_epochs", 2_000_000), ("fit", "batch_size", 100_000),
+                                 ("model", "units", 5_000), ("model", "depth", 1_000_000)]:  # fmt: skip
+        data = RunConfig().to_dict()
+        data[section][name] = value
+        config, problems = check(data)
+        assert config is None
+        assert [p.field for p in problems] == [f"{section}.{name}"]
+        assert problems[0].message.endswith(f"; got {value}.")
+    data = RunConfig().to_dict()
+    data["fit"]["max_epochs"] = 1_000_000
+    data["fit"]["batch_size"] = 65_536
+    config, _ = check(data)
+    assert (config.fit.max_epochs, config.fit.batch_size) == (1_000_000, 65_536)
+
+
+# -- the Train page ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def train_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("ESLAB_TRAIN_IN", "thread")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/1_Train.py")
+    at.run()
+    assert not at.exception
+    yield at
+    st.cache_resource.clear()
+
+
+def _paste(at: AppTest, text: str) -> AppTest:
+    at.text_area(key="config_paste").set_value(text)
+    at.button(key="load_paste").click()
+    at.run()
+    return at
+
+
+def _form_config(at: AppTest) -> RunConfig:
+    return at.session_state["last_config"]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(mutated_configs())
+def test_the_train_page_import_loads_exactly_or_refuses_by_name(train_page, case):
+    at = train_page
+    data, touched = case
+    before = _form_config(at)
+    _paste(at, _as_json(data))
+    assert not at.exception, at.exception
+    config, problems = parse_json(_as_json(data))
+    if config is None:
+        assert any(e.value.startswith("The config was not loaded") for e in at.error), [
+            e.value for e in at.error
+        ]
+        shown = "\n".join(t.value for t in at.text)
+        for p in problems:
+            assert p.message in shown
+        assert _form_config(at) == before
+    else:
+        assert any(s.value == "Loaded the config." for s in at.success)
+        at.run()  # one more page run: every widget drawn with the loaded values
+        assert not at.exception, at.exception
+        assert _form_config(at) == config, touched
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_configs())
+def test_every_value_the_declaration_allows_is_accepted_as_sent(data):
+    config, problems = parse_json(_as_json(data))
+    assert problems == []
+    assert _same(config.to_dict(), data)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(valid_configs())
+def test_the_train_page_shows_every_valid_config_exactly(train_page, data):
+    at = _paste(train_page, _as_json(data))
+    assert not at.exception, at.exception
+    assert any(s.value == "Loaded the config." for s in at.success), [e.value for e in at.error]
+    at.run()
+    assert not at.exception, at.exception
+    assert _form_config(at) == RunConfig.from_dict(data)
+
+
+def test_the_train_page_shows_extreme_valid_values_as_they_are(train_page):
+    at = train_page
+    data = RunConfig().to_dict()
+    data["fit"].update(max_epochs=1_000_000, batch_size=65_536, learning_rate=1e-7, validation_split=0.8)
+    data["model"].update(units=4096, depth=1, dropout=0.9)
+    data["early_stopping"].update(patience=999_999, min_delta=-0.0123, baseline=-1e12, start_from_epoch=0)
+    data["name"] = "![x](http://127.0.0.1:9/p.png) <b>bold</b>"
+    _paste(at, json.dumps(data))
+    at.run()
+    assert not at.exception
+    config = RunConfig.from_dict(data)
+    assert _form_config(at) == config
+    assert at.number_input(key="fit.max_epochs").value == 1_000_000
+    assert at.slider(key="early_stopping.patience").value == 999_999
+    assert at.select_slider(key="early_stopping.min_delta").value == -0.0123
+    assert at.text_input(key="name").value == data["name"]
