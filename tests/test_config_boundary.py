@@ -145,8 +145,8 @@ def _same(accepted, sent) -> bool:
     if isinstance(sent, bool) or isinstance(accepted, bool):
         return type(sent) is type(accepted) and sent == accepted
     if isinstance(sent, (int, float)) and isinstance(accepted, (int, float)):
-        return math.isfinite(sent) and float(sent) == float(accepted) and (type(sent) is type(accepted) or
-                                                                           isinstance(accepted, float))  # fmt: skip
+        same_kind = type(sent) is type(accepted) or isinstance(accepted, float)
+        return math.isfinite(sent) and float(sent) == float(accepted) and same_kind
     return type(sent) is type(accepted) and sent == accepted
 
 
@@ -230,8 +230,9 @@ def test_nasty_files_in_a_real_process_exit_2_without_a_traceback(tmp_path, case
     path = tmp_path / "config.json"
     path.write_bytes(NASTY[case].encode("utf-8", "surrogatepass"))
     for command in ("validate", "train"):
+        extra = ["--runs-dir", str(tmp_path / "runs")] if command == "train" else []
         proc = subprocess.run(
-            [sys.executable, "-m", "core", command, str(path), *(["--runs-dir", str(tmp_path / "runs")] if command == "train" else [])],
+            [sys.executable, "-m", "core", command, str(path), *extra],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
