@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import metrics
-from core.config import RunConfig, errors
+from core.config import RunConfig, errors, parse_json
 from core.presets import PRESETS
 from core.training import InvalidConfig, QueueFull
 from core.validate import validate
@@ -41,14 +41,16 @@ def _apply_preset() -> None:
 
 
 def _import_config() -> None:
+    """A config JSON, checked against the declaration; refused with every problem, each field-named."""
     upload = state.get("config_upload")
     if upload is None:
         return
-    try:
-        _load(RunConfig.from_json(upload.getvalue().decode("utf-8", errors="replace")))
-        state["import_message"] = ("success", f"Loaded {upload.name}.")
-    except ValueError as exc:
-        state["import_message"] = ("error", f"{upload.name}: {exc}")
+    config, problems = parse_json(upload.getvalue())
+    if config is None:
+        state["import_message"] = ("error", f"{upload.name} was not loaded:", [p.message for p in problems])
+        return
+    _load(config)
+    state["import_message"] = ("success", f"Loaded {upload.name}.", [])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,7 +62,10 @@ with st.sidebar:
     st.button("Load preset", on_click=_apply_preset, key="load_preset", width="stretch")
     st.file_uploader("or a config JSON", type=["json"], key="config_upload", on_change=_import_config)
     if msg := state.pop("import_message", None):
-        (st.success if msg[0] == "success" else st.error)(msg[1])
+        kind, title, details = msg
+        (st.success if kind == "success" else st.error)(
+            "\n".join([title, *(f"- {line}" for line in details)]), icon=None
+        )
     st.header("Data")
     info = form.data_section(trainer.store.root / "uploads")
     st.header("Model")

@@ -414,12 +414,13 @@ def test_eight_sessions_start_runs_at_once_all_queue_and_complete():
 def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
     from core.config import DataConfig
     from core.presets import quick_digits
+    from tests.uploads import upload, upload_path
     from ui.state import get_trainer
 
-    good = tmp_path / "data.csv"
-    good.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    fields = upload("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    good = upload_path(fields)
     cfg = quick_digits()
-    cfg.data = DataConfig(name="csv", path=str(good), target_column="y")
+    cfg.data = DataConfig(name="csv", **fields, target_column="y")
     trainer = get_trainer()
     long = quick_digits()
     long.fit.max_epochs = 400

@@ -227,7 +227,7 @@ def test_csv_upload_preview_target_and_training(server, page: Page, tmp_path):
         (
             b"a,b,label\n"
             + b"".join(f"{i},{'inf' if i % 7 == 0 else i},{i % 2}\n".encode() for i in range(40)),
-            "Infinite values in 'b' (6 cells",
+            "numbers too large for a 64-bit float (beyond ±1.8e308), in 'b' (6 cells",
         ),
         (
             b"a,b,label\n" + b"".join(f"{i},{i * 2},1\n".encode() for i in range(40)),
