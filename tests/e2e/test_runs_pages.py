@@ -325,8 +325,9 @@ def test_a_config_json_naming_a_server_file_is_refused_and_nothing_of_the_file_i
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text("data.path: a config cannot name a file on the server")
     expect(page.get_by_test_id("stException")).to_have_count(0)
-    _choose(page, "Dataset", "Your CSV (text)")  # nothing was loaded: no file behind the CSV choice
-    expect(page.get_by_text("Upload a CSV: one row per sample")).to_be_visible()
+    # Nothing was loaded: the form kept its settings (the preset's digits), no CSV preview exists.
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Digits (tabular)")
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
     assert frames, "no websocket frames were captured"
     assert marker not in page.content()
     assert not [f for f in frames if marker in f]
