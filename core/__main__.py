@@ -6,6 +6,10 @@
 
 The run goes into the same store as the app's (``--runs-dir`` or $ESLAB_RUNS_DIR, default ./runs),
 so it shows up in the app; the Keras-style log is printed as it is written.
+
+A config never names a file (``data.path`` is refused): ``--data-file PATH`` reads a local CSV given
+by the person running the command, stores it as an upload in the runs folder (``<runs>/uploads``)
+and sets the config's ``data.upload`` and ``data.file_name``, as an upload in the app does.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core import uploads
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
 from core.config import RunConfig, check, errors, parse_json, schema
 from core.resume_point import ResumeError
-from core.runs import Run, RunStore
+from core.runs import Run, RunStore, default_runs_dir
 from core.training import InvalidConfig, QueueFull, Trainer
 from core.validate import validate
 
@@ -34,12 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("config", type=Path, help="a RunConfig as JSON (the app's 'config JSON' download)")
     train.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     train.add_argument("--name", default=None, help="override the run's name")
+    train.add_argument("--data-file", type=Path, default=None, help=_DATA_FILE_HELP)
     resume = sub.add_parser("resume", help="continue a stopped or interrupted run")
     resume.add_argument("run_id", help="the run's id (the 32 hex digits in the app's ?run= link)")
     resume.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     sub.add_parser("example-config", help="print the default config as JSON, a starting point to edit")
     check = sub.add_parser("validate", help="print a config's problems; exit 0 if it can train, 2 if not")
     check.add_argument("config", type=Path, help="a RunConfig as JSON")
+    check.add_argument("--data-file", type=Path, default=None, help=_DATA_FILE_HELP)
+    check.add_argument("--runs-dir", type=Path, default=None, help="where runs (and uploads) are stored")
     sub.add_parser("schema", help="print the JSON Schema every config is checked against")
     args = parser.parse_args(argv)
 
@@ -53,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         config = _read_config(args.config)
         if config is None:
             return 2
-        problems = validate(config)
+        uploads_dir = _runs_root(args.runs_dir) / "uploads"
+        config = _with_data_file(config, args.data_file, uploads_dir)
+        if config is None:
+            return 2
+        problems = validate(config, uploads_dir=uploads_dir)
         _print_problems(problems)
         if errors(problems):
             return 2
@@ -75,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         config = _renamed(config, args.name)
         if config is None:
             return 2
-    _print_problems(validate(config))
+    uploads_dir = _runs_root(args.runs_dir) / "uploads"
+    config = _with_data_file(config, args.data_file, uploads_dir)
+    if config is None:
+        return 2
+    _print_problems(validate(config, uploads_dir=uploads_dir))
     try:
         trainer = Trainer(RunStore(args.runs_dir))
         run = trainer.start(config)
@@ -101,6 +117,32 @@ def _read_config(path: Path) -> RunConfig | None:
     if config is None:
         _print_problems(problems)
     return config
+
+
+_DATA_FILE_HELP = (
+    "a local CSV for the csv / text_csv datasets: stored as an upload in the runs folder "
+    "(<runs>/uploads) and named by the config's data.upload and data.file_name"
+)
+MAX_DATA_FILE = 200 * 2**20  # the app's upload limit (.streamlit/config.toml maxUploadSize)
+
+
+def _runs_root(runs_dir: Path | None) -> Path:
+    return runs_dir if runs_dir is not None else default_runs_dir()
+
+
+def _with_data_file(config: RunConfig, data_file: Path | None, uploads_dir: Path) -> RunConfig | None:
+    """The config with --data-file stored as an upload and named by it (the only file this reads)."""
+    if data_file is None:
+        return config
+    try:
+        upload_id, name = uploads.store_file(data_file, uploads_dir, max_bytes=MAX_DATA_FILE)
+    except uploads.UploadError as exc:
+        print(f"error: --data-file: {exc}", file=sys.stderr)
+        return None
+    except OSError as exc:
+        print(f"error: cannot store --data-file in {uploads_dir}: {exc}", file=sys.stderr)
+        return None
+    return replace(config, data=replace(config.data, upload=upload_id, file_name=name))
 
 
 def _renamed(config: RunConfig, name: str) -> RunConfig | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Annotated, Any, Literal
@@ -53,7 +54,29 @@ def _text(doc: str, *, max_length: int, pattern: str | None = None) -> Any:
 _KEY = r"^[a-z][a-z0-9_]*$"  # registry names (datasets, models); which exist is checked by core.validate
 _METRIC = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a Keras log key
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # user text: any characters but control characters
+_UPLOAD_ID = r"^[0-9a-f]{32}$"  # an upload's content id: the first 32 hex digits of its sha256
+_FILE_NAME = r"^[^\x00-\x1f\x7f/\\]*$"  # a file's own name: no folders, no control characters
 Bool = Annotated[bool, Field(strict=True)]
+_UPLOAD_DOC = "csv and text_csv: the uploaded file, by content id (the first 32 hex digits of its sha256)."
+_FILE_NAME_DOC = "The uploaded file's own name, for display only (never opened)."
+
+
+@pydantic.with_config(_DECLARED)
+@dataclass
+class CsvFormat:
+    """How a CSV is read: what comes before the header, whether there is one, the separators.
+
+    The page shows what it detected and writes the choice here, so the run, its exported script
+    and a re-import read the file the same way.
+    """
+
+    skip_rows: Annotated[int, _int(0, 100, "lines", "Lines before the header (or the first row).")] = 0
+    header: Annotated[bool, Field(strict=True, description="The first kept row names the columns.")] = True
+    delimiter: Annotated[
+        Literal["auto", ",", ";", "\t", "|"],
+        Field(description="Field separator; auto: the one every row splits into the same fields by."),
+    ] = "auto"
+    decimal: Annotated[Literal[".", ","], Field(description="Decimal separator of the numbers.")] = "."
 
 
 @pydantic.with_config(_DECLARED)
@@ -64,7 +87,9 @@ class DataConfig:
     name: Annotated[str, _text("Dataset name (core.datasets.DATASETS).", max_length=40, pattern=_KEY)] = (
         "digits"
     )
-    path: Annotated[str, _text("CSV file for csv and text_csv.", max_length=4096)] | None = None
+    upload: Annotated[str, _text(_UPLOAD_DOC, max_length=32, pattern=_UPLOAD_ID)] | None = None
+    file_name: Annotated[str, _text(_FILE_NAME_DOC, max_length=255, pattern=_FILE_NAME)] | None = None
+    csv: CsvFormat = field(default_factory=CsvFormat)
     target_column: Annotated[str, _text("CSV column to predict.", max_length=500)] | None = None
     text_column: Annotated[str, _text("text_csv: the column of texts.", max_length=500)] | None = None
     task: Annotated[Task, Field(description="None: inferred from the CSV.")] | None = None
@@ -298,6 +323,39 @@ def parse_json(
     return check(data)
 
 
+_STORED_UPLOAD = re.compile(r"^.*[/\\]uploads[/\\]([0-9a-f]{32})\.csv\Z")
+
+
+def migrate_stored(data: Any) -> Any:
+    """A config stored by an earlier version, in today's shape (only what the runs folder holds).
+
+    Earlier versions kept an uploaded CSV as ``data.path`` = ``<runs>/uploads/<id>.csv``; that becomes
+    ``data.upload`` = ``<id>``. Any other ``data.path`` is left in place, so ``check`` still refuses it:
+    this is for configs the app itself wrote, never for what a user sends in.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+        return data
+    section = data["data"]
+    path = section.get("path")
+    if not isinstance(path, str) or "upload" in section:
+        return data
+    found = _STORED_UPLOAD.match(path)
+    if found is None:
+        return data
+    migrated = {k: v for k, v in section.items() if k != "path"}
+    migrated["upload"] = found.group(1)
+    return {**data, "data": migrated}
+
+
+def load_stored(text: str | bytes) -> RunConfig:
+    """A config from the runs folder (config.json, the index): migrated, then checked like any other."""
+    try:
+        data = loads_limited(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return RunConfig.from_dict(migrate_stored(data))
+
+
 def schema() -> dict[str, Any]:
     """The declaration as JSON Schema (``python -m core schema``), for editors and CI."""
     out = _adapter().json_schema()
@@ -427,14 +485,28 @@ def _problem(err: dict[str, Any]) -> Problem:
     path = _field_path(err["loc"])
     kind, value = err["type"], err.get("input")
     if kind == "unexpected_keyword_argument":
+        if path == "data.path":
+            return Problem(path, _NO_SERVER_PATHS)
         return Problem(path, f"{path}: is not a setting{_did_you_mean(path)}. Remove it.")
     if kind in ("dataclass_type", "dataclass_args_type"):
         return Problem(path, f"{path}: must be an object ({{...}}) of settings, not {_kind(value)}.")
     return Problem(path, f"{path}: {_expected(path, kind, err)}; got {_shown(value)}.")
 
 
+_NO_SERVER_PATHS = (
+    "data.path: a config cannot name a file on the server. Upload the CSV on the Train page (or give "
+    "it to the headless command with --data-file); the config then names it by its upload id "
+    "(data.upload). Remove data.path."
+)
+
+
 def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
     typ = _scalar_type(path)
+    leaf = path.rsplit(".", 1)[-1]
+    if path == "data.upload" and kind != "string_type":
+        return "must be an upload id: 32 lowercase hex digits (the app sets it when you upload a CSV)"
+    if path == "data.file_name" and kind == "string_pattern_mismatch":
+        return "must be a plain file name, without / or \\ or control characters"
     optional = _optional(path)
     either = " or null (empty)" if optional else ""
     if typ in (int, float) and kind != "finite_number" or kind in ("int_type", "float_type"):
@@ -456,7 +528,6 @@ def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
         high = _string_limit(path)
         return f"must be text of 1 to {high} characters{either}"
     if kind == "string_pattern_mismatch":
-        leaf = path.rsplit(".", 1)[-1]
         if leaf == "monitor":
             return "must be a metric name such as val_loss (letters, digits and _)"
         if leaf == "name" and "." in path:

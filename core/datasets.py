@@ -10,6 +10,8 @@ TensorFlow is imported only inside the loaders that need it (text tokenization a
 
 from __future__ import annotations
 
+import collections
+import csv
 import functools
 import io
 import math
@@ -18,14 +20,16 @@ import pathlib
 import re
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.config import TASKS, DataConfig
+from core import uploads
+from core.config import TASKS, CsvFormat, DataConfig
 
 MIN_ROWS = 10  # fewer cannot give train, validation and test at least a row or two each
 MAX_INFERRED_CLASSES = 50  # more distinct values than this is not inferred as classes
@@ -33,7 +37,14 @@ _GENERATOR_SEED = 20190601  # synthetic sets are one fixed dataset; the run seed
 
 
 class DatasetError(ValueError):
-    """A user-facing, actionable message (shown in the UI verbatim)."""
+    """A user-facing, actionable message (shown in the UI verbatim).
+
+    ``fixes``: (button label, {setting path: value}) the page may offer to apply with one click.
+    """
+
+    def __init__(self, message: str, fixes: Iterable[tuple[str, dict[str, Any]]] = ()):
+        super().__init__(message)
+        self.fixes = tuple(fixes)
 
 
 class DatasetUnavailable(DatasetError):
@@ -265,8 +276,11 @@ def _capped(n: int, cfg: DataConfig) -> int:
     return n if cfg.max_samples is None else min(n, cfg.max_samples)
 
 
-def describe(cfg: DataConfig) -> DatasetInfo:
-    """Task, input kind and size, cheaply: no TensorFlow, no download; CSVs are read with pandas."""
+def describe(cfg: DataConfig, *, uploads_dir: str | os.PathLike | None = None) -> DatasetInfo:
+    """Task, input kind and size, cheaply: no TensorFlow, no download; CSVs are read with pandas.
+
+    ``uploads_dir``: where uploaded CSVs are (default ``<runs>/uploads`` of the default runs folder).
+    """
     spec = _spec(cfg.name)
     _check_task(cfg, spec)
     shape = _FIXED_SHAPES.get(spec.name, (cfg.maxlen,) if spec.input_kind == "sequence" else None)
@@ -279,7 +293,7 @@ def describe(cfg: DataConfig) -> DatasetInfo:
     if spec.source == "keras":
         n_train, n_test, k = _KERAS_SIZES[spec.name]
         return DatasetInfo(spec.task, spec.input_kind, k, _capped(n_train + n_test, cfg), input_shape=shape)
-    df = _read_config_csv(cfg)
+    df = _read_config_csv(cfg, uploads_dir)
     if spec.name == "text_csv":
         _, y, task, classes = _text_table(df, cfg)
         shape = (cfg.maxlen,)
@@ -289,6 +303,11 @@ def describe(cfg: DataConfig) -> DatasetInfo:
     return DatasetInfo(
         task, spec.input_kind, len(classes) or None, _capped(len(y), cfg), tuple(map(str, df.columns)), shape
     )
+
+
+def file_label(cfg: DataConfig) -> str:
+    """How a run's CSV is shown: its own file name (never a server path or a hash)."""
+    return cfg.file_name or "uploaded CSV"
 
 
 def split_sizes(cfg: DataConfig, info: DatasetInfo, validation_split: float) -> tuple[int, int, int] | None:
@@ -303,7 +322,9 @@ def split_sizes(cfg: DataConfig, info: DatasetInfo, validation_split: float) -> 
     return rest - n_val, n_val, n_test
 
 
-def load(cfg: DataConfig, *, validation_split: float, seed: int) -> Dataset:
+def load(
+    cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: str | os.PathLike | None = None
+) -> Dataset:
     """The arrays a run trains, validates and tests on; deterministic for a given seed."""
     spec = _spec(cfg.name)
     _check_task(cfg, spec)
@@ -323,12 +344,12 @@ def load(cfg: DataConfig, *, validation_split: float, seed: int) -> Dataset:
         return _text_dataset(texts, y, "binary", ["negative", "positive"], cfg, validation_split, seed, spec)
     if spec.source == "keras":
         return _load_keras(spec, cfg, validation_split, seed)
-    df = _read_config_csv(cfg)
+    df = _read_config_csv(cfg, uploads_dir)
     if spec.name == "text_csv":
         texts, y, task, classes = _text_table(df, cfg)
         return _text_dataset(texts, y, task, classes, cfg, validation_split, seed, spec)
     x, y, task, classes = _numeric_table(df, cfg)
-    label = f"{os.path.basename(cfg.path or 'CSV')} (target {cfg.target_column!r})"
+    label = f"{file_label(cfg)} (target {cfg.target_column!r})"
     return split(x.to_numpy(np.float64), y, task=task, classes=classes, names=list(x.columns), label=label)
 
 
@@ -628,7 +649,7 @@ def _text_dataset(
     )
     clean = np.array([_BR.sub(" ", t) for t in texts], dtype=object)
     vectorize = _fit_vectorizer(clean[parts.train], cfg.num_words, cfg.maxlen)
-    label = "generated reviews" if spec.name == "text_sentiment" else os.path.basename(cfg.path or "CSV")
+    label = "generated reviews" if spec.name == "text_sentiment" else file_label(cfg)
     return _dataset(
         parts,
         lambda rows: vectorize(clean[rows]),
@@ -803,6 +824,18 @@ def _load_keras(spec: DatasetSpec, cfg: DataConfig, validation_split: float, see
 
 # --------------------------------------------------------------------------------------------
 # CSV files: read them defensively, then check the columns the config names.
+#
+# The structure is checked with the csv module before pandas sees the text: pandas silently turns
+# a header shorter than the rows into a hidden index (scikit-learn's own wine_data.csv trains on
+# 4 of its 13 features that way) and fills a longer one with empty columns. Here such a file is
+# refused with what was found and the fix (``DatasetError.fixes``, offered as buttons by the page).
+
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {"auto": "detect", ",": "comma ,", ";": "semicolon ;", "\t": "tab", "|": "pipe |"}
+_DETECT_ORDER = ("\t", ";", "|", ",")  # on a tie: a comma inside ;-separated rows is a decimal comma
+_CACHE_SIZE = 4  # parsed uploads kept (content id and reading options), for the reruns of a page
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
 def _mb(n: float) -> str:
@@ -810,8 +843,26 @@ def _mb(n: float) -> str:
     return f"{value:,.1f}" if value >= 0.1 else f"{value:.2g}"
 
 
-def read_csv(source: str | os.PathLike | bytes, *, max_bytes: int | None = None) -> pd.DataFrame:
-    """A CSV file (path or uploaded bytes) as a DataFrame, or a DatasetError saying what is wrong."""
+@dataclass(frozen=True)
+class CsvTable:
+    """A CSV read with given options: the frame, and what the page shows about its structure."""
+
+    frame: pd.DataFrame
+    delimiter: str  # the one used (resolved when the config says auto)
+    header_line: int | None  # file line of the header row; None without one
+    notes: tuple[str, ...]  # the structure found and the choices made, one sentence each
+
+
+def read_csv(
+    source: str | os.PathLike | bytes, *, fmt: CsvFormat | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """A CSV file (path or bytes) as a DataFrame, or a DatasetError saying what is wrong."""
+    return read_table(source, fmt=fmt, max_bytes=max_bytes).frame
+
+
+def read_table(
+    source: str | os.PathLike | bytes, *, fmt: CsvFormat | None = None, max_bytes: int | None = None
+) -> CsvTable:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if max_bytes is not None and len(data) > max_bytes:
@@ -819,24 +870,200 @@ def read_csv(source: str | os.PathLike | bytes, *, max_bytes: int | None = None)
     else:
         path = pathlib.Path(source)
         if not path.is_file():
-            raise DatasetError(f"There is no file at {path}. Upload the CSV again.")
+            raise DatasetError("The CSV file is not there (any more). Upload it again.")
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
             raise DatasetError(f"The file is {_mb(size)} MB; the limit is {max_bytes / 2**20:g} MB.")
         data = path.read_bytes()
-    text = _decode(data)
+    return _table(_decode(data), fmt or CsvFormat())
+
+
+def kept_text(text: str, skip_rows: int) -> str:
+    """The text after the first ``skip_rows`` lines (what the exported script does too)."""
+    parts = text.split("\n", skip_rows)
+    return parts[skip_rows] if len(parts) > skip_rows else ""
+
+
+def detect_delimiter(text: str) -> str | None:
+    """The delimiter that splits every row of the first 200 into the same number of
+    fields (more than one), preferring one the first row agrees with, then tab, ;, |
+    and "," in that order (a comma inside ;-separated rows is a decimal comma).
+    None when none fits. Scripts exported with delimiter "auto" carry this function."""
+    import csv
+    import io
+
+    sample = text[:262144]
+    if len(sample) < len(text):
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    fits = []
+    for rank, sep in enumerate(("\t", ";", "|", ",")):
+        counts = []
+        for row in csv.reader(io.StringIO(sample, newline=""), delimiter=sep):
+            if row:
+                counts.append(len(row))
+            if len(counts) > 200:
+                break
+        body = counts[1:] or counts
+        if body and min(body) > 1 and len(set(body)) == 1:
+            fits.append((counts[0] != body[0], rank, sep))
+    return min(fits)[2] if fits else None
+
+
+def _records(text: str, sep: str) -> list[tuple[int, int, list[str]]]:
+    """(first line, field count, fields) of every non-blank record; lines count from 1 in ``text``."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    out = []
+    line = 1
+    try:
+        for row in reader:
+            if row:
+                out.append((line, len(row), row if len(out) < 2 else []))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise DatasetError(f"The file could not be read as CSV: line {reader.line_num}: {exc}.") from None
+    return out
+
+
+def _lines(numbers: list[int], *, limit: int = 5) -> str:
+    shown = ", ".join(f"{n:,}" for n in numbers[:limit])
+    more = f" and {len(numbers) - limit:,} more" if len(numbers) > limit else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+def _mixed_delimiters(text: str, offset: int) -> str | None:
+    """ "line 4 by ';' and lines 2, 3 by ','" when the rows use different delimiters."""
+    sample = text[:262144]
+    used = {}
+    for sep in DELIMITERS:
+        lines = {ln + offset for ln, n, _ in _records(sample, sep)[:200] if n > 1}
+        if lines:
+            used[sep] = lines
+    by = {}
+    for sep, lines in used.items():
+        others = set().union(*(v for s, v in used.items() if s != sep))
+        if only := sorted(lines - others):
+            by[sep] = only
+    if len(by) < 2:
+        return None
+    fewest_first = sorted(by.items(), key=lambda item: len(item[1]))
+    return " and ".join(f"{_lines(lines)} by {sep!r}" for sep, lines in fewest_first)
+
+
+def _table(text: str, fmt: CsvFormat) -> CsvTable:
     if not text.strip():
         raise DatasetError("The file is empty.")
-    df = _parse(text)
-    if len(df.columns) == 1:  # semicolon / tab separated (e.g. a spreadsheet in a European locale)
-        header = str(df.columns[0])
-        for sep in (";", "\t", "|"):
-            if sep in header:
-                df = _parse(text, sep=sep)
-                break
-    if len(df) == 0:
-        cols = ", ".join(map(str, df.columns))
+    kept = kept_text(text, fmt.skip_rows)
+    skipped = fmt.skip_rows
+    if not kept.strip():
+        raise DatasetError(
+            f"Nothing is left after skipping {skipped} line{'s' if skipped != 1 else ''}: "
+            "lower the lines to skip (data.csv.skip_rows)."
+        )
+    notes: list[str] = []
+    sep = fmt.delimiter
+    if sep == "auto":
+        found = detect_delimiter(kept)
+        if found is None:
+            mixed = _mixed_delimiters(kept, skipped)
+            if mixed:
+                raise DatasetError(
+                    f"The rows are not separated the same way: {mixed}. Use one delimiter throughout "
+                    "(save the file again from a spreadsheet), or pick the delimiter (data.csv.delimiter) "
+                    "and fix the other lines."
+                )
+            sep = ","  # one column, or ragged rows: the structure checks below say which
+        else:
+            sep = found
+            notes.append(f"Delimiter: {DELIMITER_NAMES[sep].split()[0]} (detected).")
+    if sep == fmt.decimal:
+        raise DatasetError(
+            f"The delimiter and the decimal separator are both {sep!r}: pick ';' as the delimiter "
+            "(data.csv.delimiter), or '.' as the decimal separator (data.csv.decimal).",
+            fixes=[("Delimiter ;", {"data.csv.delimiter": ";"})],
+        )
+    records = _records(kept, sep)
+
+    def where(line: int) -> int:
+        return line + skipped
+
+    if not records:
+        raise DatasetError("The file is empty.")
+    head, rows = (records[0], records[1:]) if fmt.header else (None, records)
+    if not rows:
+        cols = ", ".join(records[0][2])
         raise DatasetError(f"The file has a header row ({cols}) but no data rows.")
+    # The rows' field count: the most common one; on a tie the header's, else the first row's.
+    tally = collections.Counter(n for _, n, _ in rows)
+    top = max(tally.values())
+    tied = [n for n, k in tally.items() if k == top]
+    width = (
+        head[1] if head is not None and head[1] in tied else (rows[0][1] if rows[0][1] in tied else tied[0])
+    )
+    lead = records[0]
+    lead_fits = lead[1] == width
+    through = skipped + lead[0]  # skip_rows that skips the lead line too
+    skip_fix = [
+        (
+            "Skip the first line" if through == 1 else f"Skip the first {through} lines",
+            {"data.csv.skip_rows": through},
+        )
+    ]
+    if not lead_fits and through <= 100:
+        ragged_rest = [where(ln) for ln, n, _ in records[1:] if n != width]
+        what = "it looks like a metadata line (a title, or counts such as scikit-learn's '178,13,…')"
+        if lead[1] > width:
+            what = "the header names more columns than the rows have"
+        if not ragged_rest:
+            raise DatasetError(
+                f"Line {where(lead[0])} has {lead[1]} field{'s' if lead[1] != 1 else ''}, the rows have "
+                f"{width}: {what}. Skip it (data.csv.skip_rows = {through}), "
+                "or fix that line.",
+                fixes=skip_fix,
+            )
+    bad = [where(ln) for ln, n, _ in rows if n != width]
+    if bad:
+        odd = pd.Series([n for _, n, _ in rows if n != width]).value_counts().index.tolist()
+        raise DatasetError(
+            f"Rows have different numbers of fields: most have {width}, but {_lines(bad)} "
+            f"{'has' if len(bad) == 1 else 'have'} {' or '.join(map(str, sorted(odd)))} "
+            f"(delimiter {sep!r}). Fix those lines (a missing or extra delimiter, or a text holding "
+            "the delimiter without quotes), or pick the right delimiter (data.csv.delimiter)."
+        )
+    if width == 1 and fmt.delimiter == "auto":
+        notes.append("One column: no delimiter found on every row.")
+    if head is not None:
+        names = head[2]
+        numeric = [v for v in names if _NUMBER.match(v)]
+        if len(numeric) == len(names) and len(names) > 0:
+            shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+            raise DatasetError(
+                f"The header row (line {where(head[0])}) holds only numbers ({shown}): it looks like a data "
+                f"row. Choose no header row (data.csv.header = false): the columns are then named "
+                f"column 1..{width}.",
+                fixes=[("No header row", {"data.csv.header": False})],
+            )
+    else:
+        notes.append(f"No header row: columns are named column 1..{width}.")
+    if skipped:
+        notes.append("Skipped line 1." if skipped == 1 else f"Skipped lines 1 to {skipped}.")
+    frame = _frame(kept, sep, fmt.header, fmt.decimal)
+    return CsvTable(frame, sep, where(head[0]) if head else None, tuple(notes))
+
+
+def _frame(kept: str, sep: str, header: bool, decimal: str) -> pd.DataFrame:
+    """pandas, after the structure checks, never with an implicit index (``index_col=False``); the
+    exported script reads the file with these same calls."""
+    try:
+        df = pd.read_csv(
+            io.StringIO(kept), sep=sep, header=0 if header else None, index_col=False, decimal=decimal,
+            low_memory=False,
+        )  # fmt: skip
+    except pd.errors.EmptyDataError:
+        raise DatasetError("The file is empty.") from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
+        raise DatasetError(f"The file could not be read as CSV: {str(exc).strip()}") from None
+    if not header:
+        df.columns = [f"column {i}" for i in range(1, df.shape[1] + 1)]
     return df
 
 
@@ -868,31 +1095,48 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _parse(text: str, sep: str = ",") -> pd.DataFrame:
-    try:
-        return pd.read_csv(io.StringIO(text), sep=sep, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise DatasetError("The file is empty.") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DatasetError(f"The file could not be read as CSV: {str(exc).strip()}") from None
+_GONE = "The uploaded CSV is not on this server (any more): upload the file again."
+_parsed: collections.OrderedDict[tuple, CsvTable | DatasetError] = collections.OrderedDict()
+_parsed_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=2)
-def _read_path(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
-    del mtime_ns, size  # cache keys: a changed file is read again
-    return read_csv(path)
-
-
-def _read_config_csv(cfg: DataConfig) -> pd.DataFrame:
-    """The config's CSV, cached while the file is unchanged (describe runs on every validation)."""
-    if not cfg.path:
+def read_upload(
+    upload_id: str | None, fmt: CsvFormat, uploads_dir: str | os.PathLike | None = None
+) -> CsvTable:
+    """An uploaded CSV read with ``fmt``: parsed once per (content id, options), then from a bounded
+    cache (the page asks on every rerun). Shared: never modify the frame in place."""
+    if not upload_id:
         raise DatasetError("Upload a CSV file first.")
-    path = os.path.abspath(cfg.path)
     try:
-        st = os.stat(path)
+        path = uploads.path_of(upload_id, uploads_dir)
+    except uploads.UploadError as exc:
+        raise DatasetError(str(exc)) from None
+    try:
+        st = path.stat()
     except OSError:
-        raise DatasetError(f"There is no file at {cfg.path}. Upload the CSV again.") from None
-    return _read_path(path, st.st_mtime_ns, st.st_size)  # shared: never modify it in place
+        raise DatasetError(_GONE) from None
+    # The id names the content; size and mtime too, in case the file was changed on disk after all.
+    key = (upload_id, str(path.parent), st.st_size, st.st_mtime_ns, *astuple(fmt))
+    with _parsed_lock:
+        hit = _parsed.get(key)
+        if hit is not None:
+            _parsed.move_to_end(key)
+    if hit is None:
+        try:
+            hit = read_table(path, fmt=fmt)
+        except DatasetError as exc:
+            hit = exc
+        with _parsed_lock:
+            _parsed[key] = hit
+            while len(_parsed) > _CACHE_SIZE:
+                _parsed.popitem(last=False)
+    if isinstance(hit, DatasetError):
+        raise DatasetError(str(hit), fixes=hit.fixes)
+    return hit
+
+
+def _read_config_csv(cfg: DataConfig, uploads_dir: str | os.PathLike | None) -> pd.DataFrame:
+    return read_upload(cfg.upload, cfg.csv, uploads_dir).frame
 
 
 def _column(df: pd.DataFrame, name: str | None, what: str) -> pd.Series:
@@ -921,11 +1165,21 @@ def _numeric_table(df: pd.DataFrame, cfg: DataConfig):
     _check_min_rows(df)
     features = df.drop(columns=[cfg.target_column])
     problems = []
-    text_cols = []
+    text_cols, comma_cols = [], []
     for name, col in features.items():
         example = _non_numeric_example(col)
-        if example is not None:
-            text_cols.append(f"{name!r} (e.g. {example[1]!r} on data row {example[0]:,})")
+        if example is None:
+            continue
+        where = f"{name!r} (e.g. {example[1]!r} on data row {example[0]:,})"
+        decimal_comma = isinstance(example[1], str) and _DECIMAL_COMMA.match(example[1].strip())
+        (comma_cols if decimal_comma and cfg.csv.decimal == "." else text_cols).append(where)
+    fixes = []
+    if comma_cols:
+        problems.append(
+            f"Feature column(s) {', '.join(comma_cols)} hold numbers with a decimal comma: choose ',' as "
+            "the decimal separator (data.csv.decimal)."
+        )
+        fixes.append(("Decimal comma", {"data.csv.decimal": ","}))
     if text_cols:
         problems.append(
             f"Feature column(s) {', '.join(text_cols)} are not numeric: remove them or encode them as "
@@ -933,9 +1187,10 @@ def _numeric_table(df: pd.DataFrame, cfg: DataConfig):
         )
     problems += _cell_problems(df)
     if problems:
-        raise DatasetError(" ".join(problems))
+        raise DatasetError(" ".join(problems), fixes=fixes)
     y, task, classes = _encode_target(target, cfg.task)
-    return features.apply(pd.to_numeric).astype(np.float64), y, task, classes
+    numbers = features.apply(_as_numbers).astype(np.float64)
+    return numbers, y, task, classes
 
 
 def _text_table(df: pd.DataFrame, cfg: DataConfig):
@@ -983,7 +1238,7 @@ def _non_numeric_example(col: pd.Series) -> tuple[int, Any] | None:
     if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         return None
     present = col.dropna()
-    as_numbers = pd.to_numeric(present, errors="coerce")
+    as_numbers = _as_numbers(present)
     bad = present[as_numbers.isna()]
     if bad.empty:
         return None
@@ -998,13 +1253,51 @@ def _cell_problems(df: pd.DataFrame) -> list[str]:
         problems.append(f"Empty cells in {', '.join(missing)}: fill them in or drop those rows.")
     infinite = []
     for name, col in df.items():
+        if pd.api.types.is_bool_dtype(col):
+            continue
         if pd.api.types.is_float_dtype(col):
             mask = pd.Series(np.isinf(col.to_numpy(dtype=np.float64)), index=col.index)
-            if mask.any():
-                infinite.append(f"{name!r} ({_rows(mask)})")
+            example = ""
+        elif not pd.api.types.is_numeric_dtype(col) and _non_numeric_example(col) is None:
+            # numbers pandas could not hold (a 400-digit cell): it leaves them as text
+            as_numbers = _as_numbers(col)
+            mask = pd.Series(np.isinf(as_numbers.to_numpy(dtype=np.float64)), index=col.index)
+            example = _huge_example(col[mask]) if mask.any() else ""
+        else:
+            continue
+        if mask.any():
+            infinite.append(f"{name!r} ({_rows(mask)}{example})")
     if infinite:
-        problems.append(f"Infinite values in {', '.join(infinite)}: replace them with finite numbers.")
+        problems.append(
+            f"Infinite values, or numbers too large for a 64-bit float (beyond ±1.8e308), in "
+            f"{', '.join(infinite)}: replace them with finite numbers."
+        )
     return problems
+
+
+def _as_numbers(col: pd.Series) -> pd.Series:
+    """Numbers as float64: text that is no number is NaN, a number too large for a float is inf."""
+    if pd.api.types.is_numeric_dtype(col):
+        return col
+    try:
+        return pd.to_numeric(col, errors="coerce")
+    except OverflowError:  # Python ints too large for a float (a 400-digit cell)
+
+        def one(value: Any) -> float:
+            try:
+                return float(value)
+            except OverflowError:
+                return -math.inf if int(value) < 0 else math.inf
+            except (TypeError, ValueError):
+                return math.nan
+
+        return col.map(one).astype(np.float64)
+
+
+def _huge_example(cells: pd.Series) -> str:
+    text = str(cells.iloc[0]).strip()
+    digits = len(re.sub(r"[^0-9]", "", text.split("e")[0].split("E")[0]))
+    return f": a {digits:,}-digit number" if digits > 20 else f": {text[:40]!r}"
 
 
 def infer_task(y: pd.Series) -> str:
@@ -1057,7 +1350,7 @@ def _encode_target(target: pd.Series, task: str | None) -> tuple[np.ndarray, str
                 f"Regression needs a numeric target; {name!r} holds text such as {example[1]!r} "
                 f"(data row {example[0]:,}). Set the task to binary or multiclass, or pick another column."
             )
-        return pd.to_numeric(target).to_numpy(dtype=np.float64), task, []
+        return _as_numbers(target).to_numpy(dtype=np.float64), task, []
     codes, uniques = pd.factorize(target, sort=True)
     if task == "binary" and len(uniques) != 2:
         raise DatasetError(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import re
 import textwrap
 from collections.abc import Callable
@@ -129,7 +130,7 @@ class _Context:
         if spec.input_kind not in model.input_kinds:
             raise ValueError(f"The {model.label} does not take {spec.input_kind} data ({spec.label}).")
         task = spec.task if spec.task is not None else config.data.task
-        csv_path = (data_path_hint or config.data.path or "data.csv") if spec.source == "csv" else None
+        csv_path = (data_path_hint or config.data.file_name or "data.csv") if spec.source == "csv" else None
         return cls(config, spec, model, task, csv_path, dict(_versions()))
 
     @property
@@ -273,6 +274,11 @@ def _settings(ctx: _Context) -> str:
     rows: list[tuple[str, object, str]] = [("SEED", f.seed, "Python, NumPy and TensorFlow; also the splits")]
     if ctx.is_csv:
         rows += [("CSV_PATH", ctx.csv_path, "the file the run was trained on")]
+        fmt = d.csv
+        rows += [("SKIP_ROWS", fmt.skip_rows, "lines before the header (or the first row)")]
+        rows += [("HEADER", fmt.header, "False: the columns are named column 1..N")]
+        rows += [("DELIMITER", fmt.delimiter, '"auto": detected as the app does')]
+        rows += [("DECIMAL", fmt.decimal, "decimal separator")]
         if ctx.spec.name == "text_csv":
             rows += [("TEXT_COLUMN", d.text_column, "")]
         rows += [("TARGET_COLUMN", d.target_column, "the column to predict")]
@@ -567,17 +573,24 @@ def _text_sentiment(ctx: _Context) -> list[_Piece]:
 _CSV_READ = _Piece(
     _code('''
         def read_csv(path):
-            """The CSV as the app reads it: UTF-8 (a byte-order mark is dropped), comma
-            separated, or separated by ; tab or | when the header holds no comma."""
+            """The CSV as the app reads it: UTF-8 (a byte-order mark is dropped), the first
+            SKIP_ROWS lines skipped, then a header row (or columns named column 1..N), DELIMITER
+            and DECIMAL as the run chose them; never an implicit index column."""
             with open(path, "rb") as file:
                 text = file.read().decode("utf-8-sig")
-            df = pd.read_csv(io.StringIO(text), sep=",", low_memory=False)
-            if len(df.columns) == 1:
-                header = str(df.columns[0])
-                for sep in (";", "\\t", "|"):
-                    if sep in header:
-                        df = pd.read_csv(io.StringIO(text), sep=sep, low_memory=False)
-                        break
+            parts = text.split("\\n", SKIP_ROWS)
+            text = parts[SKIP_ROWS] if len(parts) > SKIP_ROWS else ""
+            sep = (detect_delimiter(text) or ",") if DELIMITER == "auto" else DELIMITER
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                header=0 if HEADER else None,
+                index_col=False,
+                decimal=DECIMAL,
+                low_memory=False,
+            )
+            if not HEADER:
+                df.columns = [f"column {i}" for i in range(1, df.shape[1] + 1)]
             return df
 
 
@@ -597,6 +610,14 @@ _CSV_READ = _Piece(
     '''),
     ("import io", "import pandas as pd"),
 )
+
+
+def _csv_read(ctx: _Context) -> list[_Piece]:
+    """The reader, and, for delimiter "auto", the app's own detection rule (its source, verbatim)."""
+    if ctx.config.data.csv.delimiter != "auto":
+        return [_CSV_READ]
+    return [_Piece(inspect.getsource(datasets.detect_delimiter).strip("\n")), _CSV_READ]
+
 
 _INFER_TASK = _Piece(
     _code(f'''
@@ -641,7 +662,7 @@ def _csv(ctx: _Context) -> list[_Piece]:
     )
     extra = [] if ctx.task else [_INFER_TASK]
     piece = _Piece(code, ("from sklearn.preprocessing import StandardScaler",))
-    return [_DATA_TUPLE, _SPLIT, _CSV_READ, *extra, piece]
+    return [_DATA_TUPLE, _SPLIT, *_csv_read(ctx), *extra, piece]
 
 
 def _text_csv(ctx: _Context) -> list[_Piece]:
@@ -658,7 +679,7 @@ def _text_csv(ctx: _Context) -> list[_Piece]:
         task_line=_csv_task_line(ctx),
     )
     extra = [] if ctx.task else [_INFER_TASK]
-    return [_DATA_TUPLE, _SPLIT, _CSV_READ, *extra, _TEXT, _Piece(code)]
+    return [_DATA_TUPLE, _SPLIT, *_csv_read(ctx), *extra, _TEXT, _Piece(code)]
 
 
 def _keras_set(ctx: _Context) -> list[_Piece]:

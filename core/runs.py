@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.config import RunConfig
+from core.config import RunConfig, load_stored
 
 RUNS_DIR_ENV = "ESLAB_RUNS_DIR"
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -485,7 +485,7 @@ class RunStore:
             row = db.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(run_id)
-            config = RunConfig.from_json(row[0])
+            config = load_stored(row[0])
             config.name = name
             db.execute("UPDATE runs SET name = ?, config = ? WHERE id = ?", (name, config.to_json(), run_id))
 
@@ -557,7 +557,7 @@ class RunStore:
         log_lines = tuple(log_path.read_text(errors="replace").splitlines()) if log_path.exists() else ()
         return RunSnapshot(
             id=run_id,
-            config=RunConfig.from_json(row["config"]),
+            config=load_stored(row["config"]),  # earlier versions' data.path is migrated
             status=row["status"],
             created_at=row["created_at"],
             started_at=row["started_at"],

@@ -72,7 +72,7 @@ class Trainer:
 
     # -- starting and stopping ------------------------------------------------------------------------
     def start(self, config: RunConfig) -> Run:
-        problems = errors(validate(config))
+        problems = errors(validate(config, uploads_dir=self.store.root / "uploads"))
         if problems:
             raise InvalidConfig(problems)
         with self._cond:
@@ -259,7 +259,12 @@ def execute(run: Run) -> None:
         keras.backend.clear_session()
         gc.collect()
         keras.utils.set_random_seed(cfg.fit.seed)
-        ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
+        ds = datasets.load(
+            cfg.data,
+            validation_split=cfg.fit.validation_split,
+            seed=cfg.fit.seed,
+            uploads_dir=run.store.root / "uploads",
+        )
         run.log(ds.description)
         model = models.build(ds, cfg.model, cfg.fit)
         run.log(f"Model {cfg.model.name}: {model.count_params():,} parameters.")

@@ -35,10 +35,17 @@ SMALL_TEST = 30  # fewer test samples: the test metric moves in steps of over 3%
 SMALL_VALIDATION = 20  # fewer validation samples: early stopping watches noise
 
 
-def validate(config: RunConfig, task: str | None = None, input_kind: str | None = None) -> list[Problem]:
+def validate(
+    config: RunConfig,
+    task: str | None = None,
+    input_kind: str | None = None,
+    *,
+    uploads_dir: str | os.PathLike | None = None,
+) -> list[Problem]:
     """Human-readable problems, errors first. ``task``/``input_kind`` come from the dataset.
 
     When they are not given they are looked up (cheap for built-ins, reads the CSV otherwise).
+    ``uploads_dir``: where uploaded CSVs are (default ``<runs>/uploads`` of the default runs folder).
     """
     declared = check_config(config)
     if declared:
@@ -57,7 +64,7 @@ def validate(config: RunConfig, task: str | None = None, input_kind: str | None 
         )
     else:
         try:
-            info = datasets.describe(d)
+            info = datasets.describe(d, uploads_dir=uploads_dir)
             task = task or info.task
             input_kind = input_kind or info.input_kind
         except datasets.DatasetError as exc:

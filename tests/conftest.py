@@ -15,6 +15,12 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True)
+def _runs_dir(tmp_path, monkeypatch):
+    """Every test's default runs folder (and so its uploads, ``<runs>/uploads``) is its own."""
+    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
+
+
 @pytest.fixture
 def store(tmp_path):
     from core.runs import RunStore

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.config import (
     CheckpointConfig,
     ConfigError,
+    CsvFormat,
     DataConfig,
     EarlyStoppingConfig,
     FitConfig,
@@ -30,7 +33,10 @@ def problem(cfg: RunConfig, field: str, **kw):
 def test_json_round_trip_keeps_every_field():
     cfg = RunConfig(
         name="x",
-        data=DataConfig(name="csv", path="/tmp/a.csv", target_column="y", task="binary", max_samples=100),
+        data=DataConfig(
+            name="csv", upload="0123456789abcdef" * 2, file_name="a.csv", target_column="y", task="binary",
+            max_samples=100, csv=CsvFormat(skip_rows=2, header=False, delimiter="\t", decimal=","),
+        ),
         model=ModelConfig(name="mlp", units=7, depth=3, dropout=0.25),
         fit=FitConfig(max_epochs=12, batch_size=5, optimizer="sgd", learning_rate=0.5, validation_split=0.1),
         early_stopping=EarlyStoppingConfig(
@@ -202,6 +208,44 @@ def test_early_stopping_off_with_a_huge_cap_warns():
 
 
 def test_dataset_problems_are_reported_not_raised(tmp_path):
-    cfg = RunConfig(data=DataConfig(name="csv", path=str(tmp_path / "missing.csv"), target_column="y"))
+    cfg = RunConfig(data=DataConfig(name="csv", upload="0" * 32, target_column="y"))
     p = problem(cfg, "data")
     assert p.severity == "error"
+
+
+def test_a_config_cannot_name_a_server_file():
+    from core.config import parse_json
+
+    config, problems = parse_json(b'{"data": {"name": "text_csv", "path": "/etc/passwd"}}')
+    assert config is None and [p.field for p in problems] == ["data.path"]
+    assert problems[0].message.startswith("data.path: a config cannot name a file on the server. Upload")
+    assert "--data-file" in problems[0].message and "/etc/passwd" not in problems[0].message
+    bad = {
+        "upload": "../../etc/passwd", "file_name": "../secret.csv",
+        "csv": {"skip_rows": -1, "header": "yes", "delimiter": ",,", "decimal": ";"},
+    }  # fmt: skip
+    config, problems = parse_json(json.dumps({"data": bad}))
+    assert config is None
+    assert [p.field for p in problems] == [
+        "data.upload", "data.file_name", "data.csv.skip_rows", "data.csv.header", "data.csv.delimiter",
+        "data.csv.decimal",
+    ]  # fmt: skip
+    assert problems[0].message.startswith("data.upload: must be an upload id: 32 lowercase hex digits")
+    assert "without / or \\ or control characters" in problems[1].message
+    for sneaky in ("0" * 32 + "\n", "0" * 33, "A" * 32):
+        assert parse_json(json.dumps({"data": {"upload": sneaky}}))[0] is None
+
+
+def test_stored_configs_of_earlier_versions_are_migrated_and_nothing_else():
+    from core.config import load_stored, migrate_stored
+
+    hex_id = "0123456789abcdef" * 2
+    old = {
+        "name": "r",
+        "data": {"name": "csv", "path": f"/srv/runs/uploads/{hex_id}.csv", "target_column": "y"},
+    }
+    assert migrate_stored(old)["data"] == {"name": "csv", "upload": hex_id, "target_column": "y"}
+    assert load_stored(json.dumps(old)).data == DataConfig(name="csv", upload=hex_id, target_column="y")
+    for other in ("/etc/passwd", f"/srv/runs/uploads/{hex_id}.csv/../../x", f"/tmp/{hex_id}.csv"):
+        with pytest.raises(ConfigError, match="data.path: a config cannot name a file on the server"):
+            load_stored(json.dumps({"data": {"name": "csv", "path": other}}))

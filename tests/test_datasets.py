@@ -14,15 +14,19 @@ import sys
 import textwrap
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.datasets as sklearn_datasets
+import sklearn.datasets.data as sklearn_data
 
 from core import datasets
-from core.config import DataConfig
+from core.config import CsvFormat, DataConfig
 from core.datasets import DatasetError, DatasetUnavailable, describe, infer_task, load, read_csv
+from tests.uploads import upload, upload_path
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_TABULAR = ["digits", "digits_images", "breast_cancer", "wine", "overfit"]
@@ -56,7 +60,7 @@ def test_importing_and_describing_does_not_import_tensorflow():
         f"""
         import sys
         from core import datasets
-        from core.config import DataConfig
+        from core.config import CsvFormat, DataConfig
         for name in {names!r}:
             datasets.describe(DataConfig(name=name))
         print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
@@ -236,13 +240,10 @@ def test_generated_reviews_read_like_reviews():
 # CSV: reading, checks, task inference
 
 
-def csv_file(tmp_path: Path, content: str | bytes, name: str = "data.csv") -> str:
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8")
-    else:
-        path.write_bytes(content)
-    return str(path)
+def csv_file(tmp_path: Path, content: str | bytes, name: str = "data.csv") -> dict[str, str]:
+    """The content stored as an upload of the test's runs folder: the DataConfig fields naming it."""
+    del tmp_path  # the upload goes to the test's own runs folder (conftest)
+    return upload(content, name)
 
 
 def table(n: int = 40, target=None, **extra) -> str:
@@ -255,8 +256,8 @@ def table(n: int = 40, target=None, **extra) -> str:
     return df.to_csv(index=False)
 
 
-def load_csv(path: str, target: str | None = "y", **cfg) -> datasets.Dataset:
-    return load(DataConfig(name="csv", path=path, target_column=target, **cfg), validation_split=0.2, seed=0)
+def load_csv(path: dict[str, str], target: str | None = "y", **cfg) -> datasets.Dataset:
+    return load(DataConfig(name="csv", **path, target_column=target, **cfg), validation_split=0.2, seed=0)
 
 
 def test_csv_loads_with_disjoint_splits_and_string_labels(tmp_path):
@@ -267,7 +268,7 @@ def test_csv_loads_with_disjoint_splits_and_string_labels(tmp_path):
     # The id feature, standardized with one scaler for all parts, tells the rows apart.
     ids = [set(np.round(x[:, 0], 4)) for x in (ds.x_train, ds.x_val, ds.x_test)]
     assert sum(map(len, ids)) == 50 and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
-    info = describe(DataConfig(name="csv", path=path, target_column="y"))
+    info = describe(DataConfig(name="csv", **path, target_column="y"))
     assert info == datasets.DatasetInfo("binary", "tabular", 2, 50, ("id", "x", "y"), input_shape=(2,))
 
 
@@ -304,7 +305,7 @@ def test_infer_task_rejects_many_text_values_and_a_single_value():
 
 def test_csv_task_inference_and_override(tmp_path):
     path = csv_file(tmp_path, table(40, [0, 1, 2, 3] * 10))
-    assert describe(DataConfig(name="csv", path=path, target_column="y")).task == "multiclass"
+    assert describe(DataConfig(name="csv", **path, target_column="y")).task == "multiclass"
     reg = load_csv(path, task="regression")
     assert reg.task == "regression" and reg.classes == [] and reg.y_train.dtype == np.float32
     assert set(np.unique(reg.y_train)) <= {0.0, 1.0, 2.0, 3.0}
@@ -315,9 +316,9 @@ def test_csv_task_inference_and_override(tmp_path):
         binary.task == "multiclass" and binary.classes == ["no", "yes"] and binary.y_train.dtype == np.int32
     )
     floats = csv_file(tmp_path, table(40, np.linspace(0, 1, 40)), "f.csv")
-    assert describe(DataConfig(name="csv", path=floats, target_column="y")).task == "regression"
+    assert describe(DataConfig(name="csv", **floats, target_column="y")).task == "regression"
     with pytest.raises(DatasetError, match="Task must be one of binary, multiclass, regression"):
-        describe(DataConfig(name="csv", path=floats, target_column="y", task="ranking"))
+        describe(DataConfig(name="csv", **floats, target_column="y", task="ranking"))
 
 
 def test_csv_regression_needs_a_numeric_target(tmp_path):
@@ -376,7 +377,9 @@ def test_csv_problems_are_reported_together(tmp_path):
 
 def test_csv_infinite_cells(tmp_path):
     content = table(20, w=[1.5, float("inf")] + [0.5] * 18)
-    with pytest.raises(DatasetError, match=r"Infinite values in 'w' \(1 cell, first on data row 2\)"):
+    with pytest.raises(
+        DatasetError, match=r"Infinite values, or numbers too large .* in 'w' \(1 cell, first on data row 2\)"
+    ):
         load_csv(csv_file(tmp_path, content))
 
 
@@ -397,7 +400,7 @@ def test_csv_target_not_set(tmp_path):
     with pytest.raises(
         DatasetError, match=r"^Choose the target column \(the one to predict\). Columns: id, x, y"
     ):
-        describe(DataConfig(name="csv", path=csv_file(tmp_path, table(20))))
+        describe(DataConfig(name="csv", **csv_file(tmp_path, table(20))))
     with pytest.raises(DatasetError, match="^Upload a CSV file first.$"):
         describe(DataConfig(name="csv", target_column="y"))
 
@@ -439,15 +442,20 @@ def test_csv_over_the_size_limit(tmp_path):
     with pytest.raises(DatasetError, match=r"^The file is 1.5 MB; the limit is 1 MB.$"):
         read_csv(data, max_bytes=2**20)
     with pytest.raises(DatasetError, match=r"^The file is 1.5 MB; the limit is 0.5 MB.$"):
-        read_csv(csv_file(tmp_path, data), max_bytes=2**19)
+        read_csv(upload_path(csv_file(tmp_path, data)), max_bytes=2**19)
     assert len(read_csv(data, max_bytes=2 * 2**20)) == 200_020
 
 
-def test_csv_parse_error_and_missing_file(tmp_path):
-    with pytest.raises(DatasetError, match="could not be read as CSV: .*Expected 3 fields in line 3, saw 4"):
-        read_csv(b"a,b,c\n1,2,3\n1,2,3,4\n")
-    with pytest.raises(DatasetError, match="^There is no file at .*gone.csv. Upload the CSV again.$"):
-        describe(DataConfig(name="csv", path=str(tmp_path / "gone.csv"), target_column="y"))
+def test_csv_ragged_rows_and_a_missing_upload_are_refused_with_the_line_numbers(tmp_path):
+    with pytest.raises(DatasetError, match=r"most have 3, but line 3 has 4 \(delimiter ','\)\. Fix those"):
+        read_csv(b"a,b,c\n1,2,3\n1,2,3,4\n5,6,7\n")
+    rows = "a,b,c\n" + "1,2,3\n" * 8 + "1,2\n" + "1,2,3\n" * 3 + "1,2,3,4,5\n"
+    with pytest.raises(DatasetError, match="but lines 10, 14 have 2 or 5"):
+        read_csv(rows.encode())
+    with pytest.raises(
+        DatasetError, match="^The uploaded CSV is not on this server .*upload the file again.$"
+    ):
+        describe(DataConfig(name="csv", upload="0" * 32, target_column="y"))
 
 
 def test_csv_semicolon_separated():
@@ -462,19 +470,146 @@ def test_csv_class_too_small_to_stratify_falls_back_and_says_so(tmp_path):
     assert "split unstratified: the smallest class has 1 sample, too few to stratify" in ds.description
 
 
-def test_csv_describe_rereads_a_changed_file(tmp_path):
-    path = csv_file(tmp_path, table(20))
-    assert describe(DataConfig(name="csv", path=path, target_column="y")).n_samples == 20
-    csv_file(tmp_path, table(30))
-    os.utime(path, ns=(1, 10**18))  # a different mtime even on coarse file systems
-    assert describe(DataConfig(name="csv", path=path, target_column="y")).n_samples == 30
+def test_csv_an_upload_is_parsed_once_per_content_and_options(tmp_path, monkeypatch):
+    first, second = csv_file(tmp_path, table(20)), csv_file(tmp_path, table(30))
+    assert first["upload"] != second["upload"]  # content-addressed: a changed file is another upload
+    parsed = []
+    real = datasets.read_table
+    monkeypatch.setattr(datasets, "read_table", lambda *a, **k: parsed.append(a) or real(*a, **k))
+    for _ in range(3):  # the page asks on every rerun
+        assert describe(DataConfig(name="csv", **first, target_column="y")).n_samples == 20
+        assert describe(DataConfig(name="csv", **second, target_column="y")).n_samples == 30
+    assert len(parsed) == 2
+    semicolon = CsvFormat(delimiter=";")
+    with pytest.raises(DatasetError):
+        describe(DataConfig(name="csv", **first, target_column="y", csv=semicolon))
+    with pytest.raises(DatasetError):  # a refusal is remembered too
+        describe(DataConfig(name="csv", **first, target_column="y", csv=semicolon))
+    assert len(parsed) == 3
+
+
+def test_upload_ids_are_the_only_way_to_a_file(tmp_path):
+    from core import uploads
+
+    fields = upload(b"a,b\n1,2\n", "../../etc/passwd")
+    assert fields["file_name"] == "../../etc/passwd"  # the test helper keeps it; the page cleans it
+    assert uploads.display_name("C:\\Users\\me\\iris\x00.csv") == "iris.csv"
+    assert uploads.path_of(fields["upload"]).parent == tmp_path / "runs" / "uploads"
+    for bad in ("../" + "0" * 29, "0" * 32 + "\n", "0" * 31, "A" * 32, "/etc/passwd"):
+        with pytest.raises(uploads.UploadError):
+            uploads.path_of(bad)
+    assert sorted(p.name for p in (tmp_path / "runs" / "uploads").iterdir()) == [f"{fields['upload']}.csv"]
+
+
+# --------------------------------------------------------------------------------------------
+# CSV structure: metadata lines, missing headers, delimiters, decimal commas, huge numbers
+
+SKLEARN_DATA = Path(sklearn_data.__file__).parent
+
+
+@pytest.mark.parametrize(
+    ("file", "rows", "features", "meta", "first_values"),
+    [
+        ("wine_data.csv", 178, 13, 5, "14.23, 1.71, 2.43, 15.6"),
+        ("breast_cancer.csv", 569, 30, 4, "17.99, 10.38, 122.8, 1001"),
+    ],
+)
+def test_sklearns_raw_csvs_load_with_every_feature_once_the_choices_are_set(
+    file, rows, features, meta, first_values
+):
+    fields = upload(SKLEARN_DATA / file)
+    target = f"column {features + 1}"
+    cfg = DataConfig(name="csv", **fields, target_column=target)
+    # As pandas reads it, the metadata line makes all but its 4-5 last columns a hidden index.
+    with pytest.raises(DatasetError) as err:
+        describe(cfg)
+    assert str(err.value).startswith(
+        f"Line 1 has {meta} fields, the rows have {features + 1}: it looks like a metadata line"
+    )
+    assert "Skip it (data.csv.skip_rows = 1)" in str(err.value)
+    assert err.value.fixes == (("Skip the first line", {"data.csv.skip_rows": 1}),)
+    # Skipped, the first data row would be the header: refused, with the next fix.
+    with pytest.raises(DatasetError) as err:
+        describe(replace(cfg, csv=CsvFormat(skip_rows=1)))
+    assert f"The header row (line 2) holds only numbers ({first_values}, …)" in str(err.value)
+    assert "Choose no header row (data.csv.header = false)" in str(err.value)
+    assert err.value.fixes == (("No header row", {"data.csv.header": False}),)
+    # Both set: every feature, every row, the classes as scikit-learn has them.
+    cfg = replace(cfg, csv=CsvFormat(skip_rows=1, header=False))
+    info = describe(cfg)
+    assert info.input_shape == (features,) and info.n_samples == rows
+    assert info.columns == tuple(f"column {i}" for i in range(1, features + 2))
+    ds = load(cfg, validation_split=0.2, seed=0)
+    assert ds.x_train.shape[1] == features and len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == rows
+    table = datasets.read_upload(fields["upload"], cfg.csv)
+    assert table.notes == (
+        "Delimiter: comma (detected).",
+        f"No header row: columns are named column 1..{features + 1}.",
+        "Skipped line 1.",
+    )
+    bunch = getattr(sklearn_datasets, "load_wine" if file.startswith("wine") else "load_breast_cancer")()
+    np.testing.assert_array_equal(table.frame.iloc[:, :-1].to_numpy(), bunch.data)
+    np.testing.assert_array_equal(table.frame.iloc[:, -1].to_numpy(), bunch.target)
+
+
+def test_mixed_delimiters_are_refused_naming_the_lines():
+    text = "a,b,y\n" + "1,2,0\n" * 5 + "3;4;1\n" + "1,2,1\n" * 5
+    with pytest.raises(DatasetError) as err:
+        read_csv(text.encode())
+    assert (
+        "The rows are not separated the same way: line 7 by ';' and lines 1, 2, 3, 4, 5 and 6 more by ','"
+        in (str(err.value))
+    )
+    with pytest.raises(DatasetError, match="most have 3, but line 7 has 1"):  # a delimiter picked
+        read_csv(text.encode(), fmt=CsvFormat(delimiter=","))
+
+
+def test_decimal_commas_are_detected_and_read_once_chosen():
+    text = "a;b;y\n" + "".join(f"{i},5;{i % 3};{i % 2}\n" for i in range(20))
+    cfg = DataConfig(name="csv", **upload(text), target_column="y")
+    with pytest.raises(DatasetError) as err:
+        describe(cfg)
+    assert str(err.value).startswith(
+        "Feature column(s) 'a' (e.g. '0,5' on data row 1) hold numbers with a decimal comma: choose ','"
+    )
+    assert err.value.fixes == (("Decimal comma", {"data.csv.decimal": ","}),)
+    ds = load(replace(cfg, csv=CsvFormat(decimal=",")), validation_split=0.2, seed=0)
+    frame = datasets.read_csv(upload_path(cfg.__dict__), fmt=CsvFormat(decimal=","))
+    assert frame["a"].tolist()[:3] == [0.5, 1.5, 2.5] and ds.x_train.shape[1] == 2
+    with pytest.raises(DatasetError, match="The delimiter and the decimal separator are both ','"):
+        read_csv(text.encode(), fmt=CsvFormat(delimiter=",", decimal=","))
+
+
+def test_header_longer_or_shorter_than_the_rows():
+    with pytest.raises(DatasetError, match="Line 1 has 4 fields, the rows have 3: the header names more"):
+        read_csv(b"a,b,c,d\n" + b"1,2,3\n" * 12)
+    with pytest.raises(DatasetError, match="Line 3 has 2 fields, the rows have 3: it looks like a metadata"):
+        read_csv(b"title\nmade today\na,b\n" + b"1,2,3\n" * 12, fmt=CsvFormat(skip_rows=2))
+    with pytest.raises(DatasetError, match="Nothing is left after skipping 100 lines"):
+        read_csv(b"a,b\n1,2\n", fmt=CsvFormat(skip_rows=100))
+
+
+def test_numbers_too_large_for_a_float_name_the_column_and_row():
+    big = "9" * 400
+    text = "a,b,y\n" + "1,2,0\n1,3,1\n" * 6 + f"{big},2,1\n-{big},1e400,0\n"
+    cfg = DataConfig(name="csv", **upload(text), target_column="y")
+    with pytest.raises(DatasetError) as err:  # was: OverflowError: int too large to convert to float
+        describe(cfg)
+    assert str(err.value) == (
+        "Infinite values, or numbers too large for a 64-bit float (beyond ±1.8e308), in "
+        "'a' (2 cells, first on data row 13: a 400-digit number), 'b' (1 cell, first on data row 14): "
+        "replace them with finite numbers."
+    )
+    regression = DataConfig(name="csv", **upload(text.replace(f"{big},2,1", f"1,2,{big}")), target_column="y")
+    with pytest.raises(DatasetError, match="'y' \\(1 cell, first on data row 13: a 400-digit number\\)"):
+        describe(replace(regression, task="regression"))
 
 
 # --------------------------------------------------------------------------------------------
 # text_csv
 
 
-def reviews_csv(tmp_path: Path, n: int = 60) -> str:
+def reviews_csv(tmp_path: Path, n: int = 60) -> dict[str, str]:
     """Reviews of exactly 4 words around '<br />' tags, plus one word unique to each review."""
     rows = []
     for i in range(n):
@@ -484,8 +619,8 @@ def reviews_csv(tmp_path: Path, n: int = 60) -> str:
     return csv_file(tmp_path, pd.DataFrame(rows).to_csv(index=False), "reviews.csv")
 
 
-def load_text(path: str, **cfg) -> datasets.Dataset:
-    base = {"name": "text_csv", "path": path, "text_column": "review", "target_column": "sentiment"}
+def load_text(path: dict[str, str], **cfg) -> datasets.Dataset:
+    base = {"name": "text_csv", **path, "text_column": "review", "target_column": "sentiment"}
     return load(DataConfig(**{**base, **cfg}), validation_split=0.25, seed=0)
 
 
@@ -501,7 +636,7 @@ def test_text_csv_tokenizes_with_a_vocabulary_from_the_training_texts_only(tmp_p
     # Each review's unique word is in the vocabulary only if that review is a training review.
     assert not (ds.x_train == 1).any()
     assert ((ds.x_test == 1).sum(axis=1) == 2).all() and ((ds.x_val == 1).sum(axis=1) == 2).all()
-    info = describe(DataConfig(name="text_csv", path=path, text_column="review", target_column="sentiment"))
+    info = describe(DataConfig(name="text_csv", **path, text_column="review", target_column="sentiment"))
     assert (info.task, info.input_kind, info.n_samples, info.n_classes) == ("binary", "sequence", 60, 2)
 
 
@@ -517,7 +652,7 @@ def test_text_csv_multiclass_labels(tmp_path):
     )
     path = csv_file(tmp_path, df.to_csv(index=False))
     ds = load(
-        DataConfig(name="text_csv", path=path, text_column="text", target_column="label", maxlen=5),
+        DataConfig(name="text_csv", **path, text_column="text", target_column="label", maxlen=5),
         validation_split=0.2,
         seed=0,
     )
@@ -526,7 +661,7 @@ def test_text_csv_multiclass_labels(tmp_path):
 
 def test_text_csv_errors(tmp_path):
     path = reviews_csv(tmp_path)
-    cfg = {"name": "text_csv", "path": path}
+    cfg = {"name": "text_csv", **path}
     with pytest.raises(
         DatasetError, match=r"^Choose the text column \(the reviews or documents\). Columns: review"
     ):
@@ -549,7 +684,7 @@ def test_text_csv_empty_texts_and_label_problems(tmp_path):
     df = pd.DataFrame({"review": ["fine film"] * 20, "sentiment": ["pos", "neg"] * 10})
     df.loc[[3, 8], "review"] = ["", "   "]
     path = csv_file(tmp_path, df.to_csv(index=False))
-    cfg = DataConfig(name="text_csv", path=path, text_column="review", target_column="sentiment")
+    cfg = DataConfig(name="text_csv", **path, text_column="review", target_column="sentiment")
     with pytest.raises(DatasetError, match=r"'review' has empty texts \(2 cells, first on data row 4\)"):
         describe(cfg)
     df = pd.DataFrame({"review": ["fine film"] * 20, "sentiment": ["pos", "neg", "meh", "ok"] * 5})
@@ -559,15 +694,15 @@ def test_text_csv_empty_texts_and_label_problems(tmp_path):
     ):
         describe(
             DataConfig(
-                name="text_csv", path=path, text_column="review", target_column="sentiment", task="binary"
+                name="text_csv", **path, text_column="review", target_column="sentiment", task="binary"
             )
         )
     df = pd.DataFrame({"review": ["fine film"] * 40, "score": np.linspace(0, 1, 40)})
     path = csv_file(tmp_path, df.to_csv(index=False), "scores.csv")
     with pytest.raises(DatasetError, match="'score' looks continuous"):
-        describe(DataConfig(name="text_csv", path=path, text_column="review", target_column="score"))
+        describe(DataConfig(name="text_csv", **path, text_column="review", target_column="score"))
     with pytest.raises(DatasetError, match="^The text column 'score' holds numbers, not text"):
-        describe(DataConfig(name="text_csv", path=path, text_column="score", target_column="review"))
+        describe(DataConfig(name="text_csv", **path, text_column="score", target_column="review"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,12 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.datasets.data as sklearn_data
 
 from core import datasets, models
 from core.config import (
     CHECKPOINT_FORMATS,
     OPTIMIZERS,
     CheckpointConfig,
+    CsvFormat,
     DataConfig,
     EarlyStoppingConfig,
     FitConfig,
@@ -44,6 +46,7 @@ from core.config import (
 )
 from core.export import export_config_json, export_script, script_file_name
 from core.runs import FINISHED
+from tests.uploads import upload, upload_path
 
 REPRO_TOL = 1e-6  # see the module docstring: measured difference is 0.0
 
@@ -169,7 +172,8 @@ def base_config(dataset: str, model: str, task: str | None = None) -> RunConfig:
         name=f"{dataset}-{model}",
         data=DataConfig(
             name=dataset,
-            path="/srv/uploads/data.csv" if datasets.DATASETS[dataset].source == "csv" else None,
+            upload="0" * 32 if datasets.DATASETS[dataset].source == "csv" else None,
+            file_name="data.csv" if datasets.DATASETS[dataset].source == "csv" else None,
             target_column="label" if datasets.DATASETS[dataset].source == "csv" else None,
             text_column="review" if dataset == "text_csv" else None,
             task=task,
@@ -325,13 +329,13 @@ def check_matches_config(src: str, cfg: RunConfig) -> None:
 
 def test_csv_paths_and_column_names_are_safe_literals(tmp_path):
     cfg = base_config("text_csv", "seed_conv1d")
-    cfg.data.path = "/srv/" + "very-long-directory-name/" * 5 + 'it\'s "data"\\.csv'
+    hint = "/srv/" + "very-long-directory-name/" * 5 + 'it\'s "data"\\.csv'
     cfg.data.text_column = 'the "review"'
     cfg.data.target_column = "label's\tcolumn"
     cfg.name = 'a """ tricky\\ name\x00 that is much longer than any docstring line should ever be, ok'
-    src = export_script(cfg)
+    src = export_script(cfg, data_path_hint=hint)
     const = constants(src)
-    assert const["CSV_PATH"] == cfg.data.path
+    assert const["CSV_PATH"] == hint
     assert const["TEXT_COLUMN"] == cfg.data.text_column
     assert const["TARGET_COLUMN"] == cfg.data.target_column
     assert ast.get_docstring(ast.parse(src)).startswith("An Early Stopping Lab run")
@@ -342,7 +346,11 @@ def test_csv_paths_and_column_names_are_safe_literals(tmp_path):
 
 def test_data_path_hint_is_the_default_csv_path():
     cfg = base_config("csv", "mlp")
-    assert constants(export_script(cfg))["CSV_PATH"] == "/srv/uploads/data.csv"
+    assert constants(export_script(cfg))["CSV_PATH"] == "data.csv"  # the file's own name, not its upload id
+    cfg.data.file_name = 'iris "2024".csv'
+    assert constants(export_script(cfg))["CSV_PATH"] == 'iris "2024".csv'
+    cfg.data.file_name = None
+    assert constants(export_script(cfg))["CSV_PATH"] == "data.csv"
     assert constants(export_script(cfg, data_path_hint="my data.csv"))["CSV_PATH"] == "my data.csv"
     assert "CSV_PATH" not in constants(export_script(base_config("digits", "mlp"), data_path_hint="x.csv"))
 
@@ -423,6 +431,8 @@ DATA_CASES = [
     "csv-ints-inferred",
     "csv-ints-as-regression",
     "csv-float-labels",
+    "csv-sklearn-wine-raw",
+    "csv-decimal-comma-no-header",
     "text_csv",
     "imdb",
     "imdb-capped",
@@ -446,6 +456,9 @@ def data_cases(tmp: Path) -> dict[str, RunConfig]:
     floats = tmp / "floats.csv"
     df.assign(label=(np.arange(len(df)) % 3).astype(float)).to_csv(floats, index=False)
     texts = write_text_csv(tmp / "texts.csv")
+    wine = Path(sklearn_data.__file__).parent / "wine_data.csv"  # a metadata line, no header row
+    european = tmp / "european.csv"
+    df.drop(columns=["flag"]).to_csv(european, sep=";", decimal=",", index=False, header=False)
 
     def cfg(model="mlp", seed=42, val=0.2, **data):
         return RunConfig(
@@ -465,25 +478,38 @@ def data_cases(tmp: Path) -> dict[str, RunConfig]:
             ("overfit", cfg(name="overfit")),
             ("overfit-capped", cfg(name="overfit", max_samples=100)),
             ("text_sentiment", cfg("seed_conv1d", name="text_sentiment", max_samples=300, **text)),
-            ("csv", cfg(name="csv", path=str(table), target_column="label")),
+            ("csv", cfg(name="csv", **upload(table), target_column="label")),
             (
                 "csv-semicolon-bom",
-                cfg(name="csv", path=str(semicolon), target_column="label", max_samples=90),
+                cfg(name="csv", **upload(semicolon), target_column="label", max_samples=90),
             ),
-            ("csv-regression", cfg(name="csv", path=str(regression), target_column="label")),
-            ("csv-unstratifiable", cfg(name="csv", path=str(lonely), target_column="label")),
-            ("csv-ints-inferred", cfg(name="csv", path=str(ints), target_column="label")),
+            ("csv-regression", cfg(name="csv", **upload(regression), target_column="label")),
+            ("csv-unstratifiable", cfg(name="csv", **upload(lonely), target_column="label")),
+            ("csv-ints-inferred", cfg(name="csv", **upload(ints), target_column="label")),
             (
                 "csv-ints-as-regression",
-                cfg(name="csv", path=str(ints), target_column="label", task="regression"),
+                cfg(name="csv", **upload(ints), target_column="label", task="regression"),
             ),
-            ("csv-float-labels", cfg(name="csv", path=str(floats), target_column="label")),
+            ("csv-float-labels", cfg(name="csv", **upload(floats), target_column="label")),
+            (
+                "csv-sklearn-wine-raw",
+                cfg(name="csv", **upload(wine), target_column="column 14", csv=CsvFormat(1, False)),
+            ),
+            (
+                "csv-decimal-comma-no-header",
+                cfg(
+                    name="csv",
+                    **upload(european),
+                    target_column="column 5",
+                    csv=CsvFormat(header=False, delimiter=";", decimal=","),
+                ),
+            ),
             (
                 "text_csv",
                 cfg(
                     "seed_conv1d",
                     name="text_csv",
-                    path=str(texts),
+                    **upload(texts),
                     target_column="sentiment",
                     text_column="review",
                     **text,
@@ -505,7 +531,7 @@ def test_exported_data_is_the_engines(case, tmp_path, monkeypatch):
     cfg = data_cases(tmp_path)[case]
     ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
     module = load_script(export_script(cfg), tmp_path)
-    data = module.load_data(cfg.data.path) if cfg.data.path else module.load_data()
+    data = module.load_data(str(upload_path(cfg.data.__dict__))) if cfg.data.upload else module.load_data()
     assert_same_data(ds, data)
     if case == "csv-unstratifiable":
         assert "unstratified" in ds.description  # the fallback really was exercised
@@ -550,7 +576,7 @@ def test_exported_model_is_the_engines_with_the_same_initial_weights(case, model
     )
     ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
     module = load_script(export_script(cfg), tmp_path)
-    data = module.load_data(cfg.data.path) if cfg.data.path else module.load_data()
+    data = module.load_data(str(upload_path(cfg.data.__dict__))) if cfg.data.upload else module.load_data()
 
     keras.utils.set_random_seed(11)
     ours = module.build_model(data)
@@ -616,7 +642,7 @@ def test_csv_script_reads_the_file_given_as_argument(tmp_path):
     data_file = write_table_csv(tmp_path / "mine.csv")
     cfg = RunConfig(
         name="csv",
-        data=DataConfig(name="csv", path="/srv/gone/upload.csv", target_column="label"),
+        data=DataConfig(name="csv", upload="0" * 32, file_name="gone.csv", target_column="label"),
         model=ModelConfig(name="mlp", units=16, depth=1),
         fit=FitConfig(max_epochs=5, validation_split=0.0),
         early_stopping=EarlyStoppingConfig(monitor="loss", patience=1, start_from_epoch=1, baseline=5.0),

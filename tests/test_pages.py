@@ -414,12 +414,13 @@ def test_eight_sessions_start_runs_at_once_all_queue_and_complete():
 def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
     from core.config import DataConfig
     from core.presets import quick_digits
+    from tests.uploads import upload, upload_path
     from ui.state import get_trainer
 
-    good = tmp_path / "data.csv"
-    good.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    fields = upload("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    good = upload_path(fields)
     cfg = quick_digits()
-    cfg.data = DataConfig(name="csv", path=str(good), target_column="y")
+    cfg.data = DataConfig(name="csv", **fields, target_column="y")
     trainer = get_trainer()
     long = quick_digits()
     long.fit.max_epochs = 400
@@ -495,3 +496,39 @@ def test_start_pressed_before_loaded_settings_appeared_starts_nothing_and_restor
     assert get_trainer().snapshot(run_id).config.name == loaded.name
     get_trainer().stop(run_id)
     get_trainer().wait(run_id, timeout=120)
+
+
+def test_csv_choices_show_what_was_found_and_apply_the_fix(tmp_path):
+    """breast_cancer.csv as scikit-learn ships it: the page names each problem and offers its fix."""
+    import sklearn.datasets.data as sklearn_data
+
+    from tests.uploads import upload
+
+    fields = upload(Path(sklearn_data.__file__).parent / "breast_cancer.csv")
+    at = app()
+    at.run()
+    at.session_state["data.name"] = "csv"
+    at.session_state["data.upload"] = fields["upload"]
+    at.session_state["data.file_name"] = fields["file_name"]
+    at.run()
+    assert not at.exception
+    assert any(
+        "Line 1 has 4 fields, the rows have 31: it looks like a metadata line" in e.value for e in at.error
+    )
+    assert at.button(key="start").disabled
+    at.button(key="csv_fix.Skip the first line").click().run()
+    assert at.number_input(key="data.csv.skip_rows").value == 1
+    assert any("The header row (line 2) holds only numbers" in e.value for e in at.error)
+    at.button(key="csv_fix.No header row").click().run()
+    assert not at.exception and not at.error
+    assert at.toggle(key="data.csv.header").value is False
+    assert any(
+        c.value == "breast_cancer.csv: 569 rows, 31 columns. Delimiter: comma (detected). "
+        "No header row: columns are named column 1..31. Skipped line 1."
+        for c in at.caption
+    )
+    assert at.selectbox(key="data.target_column").value == "column 31"
+    assert not at.button(key="start").disabled
+    at.selectbox(key="data.csv.delimiter").set_value(";").run()  # a choice the file does not fit
+    assert any("only the target column 'column 1'" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="start").disabled

@@ -8,15 +8,14 @@ from ``validate()`` land next to the widget with the same path, and the form is 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from core import datasets, epoch_weights, metrics
-from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, Problem, RunConfig, limits, unchecked
+from core import datasets, epoch_weights, metrics, uploads
+from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, CsvFormat, Problem, RunConfig, limits, unchecked
 from core.models import MODELS, estimate_params
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -145,40 +144,63 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
     if spec.source != "keras":
         _slider(st, "Test share", "data.test_fraction", step=0.05, help="Held out for the final test.")
     try:
-        return datasets.describe(read_config().data)
+        return datasets.describe(read_config().data, uploads_dir=uploads_dir)
     except datasets.DatasetError:
         return None  # validate() reports it
 
 
+DECIMALS = {".": "point (1.5)", ",": "comma (1,5)"}
+
+
 def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
+    """Upload (stored by content id), the reading choices, what was found, the columns to use."""
     state = st.session_state
     upload = st.file_uploader("CSV file", type=["csv"], key="csv_upload")
-    if upload is not None:
-        data = upload.getvalue()
-        digest = hashlib.sha256(data).hexdigest()[:32]
-        path = uploads_dir / f"{digest}.csv"
-        if not path.exists():
-            uploads_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".partial")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        if state.get("data.path") != str(path):
-            state["data.path"] = str(path)
-            state["data.upload_name"] = upload.name
-    path = state.get("data.path")
-    if not path:
+    if upload is not None and state.get("csv_upload_seen") != upload.file_id:
+        try:
+            upload_id = uploads.store(upload.getvalue(), uploads_dir)
+        except OSError as exc:
+            st.error(f"Could not keep the upload in the runs folder: {exc.strerror or exc}.")
+            return
+        state["csv_upload_seen"] = upload.file_id
+        if state.get("data.upload") != upload_id:  # a new file: read it the default way first
+            state["data.upload"] = upload_id
+            state.update(_paths(CsvFormat(), "data.csv."))
+            state.pop("data.target_column", None)
+            state.pop("data.text_column", None)
+        state["data.file_name"] = uploads.display_name(upload.name)
+    upload_id = state.get("data.upload")
+    if not upload_id:
         st.info(
             "Upload a CSV: one row per sample, a header row, numeric feature columns and a target column."
         )
         return
-    try:
-        frame = datasets.read_csv(path)
-    except datasets.DatasetError as exc:
-        st.error(str(exc))
-        return
-    st.caption(
-        f"{state.get('data.upload_name', Path(path).name)}: {len(frame):,} rows, {frame.shape[1]} columns"
+    name = state.get("data.file_name") or datasets.file_label(read_config().data)
+    skip = limits("data.csv.skip_rows")
+    c1, c2 = st.columns(2)
+    c1.number_input(
+        "Lines to skip",
+        int(skip.low or 0),
+        int(skip.high or 100),
+        key="data.csv.skip_rows",
+        help="Lines before the header row (or the first data row): a title, or a metadata line.",
     )
+    c2.toggle("Header row", key="data.csv.header", help="Off: the columns are named column 1..N.")
+    c1, c2 = st.columns(2)
+    c1.selectbox(
+        "Delimiter", list(datasets.DELIMITER_NAMES), key="data.csv.delimiter",
+        format_func=datasets.DELIMITER_NAMES.get,
+    )  # fmt: skip
+    c2.selectbox("Decimal separator", list(DECIMALS), key="data.csv.decimal", format_func=DECIMALS.get)
+    try:
+        table = datasets.read_upload(upload_id, read_config().data.csv, uploads_dir)
+    except datasets.DatasetError as exc:
+        st.error(f"{name}: {exc}")
+        for label, values in exc.fixes:
+            st.button(label, key=f"csv_fix.{label}", on_click=_apply_fix, args=(values,), type="primary")
+        return
+    frame = table.frame
+    st.caption(" ".join([f"{name}: {len(frame):,} rows, {frame.shape[1]} columns.", *table.notes]))
     st.dataframe(frame.head(5), hide_index=True, height=150, key="csv_preview")
     columns = [str(c) for c in frame.columns]
     if state.get("data.target_column") not in columns:
@@ -194,6 +216,10 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
         key="data.task",
         format_func=lambda t: "infer from the target" if t is None else t,
     )
+
+
+def _apply_fix(values: dict[str, Any]) -> None:
+    st.session_state.update(values)
 
 
 def _keras_availability(name: str) -> None:

@@ -28,7 +28,7 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
             "open": "Train?run=" + index["id"],
             "name": index["name"],
             "status": index["status"].map(lambda s: STATUS_LABELS.get(s, s)),
-            "dataset": index["dataset"],
+            "dataset": [_dataset(name, raw) for name, raw in zip(index["dataset"], _configs(index))],
             "model": index["model"],
             "epochs": index["epochs_run"].fillna(0).astype(int).astype(str)
             + " / "
@@ -44,6 +44,19 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return frame
+
+
+def _configs(index: pd.DataFrame) -> list:
+    return list(index["config"]) if "config" in index else [None] * len(index)
+
+
+def _dataset(name: str, raw: str | None) -> str:
+    """csv and text_csv runs with their file's own name: "csv (iris.csv)"."""
+    try:
+        file_name = json.loads(raw or "{}").get("data", {}).get("file_name")
+    except (ValueError, AttributeError):
+        file_name = None
+    return f"{name} ({file_name})" if isinstance(file_name, str) and file_name else name
 
 
 _COLUMNS = {

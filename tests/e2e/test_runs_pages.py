@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from core import replay
 from core.presets import quick_digits
 from core.runs import RunStore
-from tests.e2e.conftest import ROOT, wait_connected
+from tests.e2e.conftest import ROOT, early_stopping_off, run_id_of, set_number, wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -227,7 +227,7 @@ def test_csv_upload_preview_target_and_training(server, page: Page, tmp_path):
         (
             b"a,b,label\n"
             + b"".join(f"{i},{'inf' if i % 7 == 0 else i},{i % 2}\n".encode() for i in range(40)),
-            "Infinite values in 'b' (6 cells",
+            "numbers too large for a 64-bit float (beyond ±1.8e308), in 'b' (6 cells",
         ),
         (
             b"a,b,label\n" + b"".join(f"{i},{i * 2},1\n".encode() for i in range(40)),
@@ -265,3 +265,69 @@ def test_bad_csv_uploads_explain_themselves_and_block_start(server, page: Page, 
     with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=10) as resp:
         assert resp.read() == b"ok"
     assert RunStore(server.runs_dir).ids() == runs_before
+
+
+def test_sklearns_raw_wine_csv_trains_on_all_13_features_once_the_first_line_is_skipped(server, page: Page):
+    """wine_data.csv: a metadata line ('178,13,class_0,...') and no header row. pandas alone reads
+    it as 5 columns over a hidden index; here the page says what it found and offers the fixes."""
+    import sklearn.datasets.data as sklearn_data
+
+    wine = os.path.join(os.path.dirname(sklearn_data.__file__), "wine_data.csv")
+    _open(page, f"{server.url}/Train", "Train")
+    _upload_csv(page, wine)
+    alerts = page.get_by_test_id("stAlert")
+    expect(
+        alerts.filter(has_text="Line 1 has 5 fields, the rows have 14: it looks like a metadata line").first
+    )
+    expect(page.get_by_role("button", name="Start training")).to_be_disabled()
+    page.get_by_role("button", name="Skip the first line").click()
+    wait_connected(page)
+    expect(alerts.filter(has_text="The header row (line 2) holds only numbers").first).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Lines to skip", exact=True)).to_have_value("1")
+    page.get_by_role("button", name="No header row").click()
+    wait_connected(page)
+    found = re.compile(
+        r"wine_data\.csv: 178 rows, 14 columns\. .*No header row: columns are named column 1\.\.14\."
+    )
+    expect(page.get_by_text(found)).to_be_visible()
+    expect(page.get_by_role("combobox", name="Target column")).to_have_value("column 14")
+    set_number(page, "Max epochs", 2)
+    early_stopping_off(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
+    run_id = run_id_of(page.url)
+    expect(page.get_by_text("Epochs trained", exact=True)).to_be_visible(timeout=120_000)
+    data = RunStore(server.runs_dir).load(run_id).config.data
+    assert (data.file_name, data.target_column, data.csv.skip_rows, data.csv.header) == (
+        "wine_data.csv", "column 14", 1, False,
+    )  # fmt: skip
+    log = RunStore(server.runs_dir).load(run_id).log_lines
+    assert any(
+        line.startswith("wine_data.csv (target 'column 14'): ") and "13 features" in line for line in log
+    )
+
+
+def test_a_config_json_naming_a_server_file_is_refused_and_nothing_of_the_file_is_sent(
+    server, page: Page, tmp_path
+):
+    marker = f"SECRET-{os.getpid()}-e2e-marker-7f3a"
+    secret = tmp_path / "secret.csv"
+    secret.write_text(f"name,{marker}\n" + f"x,{marker}\n" * 20)
+    config = tmp_path / "attack.json"
+    config.write_text(json.dumps({"data": {"name": "text_csv", "path": str(secret)}}))
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(
+        payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))  # fmt: skip
+    _open(page, f"{server.url}/Train", "Train")
+    page.get_by_test_id("stFileUploaderDropzoneInput").nth(0).set_input_files(str(config))
+    wait_connected(page)
+    refusal = page.get_by_test_id("stAlert").filter(has_text="attack.json was not loaded")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("data.path: a config cannot name a file on the server")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    # Nothing was loaded: the form kept its settings (the preset's digits), no CSV preview exists.
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Digits (tabular)")
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
+    assert frames, "no websocket frames were captured"
+    assert marker not in page.content()
+    assert not [f for f in frames if marker in f]
