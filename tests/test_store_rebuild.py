@@ -518,3 +518,22 @@ def test_a_missing_run_folder_still_loads(store):
     snap = store.load(rid)
     assert snap.history == () and snap.log_lines == ()
     assert os.path.basename(store.root) == "runs"
+
+
+def test_a_live_run_of_a_dead_process_is_interrupted_after_a_rebuild(store):
+    rid = _queued(store)
+    with sqlite3.connect(store.root / INDEX) as db:  # running, owned by a process long gone
+        db.execute(
+            "UPDATE runs SET status = ?, owner_pid = 999999999, owner = 'boot/999999999/1' WHERE id = ?",
+            (RUNNING, rid),
+        )
+    db.close()
+    store.rename(rid, "orphan")  # (any index write): summary.json now says running, with that owner
+    store.close()
+    for p in store.root.glob("runs.sqlite*"):
+        p.unlink()
+    trainer = Trainer(RunStore(store.root))
+    assert trainer.interrupted == [rid]
+    snap = trainer.snapshot(rid)
+    assert (snap.status, snap.config.name) == (INTERRUPTED, "orphan")
+    assert json.loads((store.run_dir(rid) / "summary.json").read_text())["status"] == INTERRUPTED
