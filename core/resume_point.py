@@ -65,6 +65,8 @@ def why_not(snap, run_dir: str | os.PathLike) -> str | None:
     """None when ``snap`` can be resumed, else the reason in the page's words."""
     if snap.is_live:
         return "This run is still going."
+    if snap.damaged:
+        return "This run's config.json is damaged, so it cannot be trained further."
     if snap.stop_reason in FINAL_REASONS:
         return "This run ended on its own; there is nothing left to train."
     if saved_epoch(run_dir) is None:

@@ -9,6 +9,7 @@ Epochs here are 1-based, as Keras prints them ("Epoch 3/200").
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,9 +96,30 @@ class EpochRecord:
 
     @classmethod
     def from_json(cls, line: str) -> EpochRecord:
+        """ValueError for anything but a line we wrote: the file may be damaged or crafted."""
         d = json.loads(line)
-        logs = {k: (math.nan if v is None else float(v)) for k, v in d["logs"].items()}
-        return cls(d["epoch"], logs, d["seconds"], d["saved"], d["es_wait"], d["es_best_epoch"])
+        if not isinstance(d, dict) or not isinstance(d.get("logs"), dict):
+            raise ValueError("not an epoch record")
+        logs = {}
+        for k, v in d["logs"].items():
+            if v is not None and not _is_number(v):
+                raise ValueError(f"logs.{k} is not a number")
+            logs[k] = math.nan if v is None else float(v)
+        epoch, seconds, saved = d.get("epoch"), d.get("seconds"), d.get("saved", False)
+        if not _is_int(epoch) or epoch < 1 or not _is_number(seconds) or not isinstance(saved, bool):
+            raise ValueError("epoch, seconds or saved has the wrong type")
+        es_wait, es_best = d.get("es_wait"), d.get("es_best_epoch")
+        if not all(v is None or _is_int(v) for v in (es_wait, es_best)):
+            raise ValueError("es_wait or es_best_epoch is not an integer")
+        return cls(epoch, logs, float(seconds), saved, es_wait, es_best)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _json_float(v: float) -> float | str | None:
@@ -133,6 +156,7 @@ class RunSnapshot:
     test_metrics: dict[str, float] = field(default_factory=dict)
     queue_position: int | None = None
     version: int = 0
+    damaged: str | None = None  # why the run's config could not be read; ``config`` is then a stand-in
 
     @property
     def max_epochs(self) -> int:
@@ -266,7 +290,7 @@ class Run:
             if persist and self.persist:
                 try:
                     self.store.write_index(snap, epochs_run=epochs_run)
-                except sqlite3.Error:
+                except (sqlite3.Error, OSError):
                     if snap.is_live:
                         raise  # a run that cannot record itself must stop (and fail)
                     # Ending a run on a full disk: the page still gets the outcome from memory.
@@ -319,7 +343,17 @@ class Run:
 
 
 # ------------------------------------------------------------------------------------------------
-# The store: SQLite index + one folder per run.
+# The store: one folder per run (the truth) and an SQLite index of them (a cache, rebuilt when lost).
+
+INDEX_NAME = "runs.sqlite"
+SUMMARY_NAME = "summary.json"
+INDEX_TIMEOUT_ENV = "ESLAB_INDEX_TIMEOUT_S"
+MAX_LINE_BYTES = 1_000_000  # a longer line of history.jsonl or log.txt is skipped as damaged
+MAX_CONFIG_BYTES = 1_000_000
+MAX_NAME_CHARS = 200
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_CHECKPOINT_RE = re.compile(r"^checkpoint(\.keras|\.h5|\.weights\.h5)$")
+_CHECKPOINT_NAMES = ("checkpoint.keras", "checkpoint.h5", "checkpoint.weights.h5")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -361,55 +395,167 @@ _INDEX_FIELDS = (
     "stop_reason",
     "message",
 )
+# The columns of the first index this app wrote: a "runs" table without them is not ours.
+_REQUIRED_COLUMNS = frozenset(
+    ("id", "name", "status", "config", "dataset", "model", "created_at", "started_at", "finished_at",
+     "epochs_run", "max_epochs", "monitor", "best_epoch", "best_value", "checkpoint_path",
+     "checkpoint_epoch", "stopped_epoch", "stop_reason", "message", "test_metrics", "owner_pid")
+)  # fmt: skip
+
+
+def index_timeout() -> float:
+    """Seconds an index write waits for a lock another program holds (``ESLAB_INDEX_TIMEOUT_S``)."""
+    try:
+        value = float(os.environ.get(INDEX_TIMEOUT_ENV, "30"))
+    except ValueError:
+        return 30.0
+    return value if math.isfinite(value) and value >= 0 else 30.0
 
 
 class RunStore:
-    """Thread-safe and multi-process-safe (SQLite WAL); a run folder is written by one process."""
+    """Thread-safe and multi-process-safe (SQLite WAL); a run folder is written by one process.
+
+    Every write of a run's index row also writes its folder's ``summary.json``, so the folders alone
+    describe every run. On opening, and whenever ``runs.sqlite`` turns out deleted or replaced, an index
+    that is damaged or not ours is set aside (``runs.sqlite.corrupt-<time>``, never deleted) and every
+    run folder it lacks is put back into it.
+    """
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._db_path = self.root / "runs.sqlite"
+        self._db_path = self.root / INDEX_NAME
+        self.timeout = index_timeout()
         self._lock = threading.Lock()
-        # One connection, shared under the lock: opening one per write costs more than the write.
-        # WAL + synchronous=NORMAL: a commit survives the process being killed (the OS has it);
-        # only a power loss can take the last commits, and checkpoints are fsynced on their own.
-        self._db = sqlite3.connect(self._db_path, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._connect() as db:
-            db.execute(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-            # Indexes made by earlier versions: add what they lack.
-            if "stop_requested" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER DEFAULT 0")
-            if "owner" not in columns:
-                db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+        self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the index we opened
+        self._closed = False
+        self.set_aside: list[Path] = []  # bad index files this store moved away
+        self.recovered: list[str] = []  # runs it put back into the index from their folders
+        with self._lock:
+            self._open()
+
+    # -- opening, checking, rebuilding --------------------------------------------------------------
+    def _open(self) -> None:
+        """Under ``self._lock``, and a file lock across processes: one at a time sets aside and rebuilds."""
+        with _file_lock(self.root / f".{INDEX_NAME}.lock"):
+            self._set_aside_if_bad()
+            # One connection, shared under the lock: opening one per write costs more than the write.
+            # WAL + synchronous=NORMAL: a commit survives the process being killed (the OS has it);
+            # only a power loss can take the last commits, and checkpoints are fsynced on their own.
+            db = sqlite3.connect(self._db_path, timeout=self.timeout, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                with db:
+                    _migrate(db)
+                st = os.stat(self._db_path)
+                self._identity = (st.st_dev, st.st_ino)
+                self._reconcile(db)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+
+    def _set_aside_if_bad(self) -> None:
+        path = self._db_path
+        companions = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
+        if not path.exists():
+            # Left by a deleted index: a new one must not pick them up (SQLite would share the old
+            # write-ahead log's index with it, and fail with "disk I/O error").
+            for p in companions:
+                _move_aside(p, "stale", self.set_aside)
+            return
+        if index_problem(path, self.timeout) is not None:
+            for p in (path, *companions):
+                _move_aside(p, "corrupt", self.set_aside)
+
+    def _reconcile(self, db: sqlite3.Connection) -> None:
+        """Puts back every run folder the index lacks. INSERT OR IGNORE: a run created meanwhile wins."""
+        try:
+            with db:
+                known = {r[0] for r in db.execute("SELECT id FROM runs")}
+                for run_id in _run_folder_ids(self.root):
+                    if run_id not in known and self._insert_from_folder(db, run_id):
+                        self.recovered.append(run_id)
+        except sqlite3.OperationalError:
+            pass  # a read-only or locked index: readable as it is; the next open tries again
+
+    def _insert_from_folder(self, db: sqlite3.Connection, run_id: str) -> bool:
+        row = row_from_folder(self.root / run_id)
+        if row is None:
+            return False  # no config.json (yet): create() has not committed it
+        cols = ", ".join(row)
+        cur = db.execute(
+            f"INSERT OR IGNORE INTO runs ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+        )
+        return cur.rowcount == 1
+
+    def _check_index_file(self) -> None:
+        """An index deleted or replaced under us (one stat, a microsecond) is reopened, and rebuilt."""
+        try:
+            st = os.stat(self._db_path)
+            identity: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            identity = None
+        if identity != self._identity or self._db is None:
+            old, self._db = self._db, None
+            if old is not None:
+                old.close()  # SQLite neither checkpoints nor unlinks the WAL of a moved file on close
+            self._open()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._db:
-            yield self._db
+        with self._lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed RunStore.")
+            self._check_index_file()
+            with self._db:
+                yield self._db
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
 
     def run_dir(self, run_id: str) -> Path:
         if not is_run_id(run_id):
             raise ValueError(f"Not a run id: {run_id!r}")
         return self.root / run_id
 
+    # -- summary.json ---------------------------------------------------------------------------------
+    def _sync_summary(self, db: sqlite3.Connection, run_id: str) -> OSError | None:
+        """Writes the row as the run's summary.json, inside the row's transaction (so in commit order)."""
+        cur = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        found = cur.fetchone()
+        if found is None:
+            return None
+        row = dict(zip([c[0] for c in cur.description], found))
+        return self._write_summary(run_id, summary_of(row))
+
+    def _write_summary(self, run_id: str, summary: dict[str, Any]) -> OSError | None:
+        # No fsync: ~50 µs instead of milliseconds; a killed process loses nothing (the page cache has
+        # it), and a file torn by a power loss is skipped: the run is then inferred from its other files.
+        try:
+            _atomic_write(self.run_dir(run_id) / SUMMARY_NAME, json.dumps(summary).encode(), fsync=False)
+        except OSError as exc:
+            return exc
+        return None
+
     # -- writing ----------------------------------------------------------------------------------
     def create(self, run_id: str, config: RunConfig, created_at: float) -> None:
+        """config.json appears only after its row is committed: a folder with one always has a row or
+        is a run to recover (``_reconcile`` in another process never races this)."""
         d = self.run_dir(run_id)
         d.mkdir(parents=True, exist_ok=False)
+        staged = d / ".config.json.staged"
         try:
-            _atomic_write(d / "config.json", config.to_json().encode())
+            _atomic_write(staged, config.to_json().encode())
             with self._connect() as db:
                 db.execute(
                     "INSERT INTO runs (id, name, status, config, dataset, model, created_at, max_epochs,"
-                    " owner_pid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " owner_pid, owner, test_metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
                     (
                         run_id,
                         config.name,
@@ -423,19 +569,42 @@ class RunStore:
                         process_identity(),
                     ),
                 )
+                error = self._sync_summary(db, run_id)
+                if error is not None:
+                    raise error  # rolls the row back
+            os.replace(staged, d / "config.json")
         except BaseException:
+            self._forget(run_id)
             shutil.rmtree(d, ignore_errors=True)  # no folder without its index row (it would never show)
             raise
 
+    def _forget(self, run_id: str) -> None:
+        try:
+            with self._connect() as db:
+                db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        except sqlite3.Error:
+            pass
+
     def write_index(self, snap: RunSnapshot, epochs_run: int) -> None:
+        """The row and summary.json; raises (after committing the row) if summary.json cannot be written."""
         values = [getattr(snap, f) for f in _INDEX_FIELDS]
         values = [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
-        with self._connect() as db:
-            db.execute(
-                f"UPDATE runs SET {', '.join(f + ' = ?' for f in _INDEX_FIELDS)}, epochs_run = ?,"
-                " test_metrics = ? WHERE id = ?",
-                (*values, epochs_run, json.dumps(snap.test_metrics), snap.id),
-            )
+        update = (
+            f"UPDATE runs SET {', '.join(f + ' = ?' for f in _INDEX_FIELDS)}, epochs_run = ?,"
+            " test_metrics = ? WHERE id = ?"
+        )
+        params = (*values, epochs_run, json.dumps(snap.test_metrics), snap.id)
+        try:
+            with self._connect() as db:
+                if db.execute(update, params).rowcount == 0 and self._insert_from_folder(db, snap.id):
+                    db.execute(update, params)  # its row was lost (an index rebuilt without it)
+                error = self._sync_summary(db, snap.id)
+        except sqlite3.Error:
+            if not snap.is_live:  # how the run ended reaches its folder at least (see _adopt_endings)
+                self._write_summary(snap.id, _summary_of_snapshot(snap, epochs_run))
+            raise
+        if error is not None:
+            raise error
 
     def append_history(self, run_id: str, record: EpochRecord) -> None:
         # No fsync: the page cache outlives a killed process, and an fsync per epoch costs more
@@ -475,25 +644,43 @@ class RunStore:
                 f" test_metrics = '{{}}' WHERE id = ? AND status IN ({', '.join('?' * len(from_statuses))})",
                 (QUEUED, os.getpid(), process_identity(), run_id, *from_statuses),
             )
+            if cur.rowcount == 1:
+                self._sync_summary(db, run_id)  # best effort: the run's next write tries again
             return cur.rowcount == 1
 
     def append_log(self, run_id: str, line: str) -> None:
         _append_line(self.run_dir(run_id) / "log.txt", line)
 
     def rename(self, run_id: str, name: str) -> None:
+        """ValueError("name: …") for a name that is not one line of at most 200 printable characters."""
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(f"name: {problem}")
         with self._connect() as db:
             row = db.execute("SELECT config FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(run_id)
-            config = load_stored(row[0])
-            config.name = name
-            db.execute("UPDATE runs SET name = ?, config = ? WHERE id = ?", (name, config.to_json(), run_id))
+            config = _parse_config(row[0])
+            if isinstance(config, RunConfig):
+                config.name = name
+                db.execute(
+                    "UPDATE runs SET name = ?, config = ? WHERE id = ?", (name, config.to_json(), run_id)
+                )
+            else:  # a damaged config keeps its text; the name column still changes
+                db.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+            self._sync_summary(db, run_id)
 
     def delete(self, run_id: str) -> None:
+        """The folder is moved out of the run-id namespace first, so no reconcile can bring it back."""
         d = self.run_dir(run_id)
+        doomed = self.root / f".deleting-{run_id}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.replace(d, doomed)
+        except OSError:
+            doomed = d
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def mark_interrupted(self) -> list[str]:
         """Runs left live by a process that is gone: interrupted. Called when a process opens the store."""
@@ -502,7 +689,8 @@ class RunStore:
             rows = db.execute(
                 f"SELECT id, owner_pid, owner FROM runs WHERE status IN ({live})", LIVE_STATUSES
             ).fetchall()
-            dead = [rid for rid, pid, owner in rows if not _owner_alive(pid, owner)]
+            ended = self._adopt_endings(db, [r[0] for r in rows])
+            dead = [rid for rid, pid, owner in rows if rid not in ended and not _owner_alive(pid, owner)]
             for rid in dead:
                 db.execute(
                     "UPDATE runs SET status = ?, stop_reason = ?, message = ?, finished_at = ? WHERE id = ?",
@@ -515,7 +703,25 @@ class RunStore:
                         rid,
                     ),
                 )
+                self._sync_summary(db, rid)
         return dead
+
+    def _adopt_endings(self, db: sqlite3.Connection, live_ids: list[str]) -> set[str]:
+        """Live rows whose summary.json says the run ended: the ending's index write failed (a locked
+        or full index) and only the folder got it. The folder is the truth."""
+        ended = set()
+        for rid in live_ids:
+            summary = _read_summary(self.root / rid) if is_run_id(rid) else None
+            if not summary or summary.get("status") in LIVE_STATUSES:
+                continue
+            fields = {k: summary[k] for k in (*_INDEX_FIELDS, "epochs_run") if k != "checkpoint_path"}
+            fields["test_metrics"] = json.dumps(summary["test_metrics"])
+            db.execute(
+                f"UPDATE runs SET {', '.join(k + ' = ?' for k in fields)} WHERE id = ?",
+                (*fields.values(), rid),
+            )
+            ended.add(rid)
+        return ended
 
     # -- reading ----------------------------------------------------------------------------------
     def list(self) -> pd.DataFrame:
@@ -535,7 +741,11 @@ class RunStore:
             return db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
 
     def load(self, run_id: str) -> RunSnapshot:
-        """A snapshot rebuilt from disk (runs of other processes, or of earlier ones)."""
+        """A snapshot rebuilt from disk (runs of other processes, or of earlier ones).
+
+        Never raises for damaged files: a run whose config cannot be read opens with ``damaged`` set
+        and a message saying so, a stand-in config and its status unchanged. KeyError for no such run.
+        """
         if not is_run_id(run_id):
             raise KeyError(run_id)
         with self._connect() as db:
@@ -544,8 +754,9 @@ class RunStore:
             found = cur.fetchone()
         if found is None:
             raise KeyError(run_id)
-        row = dict(zip(names, found))
         d = self.run_dir(run_id)
+        row = clean_row(dict(zip(names, found)))
+        config, damaged = _config_of(row, d)
         history = tuple(read_history(d / "history.jsonl"))
         # The index lags history.jsonl by an epoch when its write failed after the epoch's checkpoint was
         # saved (a full disk): the last epoch history.jsonl records as saved is the checkpoint's.
@@ -553,41 +764,416 @@ class RunStore:
         checkpoint_epoch = row["checkpoint_epoch"]
         if saved and (checkpoint_epoch or 0) < saved[-1]:
             checkpoint_epoch = saved[-1]
-        log_path = d / "log.txt"
-        log_lines = tuple(log_path.read_text(errors="replace").splitlines()) if log_path.exists() else ()
+        checkpoint = row["checkpoint"]
+        message = row["message"]
+        if damaged:
+            message = f"This run's config.json is damaged: {damaged}" + (f" ({message})" if message else "")
         return RunSnapshot(
             id=run_id,
-            config=load_stored(row["config"]),  # earlier versions' data.path is migrated
+            config=config,
             status=row["status"],
             created_at=row["created_at"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             epoch=history[-1].epoch if history else 0,
             history=history,
-            log_lines=log_lines,
+            log_lines=tuple(read_lines(d / "log.txt")),
             monitor=row["monitor"],
             best_epoch=row["best_epoch"],
             best_value=row["best_value"],
-            # Rebuilt from this store's folder, not the stored absolute path: the folder may have moved.
-            checkpoint_path=str(d / Path(row["checkpoint_path"]).name) if row["checkpoint_path"] else None,
+            # Rebuilt from this store's folder, not a stored absolute path: the folder may have moved.
+            checkpoint_path=str(d / checkpoint) if checkpoint else None,
             checkpoint_epoch=checkpoint_epoch,
             stopped_epoch=row["stopped_epoch"],
             stop_reason=row["stop_reason"],
-            message=row["message"],
-            test_metrics=json.loads(row["test_metrics"] or "{}"),
+            message=message,
+            test_metrics=row["test_metrics"],
+            damaged=damaged,
         )
 
 
-def read_history(path: Path) -> list[EpochRecord]:
-    """Every complete line; a line torn by a crash mid-write is dropped, not fatal."""
+def _migrate(db: sqlite3.Connection) -> None:
+    db.execute(_SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    # Indexes made by earlier versions: add what they lack.
+    if "stop_requested" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER DEFAULT 0")
+    if "owner" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock, best effort: a folder we cannot create the lock file in still opens."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _move_aside(path: Path, why: str, moved: list[Path]) -> None:
+    """``runs.sqlite`` -> ``runs.sqlite.corrupt-20261130T101500.123456``: kept for a human, never deleted."""
     if not path.exists():
+        return
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f".{time.time_ns() // 1000 % 1_000_000:06d}"
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
+    os.replace(path, target)
+    moved.append(target)
+
+
+def index_problem(path: Path, timeout: float = 30.0) -> str | None:
+    """Why ``path`` is not a usable index of ours, or None. A lock or a permission is no problem of the
+    file's: those raise, and the file stays where it is."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return None  # SQLite will say why when it opens it
+    if not head:
+        return None  # empty: SQLite makes a new database of it
+    if head != _SQLITE_MAGIC:
+        return "not an SQLite file"
+    db = sqlite3.connect(path, timeout=timeout)
+    try:
+        result = [r[0] for r in db.execute("PRAGMA quick_check")]
+        if result != ["ok"]:
+            return "damaged: " + "; ".join(map(str, result[:3]))
+        columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+    except sqlite3.DatabaseError as exc:
+        if any(w in str(exc) for w in ("malformed", "not a database", "corrupt")):
+            return f"damaged: {exc}"
+        raise
+    finally:
+        db.close()
+    if not columns:
+        return "an SQLite database without a runs table (not this app's index)"
+    missing = _REQUIRED_COLUMNS - columns
+    return f"a runs table without {', '.join(sorted(missing))} (not this app's index)" if missing else None
+
+
+def _run_folder_ids(root: Path) -> list[str]:
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
         return []
-    records = []
-    for line in path.read_text().splitlines():
+    return sorted(e.name for e in entries if is_run_id(e.name) and e.is_dir(follow_symlinks=False))
+
+
+# -- what a run folder says about its run -----------------------------------------------------------
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a run's name (None if it can): it is shown, linked and put in file names."""
+    if not isinstance(name, str):
+        return f"must be text, not {type(name).__name__}"
+    if not name.strip():
+        return "a run needs a name"
+    if len(name) > MAX_NAME_CHARS:
+        return f"at most {MAX_NAME_CHARS} characters (this one has {len(name)})"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return "must be one line of printable characters (no control characters or line breaks)"
+    return None
+
+
+def _parse_config(text: object) -> RunConfig | str:
+    """The config, or why it cannot be read. Any exception counts: a crafted file must not raise."""
+    if not isinstance(text, str):
+        return "not text"
+    try:
+        return load_stored(text)  # earlier versions' data.path is migrated
+    except Exception as exc:  # noqa: BLE001 - ConfigError by contract; anything else is damage too
+        return str(exc) or type(exc).__name__
+
+
+def _config_of(row: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str | None]:
+    """The index's config (it has the run's current name), else config.json's, else a stand-in."""
+    config = _parse_config(row["config"])
+    if isinstance(config, str):
+        from_file = _parse_config(_read_capped(run_dir / "config.json", MAX_CONFIG_BYTES))
+        if isinstance(from_file, RunConfig):
+            from_file.name = row["name"] or from_file.name
+            return from_file, None
+        return RunConfig(name=row["name"] or "(unnamed run)"), config
+    if name_problem(config.name):  # a crafted config: the name column is checked, this one may not be
+        config.name = row["name"] or "(unnamed run)"
+    return config, None
+
+
+# What a summary.json / index row field may hold; anything else is read as missing.
+_OPT_INT = (int, type(None))
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "status": (str,),
+    "created_at": (int, float),
+    "started_at": (int, float, type(None)),
+    "finished_at": (int, float, type(None)),
+    "epochs_run": (int,),
+    "max_epochs": _OPT_INT,
+    "monitor": (str, type(None)),
+    "best_epoch": _OPT_INT,
+    "best_value": (int, float, type(None)),
+    "checkpoint_epoch": _OPT_INT,
+    "stopped_epoch": _OPT_INT,
+    "stop_reason": (str, type(None)),
+    "message": (str, type(None)),
+    "owner_pid": _OPT_INT,
+    "owner": (str, type(None)),
+    "dataset": (str, type(None)),
+    "model": (str, type(None)),
+}
+_FIELD_DEFAULTS: dict[str, Any] = {"status": INTERRUPTED, "created_at": 0.0, "epochs_run": 0}
+
+
+def _clean(key: str, value: Any) -> Any:
+    types = _FIELD_TYPES[key]
+    ok = isinstance(value, types) and not isinstance(value, bool)
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if ok and key == "status" and value not in STATUS_LABELS:
+        ok = False
+    if ok and isinstance(value, str) and len(value) > 10_000:
+        value = value[:10_000]
+    return value if ok else _FIELD_DEFAULTS.get(key)
+
+
+def _clean_metrics(value: Any) -> dict[str, float]:
+    if isinstance(value, str):
         try:
-            records.append(EpochRecord.from_json(line))
-        except (ValueError, KeyError, TypeError):
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: float(v) for k, v in value.items() if isinstance(k, str) and _is_number(v)}
+
+
+def _clean_checkpoint(value: Any) -> str | None:
+    """Only our own file names: a crafted "../x" or absolute path never becomes a path."""
+    if not isinstance(value, str):
+        return None
+    name = value.replace("\\", "/").rsplit("/", 1)[-1]
+    return name if _CHECKPOINT_RE.fullmatch(name) else None
+
+
+def clean_row(raw: dict[str, Any]) -> dict[str, Any]:
+    """An index row or summary.json with every field of the right type (or None), the checkpoint as a
+    bare file name (``checkpoint``) and test metrics as a dict."""
+    row = {key: _clean(key, raw.get(key)) for key in _FIELD_TYPES}
+    name = raw.get("name")
+    row["name"] = name if name_problem(name) is None else None  # None: not a usable name
+    row["checkpoint"] = _clean_checkpoint(raw.get("checkpoint", raw.get("checkpoint_path")))
+    row["test_metrics"] = _clean_metrics(raw.get("test_metrics"))
+    row["config"] = raw.get("config")
+    return row
+
+
+def summary_of(row: dict[str, Any]) -> dict[str, Any]:
+    """summary.json: the index row, minus the config (config.json has it) and the stop flag."""
+    clean = clean_row(row)
+    out = {"format": 1, "id": row["id"], "name": row["name"]}
+    out.update({k: clean[k] for k in _FIELD_TYPES})
+    out["checkpoint"] = clean["checkpoint"]
+    out["test_metrics"] = clean["test_metrics"]
+    return out
+
+
+def _summary_of_snapshot(snap: RunSnapshot, epochs_run: int) -> dict[str, Any]:
+    row = {f: getattr(snap, f) for f in _INDEX_FIELDS}
+    row.update(
+        id=snap.id,
+        name=snap.config.name,
+        created_at=snap.created_at,
+        epochs_run=epochs_run,
+        max_epochs=snap.config.fit.max_epochs,
+        test_metrics=snap.test_metrics,
+        owner_pid=os.getpid(),
+        owner=process_identity(),
+        dataset=snap.config.data.name,
+        model=snap.config.model.name,
+    )
+    return summary_of(row)
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """summary.json cleaned of anything of the wrong type; None if missing or unreadable."""
+    text = _read_capped(run_dir / SUMMARY_NAME, MAX_CONFIG_BYTES)
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(raw, dict) or raw.get("id") != run_dir.name:
+        return None
+    return clean_row(raw)
+
+
+def row_from_folder(run_dir: Path) -> dict[str, Any] | None:
+    """The index row of a run folder the index lacks; None without a config.json. Never raises.
+
+    From summary.json when the folder has a readable one. Folders of earlier versions have none:
+    their row is inferred (see ``_infer``).
+    """
+    config_text = _read_capped(run_dir / "config.json", MAX_CONFIG_BYTES)
+    if config_text is None:
+        return None
+    config = _parse_config(config_text)
+    found = _read_summary(run_dir)
+    row = found if found is not None else _infer(run_dir, config)
+    name = row["name"] if found is not None else None
+    if isinstance(config, RunConfig):
+        config.name = name or config.name
+        if name_problem(config.name):
+            config.name = "(unnamed run)"
+        row.update(name=config.name, config=config.to_json())
+        row.update({k: v for k, v in _config_columns(config).items() if row.get(k) is None})
+    else:
+        row.update(name=name or f"damaged run {run_dir.name[:8]}", config=config_text)
+    checkpoint = row.pop("checkpoint")
+    row.update(
+        id=run_dir.name,
+        checkpoint_path=str(run_dir / checkpoint) if checkpoint else None,
+        test_metrics=json.dumps(row["test_metrics"]),
+    )
+    return row
+
+
+def _config_columns(config: RunConfig) -> dict[str, Any]:
+    return {"dataset": config.data.name, "model": config.model.name, "max_epochs": config.fit.max_epochs}
+
+
+_EARLY_STOP_RE = re.compile(r"^Epoch (\d+): early stopping$")
+_TEST_RE = re.compile(r"^Test set \(.*\): (.*)$")
+
+
+def _infer(run_dir: Path, config: RunConfig | str) -> dict[str, Any]:
+    """The row of a folder without summary.json (written by an earlier version). Inferred:
+
+    - status ``finished`` only when the log proves it: a "Test set" line (written once, after training
+      ended) and either Keras' "Epoch N: early stopping" line or every epoch trained; then the stop
+      reason follows, and the test metrics are read back from that line (rounded to 4 decimals, as
+      printed). Anything else is ``interrupted`` (resumable if it has a resume point).
+    - created_at: config.json's modification time; finished_at: the newest of history.jsonl / log.txt.
+    - checkpoint: the ``checkpoint.*`` file in the folder, its epoch the last one history.jsonl marks
+      saved; the best epoch and value: the checkpoint's (save_best_only), else EarlyStopping's best.
+    """
+    history = read_history(run_dir / "history.jsonl")
+    log = read_lines(run_dir / "log.txt")
+    times = [_mtime(run_dir / n) for n in ("history.jsonl", "log.txt")]
+    row: dict[str, Any] = {key: None for key in _FIELD_TYPES}
+    row.update(
+        created_at=_mtime(run_dir / "config.json") or time.time(),
+        finished_at=max((t for t in times if t), default=None),
+        epochs_run=len(history),
+        test_metrics={},
+        checkpoint=next((n for n in _CHECKPOINT_NAMES if (run_dir / n).is_file()), None),
+    )
+    saved = [r.epoch for r in history if r.saved]
+    row["checkpoint_epoch"] = saved[-1] if saved and row["checkpoint"] else None
+    stops = [int(m.group(1)) for m in map(_EARLY_STOP_RE.match, log) if m]
+    tests = [m.group(1) for m in map(_TEST_RE.match, log) if m]
+    if isinstance(config, RunConfig):
+        row.update(_infer_best(config, history))
+        all_epochs = bool(history) and history[-1].epoch == config.fit.max_epochs
+        if tests and (stops or all_epochs):
+            row.update(status=FINISHED, stop_reason="early_stopping" if stops else "max_epochs")
+            row.update(stopped_epoch=stops[-1] if stops else None, test_metrics=_parse_test_line(tests[-1]))
+            row["message"] = "Recovered from its folder (an earlier version's, without summary.json)."
+    if row.get("status") is None:
+        row.update(
+            status=INTERRUPTED,
+            stop_reason="interrupted",
+            message="Recovered from its folder (an earlier version's, without summary.json): how it "
+            "ended is not recorded there, so it shows as interrupted. Every finished epoch and its "
+            "checkpoint are kept.",
+        )
+    return row
+
+
+def _infer_best(config: RunConfig, history: list[EpochRecord]) -> dict[str, Any]:
+    ck, es = config.checkpoint, config.early_stopping
+    if ck.enabled and ck.save_best_only:
+        saved = [r for r in history if r.saved]
+        if saved:
+            value = saved[-1].logs.get(ck.monitor)
+            return {
+                "monitor": ck.monitor,
+                "best_epoch": saved[-1].epoch,
+                "best_value": _finite_or_none(value),
+            }
+    elif es.enabled:
+        best = [r.es_best_epoch for r in history if r.es_best_epoch]
+        if best and best[-1] <= len(history):
+            value = next((r.logs.get(es.monitor) for r in history if r.epoch == best[-1]), None)
+            return {"monitor": es.monitor, "best_epoch": best[-1], "best_value": _finite_or_none(value)}
+    return {}
+
+
+def _finite_or_none(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _parse_test_line(text: str) -> dict[str, float]:
+    metrics = {}
+    for part in text.split(" - "):
+        key, _, value = part.partition(": ")
+        try:
+            metrics[key.strip()] = float(value)
+        except ValueError:
             continue
+    return {k: v for k, v in metrics.items() if k and math.isfinite(v)}
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _read_capped(path: Path, limit: int) -> str | None:
+    """The file's text if it exists and is at most ``limit`` bytes; a bigger one reads as ``""``."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError:
+        return None
+    return "" if len(data) > limit else data.decode("utf-8", errors="replace")
+
+
+def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES) -> list[str]:
+    """The file's lines; one longer than ``max_bytes`` is skipped as damaged (and never held whole)."""
+    lines: list[str] = []
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.readline(max_bytes + 1):
+                if len(chunk) > max_bytes and not chunk.endswith(b"\n"):
+                    while (rest := fh.readline(max_bytes + 1)) and not rest.endswith(b"\n"):
+                        pass  # the rest of the oversized line
+                    continue
+                lines.append(chunk.decode("utf-8", errors="replace").rstrip("\r\n"))
+    except OSError:
+        pass  # missing (no epoch yet), or unreadable: what was read is what there is
+    return lines
+
+
+def read_history(path: Path) -> list[EpochRecord]:
+    """Every valid line in epoch order; a line torn by a crash, garbage, a wrong type or an epoch out of
+    order is dropped, not fatal."""
+    records: list[EpochRecord] = []
+    for line in read_lines(path):
+        try:
+            record = EpochRecord.from_json(line)
+        except (ValueError, RecursionError):  # json's errors are ValueErrors
+            continue
+        if not records or record.epoch > records[-1].epoch:
+            records.append(record)
     return records
 
 
@@ -596,13 +1182,23 @@ def _append_line(path: Path, line: str) -> None:
         fh.write(line.replace("\n", " ") + "\n")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Temp file + rename: readers see the old file or the new one. The temp name is the writer's own
+    (two processes may write one summary.json), and it is removed when the write fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
 
 
 def process_identity(pid: int | None = None) -> str:

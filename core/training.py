@@ -148,9 +148,9 @@ class Trainer:
         run.set_status(STOPPING, expect=(RUNNING,))
 
     def rename(self, run_id: str, name: str) -> None:
-        name = name.strip()
-        if not name:
-            raise ValueError("A run needs a name.")
+        """ValueError("name: …") for a name the store refuses (see ``runs.name_problem``)."""
+        if isinstance(name, str):
+            name = name.strip()
         self.store.rename(run_id, name)
         run = self._runs.get(run_id)
         if run is not None:
@@ -318,23 +318,30 @@ _INDEX_WORDS = ("disk I/O error", "database or disk is full", "readonly database
 def _describe_failure(run: Run, exc: BaseException) -> str:
     """The message the page shows: plain words for a runs folder that cannot be written."""
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return (
+            f"The run index (runs.sqlite in {run.store.root}) stayed locked by another program for "
+            f"{run.store.timeout:g} s, so this run could not record its progress. Training stopped; every "
+            f"finished epoch is kept and {_what_is_kept(run)}. Close the program holding the index "
+            "(a database browser, a backup tool) and resume or train again."
+        )
     disk = isinstance(exc, OSError) and exc.errno in _DISK_ERRORS
     index = isinstance(exc, sqlite3.Error) and any(w in str(exc) for w in _INDEX_WORDS)
     if disk or index or any(w in str(exc) for w in _DISK_WORDS):
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         if index:
             reason = f"runs.sqlite: {reason}"
-        snap = run.snapshot()
-        if snap.checkpoint_epoch:
-            kept = f"the checkpoint of epoch {snap.checkpoint_epoch} is intact"
-        else:
-            kept = "no checkpoint had been saved yet"
         return (
             f"Could not write to the runs folder {run.store.root} ({reason}). Training stopped; every "
-            f"finished epoch is kept and {kept}. Free some space (or fix the folder's permissions) and "
-            "train again."
+            f"finished epoch is kept and {_what_is_kept(run)}. Free some space (or fix the folder's "
+            "permissions) and train again."
         )
     return text
+
+
+def _what_is_kept(run: Run) -> str:
+    epoch = run.snapshot().checkpoint_epoch
+    return f"the checkpoint of epoch {epoch} is intact" if epoch else "no checkpoint had been saved yet"
 
 
 def record_failure(run: Run, message: str) -> None:

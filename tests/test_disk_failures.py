@@ -21,6 +21,7 @@ only files opened after the change fail, which is what a folder turned read-only
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -37,7 +38,7 @@ from test_training import digits_config
 
 from core import datasets
 from core.config import RunConfig
-from core.runs import FAILED, INTERRUPTED, RunStore, read_history
+from core.runs import FAILED, RunStore, read_history
 from tests.headless import start_headless
 
 SAVE_LINE = "saving model to checkpoint.keras"
@@ -300,13 +301,15 @@ def test_an_index_that_cannot_be_written_loses_no_finished_epoch(tmp_path, check
         assert lines[-1].startswith(f"run {run_id}: failed. {message}"), output
         assert row["epochs_run"] == len(epochs)
 
-    # A later process opening the store marks the run interrupted, with every finished epoch.
+    # The ending the index could not take reached the run's summary.json: a later process opening the
+    # store takes it from there (not "interrupted"), with every finished epoch.
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == FAILED
     store = RunStore(runs_dir)
-    assert store.mark_interrupted() == [run_id]
+    assert store.mark_interrupted() == []
     snap = store.load(run_id)
-    assert snap.status == INTERRUPTED
-    assert snap.stop_reason == "interrupted"
-    assert "ended before it finished" in snap.message
+    assert snap.status == FAILED
+    assert snap.stop_reason == "error"
+    assert snap.message == lines[-1].split("failed. ", 1)[1]
     assert [r.epoch for r in snap.history] == epochs
     assert snap.epoch == epochs[-1]
     assert snap.checkpoint_epoch == epochs[-1]  # from history.jsonl when the index lags it

@@ -218,6 +218,7 @@ def test_sigkill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
     assert result["epochs"] == list(range(1, len(result["epochs"]) + 1))
     assert result["params"] > 0
     leftovers = [p.name for p in (runs_dir / result["id"]).iterdir() if ".partial" in p.name]
+    leftovers = [n for n in leftovers if not n.startswith(".summary.json.")]  # a kill mid-write: ignored
     assert leftovers in ([], ["checkpoint.partial.keras"])  # a torn temp file at most, never the real one
 
 
