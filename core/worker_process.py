@@ -341,7 +341,9 @@ def serve(fd: int) -> None:
     stores: dict[str, RunStore] = {}
     send(("ready",))
     while (job := jobs.get()) is not None:
-        store = stores.setdefault(job["runs_dir"], RunStore(job["runs_dir"]))
+        if job["runs_dir"] not in stores:  # one store (one connection, one reconcile) per folder
+            stores[job["runs_dir"]] = RunStore(job["runs_dir"])
+        store = stores[job["runs_dir"]]
         run = ForwardingRun.from_snapshot(job["snapshot"], store, send=send)
         run.resume_epoch = job["resume"]
         token = job["token"]
