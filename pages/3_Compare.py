@@ -5,16 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from core.compare import common_metrics, compare_figure, config_table, run_label
-from core.runs import is_run_id
-from ui.state import get_trainer, remember, visible
+from ui.state import get_trainer, linked_run_ids, remember, visible
 
 st.set_page_config(page_title="Compare · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("Compare runs")
 trainer = get_trainer()
 state = st.session_state
 
-for rid in st.query_params.get("runs", "").split(","):  # a shared link grants access to its runs
-    if is_run_id(rid) and trainer.exists(rid):
+linked = linked_run_ids("runs")
+for rid in linked:  # a shared link grants access to its runs
+    if trainer.exists(rid):
         remember(rid)
 index = visible(trainer.list_runs())
 if index.empty:
@@ -24,7 +24,7 @@ labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(index["id"], index["na
 
 # Preselection: from the Runs page, or from a shared link (?runs=id,id).
 if "compare_pick" not in state:
-    from_link = [r for r in st.query_params.get("runs", "").split(",") if is_run_id(r) and r in labels]
+    from_link = [r for r in linked if r in labels]
     state["compare_pick"] = state.pop("compare_ids", None) or from_link or list(index["id"][:2])
 elif ids := state.pop("compare_ids", None):
     state["compare_pick"] = ids

@@ -93,5 +93,25 @@ def url_run_id() -> str | None:
     return None
 
 
+MAX_LINKED_RUNS = 20
+
+
+def linked_run_ids(param: str = "runs") -> list[str]:
+    """Run ids from a shared link (``?runs=id,id``): untrusted, so bounded and only well-formed ids.
+
+    Anything else in the parameter is ignored, never opened; at most MAX_LINKED_RUNS ids are read.
+    """
+    raw = st.query_params.get(param, "")
+    if not isinstance(raw, str):
+        return []
+    ids: list[str] = []
+    for part in raw[:65_536].split(","):
+        if is_run_id(part) and part not in ids:
+            ids.append(part)
+            if len(ids) == MAX_LINKED_RUNS:
+                break
+    return ids
+
+
 def open_run(run_id: str) -> None:
     st.query_params["run"] = run_id
