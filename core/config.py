@@ -478,7 +478,7 @@ def _parse_problems(value: Any, path: str):
             yield from _parse_problems(item, f"{path}.{key}" if path else str(key))
 
 
-_SECTIONS = ("data", "model", "fit", "early_stopping", "checkpoint")
+_SECTIONS = ("data", "data.csv", "model", "fit", "early_stopping", "checkpoint")
 
 
 def _problem(err: dict[str, Any]) -> Problem:

@@ -75,9 +75,9 @@ def mutated_configs(draw) -> tuple[dict, list[str]]:
             node = data
             *parents, leaf = path.split(".")
             for p in parents:
-                node = node[p] if isinstance(node.get(p), dict) else node.setdefault(p, {})
+                node = node.get(p) if isinstance(node, dict) else None
             if not isinstance(node, dict):
-                continue
+                continue  # an earlier mutation replaced a section: nothing to put this leaf in
             node[leaf] = draw(json_values)
         elif kind == "section":
             path = draw(hs.sampled_from(SECTIONS))
