@@ -177,15 +177,16 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
         return
     name = state.get("data.file_name") or datasets.file_label(read_config().data)
     skip = limits("data.csv.skip_rows")
-    c1, c2 = st.columns(2)
-    c1.number_input(
+    st.number_input(
         "Lines to skip",
         int(skip.low or 0),
         int(skip.high or 100),
         key="data.csv.skip_rows",
         help="Lines before the header row (or the first data row): a title, or a metadata line.",
     )
-    c2.toggle("Header row", key="data.csv.header", help="Off: the columns are named column 1..N.")
+    st.toggle(
+        "First row names the columns", key="data.csv.header", help="Off: the columns are named column 1..N."
+    )
     c1, c2 = st.columns(2)
     c1.selectbox(
         "Delimiter", list(datasets.DELIMITER_NAMES), key="data.csv.delimiter",
