@@ -91,7 +91,15 @@ state["last_config"] = config
 blocking = errors(problems)
 
 
-def _start() -> None:
+def _start(generation: int) -> None:
+    """One click, one run: ``generation`` is the Start button's token from the page run that drew it.
+
+    A double-click sends the second click before the page has redrawn, so it carries the token of a
+    button that has already started a run (and the button's key changes with each start, so the
+    browser's stale button is another widget): it is ignored.
+    """
+    if generation != state.get("start_generation", 0):
+        return
     if (pending := state.get("pending_config")) is not None:
         # Start was pressed before the page had shown the settings just loaded: the browser sent its
         # old values of the widgets it had not redrawn yet. Put the loaded ones back; start nothing.
@@ -100,6 +108,7 @@ def _start() -> None:
             "The settings you loaded were still appearing: check them, then press Start again."
         )
         return
+    state["start_generation"] = generation + 1  # before starting: a click racing this one is stale
     try:
         run = start(form.read_config())
     except (InvalidConfig, QueueFull) as exc:
@@ -110,13 +119,15 @@ def _start() -> None:
 
 c1, c2, _ = st.columns([2, 2, 3])
 c1.text_input("Run name", key="name")
+generation = state.setdefault("start_generation", 0)
 c2.button(
     "Start training",
     type="primary",
     icon=":material/play_arrow:",
     disabled=bool(blocking),
     on_click=_start,
-    key="start",
+    args=(generation,),
+    key="start" if generation == 0 else f"start.{generation}",
     width="stretch",
     help="Fix the problems shown above first."
     if blocking
