@@ -37,6 +37,7 @@ from core.runs import (
 )
 
 MAX_QUEUE_ENV = "ESLAB_MAX_QUEUE"
+_fitting: set[str] = set()  # ids of the runs inside ``model.fit`` in this process
 TRAIN_IN_ENV = "ESLAB_TRAIN_IN"  # "process" (a recycled worker process) or "thread" (this process)
 
 
@@ -290,6 +291,14 @@ def execute(run: Run) -> None:
         gc.collect()
 
 
+def fit_begun(run_id: str) -> bool:
+    """True once the run is inside ``model.fit`` in this process: a Stop then ends it after the batch.
+
+    Before (TensorFlow's import, loading the data, building the model) nothing checks for a Stop.
+    """
+    return run_id in _fitting
+
+
 def _watch_store_for_stop(run: Run, interval: float = 1.0) -> None:
     """A Stop pressed in another process (a server showing a headless run) arrives through the index."""
     while run.status in (RUNNING, STOPPING) and not run.stop_requested.is_set():
@@ -402,15 +411,19 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     guarded = [cb for cb in (es, ck, keeper) if cb is not None]
     callbacks = [ShuffleEachEpoch(batches), *guarded, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
-    model.fit(
-        batches,
-        validation_data=(ds.x_val, ds.y_val) if has_val else None,
-        epochs=cfg.fit.max_epochs,
-        initial_epoch=first_epoch,
-        shuffle=False,  # the batches shuffle themselves; Keras would reorder them with Python's random
-        callbacks=callbacks,
-        verbose=0,
-    )
+    _fitting.add(run.id)
+    try:
+        model.fit(
+            batches,
+            validation_data=(ds.x_val, ds.y_val) if has_val else None,
+            epochs=cfg.fit.max_epochs,
+            initial_epoch=first_epoch,
+            shuffle=False,  # the batches shuffle themselves; Keras would reorder them with Python's random
+            callbacks=callbacks,
+            verbose=0,
+        )
+    finally:
+        _fitting.discard(run.id)
     snap = run.snapshot()
     if live.stop_reason == "user":
         status, reason, message = STOPPED, "user", f"Stopped by user after {snap.epoch} finished epochs."
