@@ -11,6 +11,7 @@ from core.training import InvalidConfig, QueueFull
 from ui import form
 from ui.live_view import live_view
 from ui.state import get_trainer, open_run, start, url_run_id
+from ui.text import md
 
 st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 trainer = get_trainer()
@@ -135,7 +136,7 @@ c2.button(
 )
 state.pop("pending_config", None)  # every setting has been drawn: Start may use what the page shows
 if err := state.pop("start_error", None):
-    st.error(err)
+    st.error(md(err))
 
 st.divider()
 run_id = url_run_id()

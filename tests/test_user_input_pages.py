@@ -49,3 +49,126 @@ def test_a_double_click_on_start_starts_one_run():
     assert start.key != "start"
     start.click().run()
     assert len(get_trainer().store.ids()) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# User text is text
+
+EVIL_NAMES = [
+    "![x](http://127.0.0.1:9/p.png)",
+    "<img src=x onerror=alert(1)>",
+    "**bold**",
+    ":red[x]",
+    "$x^2$",
+]
+
+
+def _markdown_texts(at) -> list[str]:
+    """Every string of the page that Streamlit renders as Markdown (bodies and labels)."""
+    texts = []
+    kinds = ("markdown", "caption", "success", "error", "warning", "info", "title", "header", "subheader")
+    for kind in kinds:
+        texts += [e.value for e in getattr(at, kind)]
+    texts += [m.label for m in at.metric] + [b.label for b in at.button]
+    texts += [b.label for b in at.get("download_button")]
+    return texts
+
+
+def _assert_only_escaped(at, name: str) -> list[str]:
+    """The name is nowhere raw where Markdown renders; returns the texts that show it (escaped)."""
+    from tests.test_pages import shown
+    from ui.text import md
+
+    texts = _markdown_texts(at)
+    raw = [t for t in texts if name in t]
+    assert not raw, f"{name!r} reaches Markdown unescaped: {raw}"
+
+    class _E:
+        def __init__(self, value):
+            self.value = value
+
+    return [t for t in texts if md(name) in t and name in shown(_E(t))]
+
+
+def _finished_run(trainer, name: str):
+    from core.presets import quick_digits
+
+    cfg = quick_digits()
+    cfg.name = name
+    cfg.fit.max_epochs = 2
+    return trainer.wait(trainer.start(cfg).id, timeout=120)
+
+
+@pytest.mark.parametrize("name", EVIL_NAMES)
+def test_run_names_appear_literally_on_every_page(name):
+    import html
+    import json
+
+    from ui.state import get_trainer
+
+    trainer = get_trainer()
+    a = _finished_run(trainer, name)
+    b = _finished_run(trainer, "plain")
+
+    at = app()
+    at.query_params["run"] = a.id
+    at.run()
+    assert not at.exception
+    assert _assert_only_escaped(at, name), "the live view's header shows the name"
+
+    at = app("pages/2_Runs.py").run()
+    assert name in list(at.dataframe[0].value["name"])  # a table cell: plain text
+    at.multiselect(key="runs_selected").set_value([b.id]).run()
+    at.text_input(key=f"rename_{b.id}").set_value(name)
+    at.button(key="runs_rename").click().run()
+    assert not at.exception
+    assert trainer.snapshot(b.id).config.name == name
+    assert _assert_only_escaped(at, name), "the rename message quotes the name"
+
+    at = app("pages/3_Compare.py")
+    at.session_state["compare_ids"] = [a.id, b.id]
+    at.run()
+    assert not at.exception
+    assert _assert_only_escaped(at, name), "the caption names the runs"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {t.get("name") for t in spec["data"]}
+    assert f"{html.escape(name)} ({a.id[:6]})" in names
+    raw = at.get("plotly_chart")[0].proto.spec
+    assert all(name not in (t.get("hovertemplate") or "") for t in spec["data"])
+    if "<" in name:
+        assert name not in raw  # only entities reach Plotly
+
+    at = app("pages/4_What_if.py")
+    at.query_params["run"] = a.id
+    at.run()
+    assert not at.exception
+    _assert_only_escaped(at, name)
+    assert any(name in o for o in at.selectbox(key="whatif_run").options)  # options are plain text
+
+
+def test_a_failure_message_quoting_user_text_is_shown_literally(tmp_path):
+    """A CSV problem names the column; the column is called like an image."""
+    from core.config import DataConfig
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    column = "![c](http://127.0.0.1:9/c.png)"
+    good = tmp_path / "data.csv"
+    good.write_text(f"a,{column},y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    cfg = quick_digits()
+    cfg.data = DataConfig(name="csv", path=str(good), target_column="y")
+    trainer = get_trainer()
+    long = quick_digits()
+    long.fit.max_epochs = 400
+    long.early_stopping.enabled = False
+    blocker = trainer.start(long)
+    run = trainer.start(cfg)
+    good.write_text(f"a,{column},y\n" + "".join(f"{i},,{i % 2}\n" for i in range(60)))  # empty cells
+    trainer.stop(blocker.id)
+    snap = trainer.wait(run.id, timeout=120)
+    assert snap.status == "failed" and column in snap.message, snap.message
+    at = app()
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    assert _assert_only_escaped(at, column)

@@ -18,6 +18,7 @@ import streamlit as st
 from core import datasets, epoch_weights, metrics
 from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, Problem, RunConfig
 from core.models import MODELS, estimate_params
+from ui.text import md
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -81,7 +82,7 @@ def show_problems(problems: list[Problem], *prefixes: str) -> None:
         if any(
             p.field == pre or p.field.startswith(pre + ".") or p.field.startswith(pre) for pre in prefixes
         ):
-            (st.error if p.severity == "error" else st.warning)(p.message, icon=None)
+            (st.error if p.severity == "error" else st.warning)(md(p.message), icon=None)
 
 
 def _with(options: list[float], value: float | None) -> list[float]:
@@ -159,10 +160,10 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
     try:
         frame = datasets.read_csv(path)
     except datasets.DatasetError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     st.caption(
-        f"{state.get('data.upload_name', Path(path).name)}: {len(frame):,} rows, {frame.shape[1]} columns"
+        md(f"{state.get('data.upload_name', Path(path).name)}: {len(frame):,} rows, {frame.shape[1]} columns")
     )
     st.dataframe(frame.head(5), hide_index=True, height=150, key="csv_preview")
     columns = [str(c) for c in frame.columns]

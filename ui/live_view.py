@@ -15,6 +15,7 @@ from core import charts, datasets, export, metrics, resume_point
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from core.training import QueueFull, Trainer
 from ui.live_chart import live_chart
+from ui.text import md
 
 TICK_SECONDS = 0.5
 QUEUED_TICK_SECONDS = 2.0
@@ -58,7 +59,7 @@ def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
     """A stopped or interrupted run can continue: same stop epoch and best as if never stopped."""
     error = st.session_state.pop("resume_error", None)
     if error:
-        st.error(error)
+        st.error(md(error))
     run_dir = trainer.store.run_dir(snap.id)
     if resume_point.why_not(snap, run_dir) is not None:
         return
@@ -88,7 +89,7 @@ def _resume(trainer: Trainer, run_id: str) -> None:
 
 def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     head, stop_col = st.columns([5, 1])
-    head.markdown(f"**{snap.config.name}** · {snap.status_label} · `{snap.id[:8]}`")
+    head.markdown(f"**{md(snap.config.name)}** · {snap.status_label} · `{snap.id[:8]}`")
     if snap.is_live:
         stop_col.button(
             "Stop",
@@ -130,7 +131,7 @@ def _progress(snap: RunSnapshot) -> None:
     es = snap.config.early_stopping
     if es.enabled and snap.history and snap.history[-1].es_wait is not None:
         text += f" · {es.monitor} has not improved for {snap.history[-1].es_wait} of {es.patience} epochs"
-    st.progress(frac, text=text)
+    st.progress(frac, text=md(text))
 
 
 def _main_metric(snap: RunSnapshot) -> str | None:
@@ -147,11 +148,11 @@ def _main_metric(snap: RunSnapshot) -> str | None:
 def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     """Why it stopped, what it kept, how it did on the test split, resume, and the downloads."""
     if snap.status == "failed":
-        st.error(snap.message or "Failed.")
+        st.error(md(snap.message or "Failed."))
     elif snap.status == "interrupted":
-        st.warning(snap.message or "Interrupted.")
+        st.warning(md(snap.message or "Interrupted."))
     else:
-        st.success(snap.message or snap.status_label.capitalize())
+        st.success(md(snap.message or snap.status_label.capitalize()))
     _resume_offer(trainer, snap)
     epochs = len(snap.history)
     cols = st.columns(4)
@@ -162,12 +163,13 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
         help="Epochs early stopping spared against the maximum.",
     )
     if snap.best_epoch is not None and snap.best_value is not None:
+        # The monitor is one of the metrics this model logs (validated before the run started).
         cols[2].metric(f"Best {snap.monitor}", f"{snap.best_value:.4f}", help=f"at epoch {snap.best_epoch}")
         cols[2].caption(f"epoch {snap.best_epoch}")
     test_key = next((k for k in ("accuracy", "mae", "loss") if k in snap.test_metrics), None)
     if test_key:
         cols[3].metric(f"Test {test_key}", f"{snap.test_metrics[test_key]:.4f}")
-        cols[3].caption(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items()))
+        cols[3].caption(md(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items())))
 
     d1, d2, d3, d4 = st.columns(4)
     if has_checkpoint(snap):
