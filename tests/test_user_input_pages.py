@@ -172,3 +172,61 @@ def test_a_failure_message_quoting_user_text_is_shown_literally(tmp_path):
     at.run()
     assert not at.exception
     assert _assert_only_escaped(at, column)
+
+
+# ------------------------------------------------------------------------------------------------
+# Summary honesty
+
+
+def _metrics(at) -> dict[str, object]:
+    return {m.label: m for m in at.metric}
+
+
+def test_the_summary_says_which_epoch_each_callback_kept_and_why():
+    """EarlyStopping with a min_delta ModelCheckpoint does not have: on the same val_loss they part."""
+    from core.presets import quick_digits
+    from tests.test_pages import shown
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.fit.max_epochs = 60
+    cfg.early_stopping.patience = 3
+    cfg.early_stopping.min_delta = 0.05
+    cfg.early_stopping.restore_best_weights = True
+    trainer = get_trainer()
+    snap = trainer.wait(trainer.start(cfg).id, timeout=180)
+    assert snap.stop_reason == "early_stopping", snap.message
+    es_best = snap.history[-1].es_best_epoch
+    assert snap.checkpoint_epoch != es_best, "precondition: the two callbacks kept different epochs"
+
+    at = app()
+    at.query_params["run"] = snap.id
+    at.run()
+    assert not at.exception
+    [note] = [shown(i) for i in at.info if "The two callbacks kept different epochs" in shown(i)]
+    es_value = snap.history[es_best - 1].logs["val_loss"]
+    assert f"EarlyStopping's best: epoch {es_best} (val_loss {es_value:.4f})" in note
+    assert "the model's final weights (restore_best_weights)" in note
+    assert f"ModelCheckpoint kept epoch {snap.checkpoint_epoch} (val_loss " in note
+    assert "min_delta (0.05)" in note and "ModelCheckpoint has no min_delta" in note
+    assert _metrics(at)["Epochs saved"].value == str(60 - len(snap.history))
+
+
+def test_epochs_saved_is_only_claimed_when_early_stopping_ended_the_run():
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.fit.max_epochs = 3
+    cfg.early_stopping.patience = 50
+    trainer = get_trainer()
+    snap = trainer.wait(trainer.start(cfg).id, timeout=120)
+    assert snap.stop_reason == "max_epochs"
+    at = app()
+    at.query_params["run"] = snap.id
+    at.run()
+    saved = _metrics(at)["Epochs saved"]
+    assert saved.value == "–"
+    assert "Only early stopping saves epochs" in saved.help and "reached max epochs" in saved.help
+    # Same monitor, same rules: they agree, nothing to explain.
+    assert not [i for i in at.info if "kept different epochs" in i.value]

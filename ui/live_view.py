@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from core import charts, datasets, export, metrics, resume_point
+from core import charts, datasets, export, metrics, outcome, resume_point
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from core.training import QueueFull, Trainer
 from ui.live_chart import live_chart
@@ -145,6 +145,25 @@ def _main_metric(snap: RunSnapshot) -> str | None:
     return cache[snap.id]
 
 
+def _two_bests(snap: RunSnapshot, k: outcome.Kept) -> str:
+    def at(epoch: int | None, monitor: str | None, value: float | None) -> str:
+        return f"epoch {epoch}" + (f" ({monitor} {value:.4f})" if value is not None else "")
+
+    if snap.config.early_stopping.restore_best_weights:
+        es_use = "the model's final weights (restore_best_weights)"
+    else:
+        es_use = "not restored: restore_best_weights is off, the model ended with its last epoch"
+    es = f"EarlyStopping's best: {at(k.es_epoch, k.es_monitor, k.es_value)}, {es_use}."
+    if k.ck_epoch is None:
+        ck = "ModelCheckpoint kept no epoch; the test split was evaluated on the final weights."
+    else:
+        ck = (
+            f"ModelCheckpoint kept {at(k.ck_epoch, k.ck_monitor, k.ck_value)}: the checkpoint you download, "
+            "and the one evaluated on the test split."
+        )
+    return f"The two callbacks kept different epochs. {es} {ck} {k.why}"
+
+
 def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     """Why it stopped, what it kept, how it did on the test split, resume, and the downloads."""
     if snap.status == "failed":
@@ -157,11 +176,14 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     epochs = len(snap.history)
     cols = st.columns(4)
     cols[0].metric("Epochs trained", f"{epochs:,}", help=f"of a maximum of {snap.max_epochs:,}")
-    cols[1].metric(
-        "Epochs saved",
-        f"{max(snap.max_epochs - epochs, 0):,}",
-        help="Epochs early stopping spared against the maximum.",
-    )
+    kept = outcome.kept(snap)
+    if kept.epochs_saved is not None:
+        cols[1].metric(
+            "Epochs saved", f"{kept.epochs_saved:,}", help="Epochs early stopping spared against the maximum."
+        )
+    else:
+        how = snap.stop_label or snap.status_label
+        cols[1].metric("Epochs saved", "–", help=f"Only early stopping saves epochs; this run ended: {how}.")
     if snap.best_epoch is not None and snap.best_value is not None:
         # The monitor is one of the metrics this model logs (validated before the run started).
         cols[2].metric(f"Best {snap.monitor}", f"{snap.best_value:.4f}", help=f"at epoch {snap.best_epoch}")
@@ -170,6 +192,9 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     if test_key:
         cols[3].metric(f"Test {test_key}", f"{snap.test_metrics[test_key]:.4f}")
         cols[3].caption(md(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items())))
+
+    if kept.why is not None:
+        st.info(md(_two_bests(snap, kept)), icon=":material/call_split:")
 
     d1, d2, d3, d4 = st.columns(4)
     if has_checkpoint(snap):
