@@ -113,16 +113,17 @@ class Trainer:
         reason = resume_point.why_not(snap, self.store.run_dir(run_id))
         if reason:
             raise resume_point.ResumeError(reason)
-        point = resume_point.read(self.store.run_dir(run_id))
+        point = resume_point.header(self.store.run_dir(run_id))  # the arrays are read where it trains
+        epoch = point["epoch"]
         with self._cond:
             self._check_room()
             if not self.store.claim(run_id, (INTERRUPTED, STOPPED, FAILED)):
                 raise resume_point.ResumeError("This run was just resumed elsewhere.")
-            run = Run.continuing(snap, self.store, point.epoch, point.summary)
-            dropped = snap.epoch - point.epoch
+            run = Run.continuing(snap, self.store, epoch, point["summary"])
+            dropped = snap.epoch - epoch
             run.log(
-                f"Resume requested: continuing after epoch {point.epoch}"
-                + (f" (epochs {point.epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
+                f"Resume requested: continuing after epoch {epoch}"
+                + (f" (epochs {epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
             )
             self._enqueue(run)
         return run

@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from core import charts, datasets, export, metrics, outcome, resume_point
+from core import charts, datasets, export, metrics, outcome, resume_point, run_files
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from core.training import QueueFull, Trainer
 from ui.live_chart import live_chart
@@ -61,7 +61,14 @@ def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
     if error:
         st.error(md(error))
     run_dir = trainer.store.run_dir(snap.id)
-    if resume_point.why_not(snap, run_dir) is not None:
+    reason = resume_point.why_not(snap, run_dir)
+    if reason is not None:
+        if (
+            resume_point.path(run_dir).exists()
+            and not snap.is_live
+            and snap.stop_reason not in (resume_point.FINAL_REASONS)
+        ):
+            st.warning(md(f"Cannot resume: {reason}"))  # a damaged or crafted resume point
         return
     epoch = resume_point.saved_epoch(run_dir)
     text, button = st.columns([4, 1])
@@ -197,7 +204,10 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
         st.info(md(_two_bests(snap, kept)), icon=":material/call_split:")
 
     d1, d2, d3, d4 = st.columns(4)
-    if has_checkpoint(snap):
+    problem = run_files.checkpoint_problem(snap.checkpoint_path, trainer.store.run_dir(snap.id))
+    if has_checkpoint(snap) and problem is not None:
+        d1.warning(md(problem))
+    elif has_checkpoint(snap):
         d1.download_button(
             "Best checkpoint" if snap.config.checkpoint.save_best_only else "Last checkpoint",
             data=lambda: read_checkpoint(snap),

@@ -6,7 +6,7 @@ from dataclasses import asdict, fields
 
 import streamlit as st
 
-from core import epoch_weights, replay, whatif
+from core import epoch_weights, replay, run_files, whatif
 from core.compare import common_metrics
 from core.runs import RunSnapshot
 from core.training import Trainer
@@ -146,6 +146,9 @@ def epoch_downloads(trainer: Trainer, snap: RunSnapshot, w: whatif.WhatIf, kept:
         (c2, w.final_weights_epoch, "final weights"),
     ):
         if epoch and epoch in kept:
+            if (problem := run_files.epoch_model_problem(run_dir, epoch)) is not None:
+                col.warning(md(problem))
+                continue
             col.download_button(
                 f"Download the {what} (epoch {epoch})",
                 data=lambda e=epoch: epoch_weights.model_bytes(run_dir, e),
