@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core import metrics
@@ -92,14 +94,21 @@ state["last_config"] = config
 blocking = errors(problems)
 
 
+START_REPEAT_S = 1.5  # a click this soon after a start is part of the same burst of clicks
+
+
 def _start(generation: int) -> None:
     """One click, one run: ``generation`` is the Start button's token from the page run that drew it.
 
     A double-click sends the second click before the page has redrawn, so it carries the token of a
     button that has already started a run (and the button's key changes with each start, so the
-    browser's stale button is another widget): it is ignored.
+    browser's stale button is another widget): it is ignored. A page that redraws fast can show the
+    new button before a third rapid click lands (seen in Chromium: 3 clicks 40 ms apart started two
+    runs), so a click within ``START_REPEAT_S`` of a start is ignored too.
     """
     if generation != state.get("start_generation", 0):
+        return
+    if time.monotonic() - state.get("started_at", -START_REPEAT_S) < START_REPEAT_S:
         return
     if (pending := state.get("pending_config")) is not None:
         # Start was pressed before the page had shown the settings just loaded: the browser sent its
@@ -110,6 +119,7 @@ def _start(generation: int) -> None:
         )
         return
     state["start_generation"] = generation + 1  # before starting: a click racing this one is stale
+    state["started_at"] = time.monotonic()
     try:
         run = start(form.read_config())
     except (InvalidConfig, QueueFull) as exc:

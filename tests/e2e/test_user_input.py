@@ -160,6 +160,10 @@ def test_a_double_click_on_start_starts_one_run(own_server, page: Page, how):
         for _ in range(3):
             page.mouse.click(x, y)
             page.wait_for_timeout(40)
+    deadline = time.monotonic() + 30
+    while not set(store.ids()) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(store.ids()) - before, "no run started"
     expect(page).to_have_url(re.compile(r"[?&]run=[0-9a-f]{32}"))
     wait_connected(page)
     page.wait_for_timeout(1500)  # a second run would be recorded by now
