@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -27,8 +28,8 @@ from core import uploads
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
 from core.config import RunConfig, check, errors, parse_json, schema
 from core.resume_point import ResumeError
-from core.runs import Run, RunStore, default_runs_dir
-from core.training import InvalidConfig, QueueFull, Trainer
+from core.runs import FAILED, FINISHED, STOPPED, Run, RunStore, default_runs_dir
+from core.training import InvalidConfig, QueueFull, Trainer, fit_begun
 from core.validate import validate
 
 
@@ -167,10 +168,22 @@ def _print_problems(problems) -> None:
 
 
 def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
-    """Prints the run's log as it grows; Ctrl-C stops the run (after the batch in flight)."""
-    signal.signal(signal.SIGINT, lambda *_: trainer.stop(run.id))
-    signal.signal(signal.SIGTERM, lambda *_: trainer.stop(run.id))
+    """Prints the run's log as it grows, until the run ends.
+
+    Ctrl-C or SIGTERM while the run trains stops it after the batch in flight (as the app's Stop). Before
+    training has begun (TensorFlow's import, loading the data, building the model: nothing there checks
+    for a Stop, and it can take a minute) the run is recorded as stopped and the process ends at once.
+    A second Ctrl-C ends the process at once whatever it is doing. Ending without a finished run exits
+    non-zero (130 for Ctrl-C, 143 for SIGTERM).
+
+    The handlers only note the signal: this loop acts on it, within 0.1 s. (A handler runs between two
+    bytecodes of this thread, possibly inside ``run.snapshot()``'s lock: writing the run there could
+    deadlock.)
+    """
+    _install_signal_handlers()
+    signals = _signals
     printed = 0
+    acted = False
     while True:
         snap = trainer.snapshot(run.id)
         for line in snap.log_lines[printed:]:
@@ -178,10 +191,60 @@ def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
         printed = len(snap.log_lines)
         if not snap.is_live:
             break
+        if signals and not acted:
+            acted = True
+            name = signal.Signals(signals[0]).name
+            if _training_begun(trainer, run, snap):
+                print(f"{name}: stopping after the batch in flight (again to end at once).", flush=True)
+                trainer.stop(run.id)
+            else:
+                _exit(run, 128 + signals[0], f"Stopped by {name} before training began.", stop=trainer)
         time.sleep(0.1)
     print(f"run {run.id}: {snap.status_label}. {snap.message or ''}".rstrip(), flush=True)
+    if signals:
+        return 128 + signals[0] if snap.status != "finished" else 0
     return 0 if snap.status in ("finished", "stopped") else 1
 
 
+_signals: list[int] = []  # SIGINT / SIGTERM received, in order
+
+
+def _note_signal(signum: int, _frame) -> None:
+    _signals.append(signum)
+    if len(_signals) >= 2:  # the second one: at once, whatever the state. Nothing that takes a lock
+        # here; the run's owner is gone, so the next look at the store marks it interrupted.
+        os.write(2, b"Second interrupt: exiting now.\n")
+        os._exit(128 + _signals[0])
+
+
+def _install_signal_handlers() -> None:
+    """From the very start of ``python -m core``: a signal before ``_follow`` runs is noted, not lost
+    (and not the default SIGTERM death that would leave a just-created run "queued")."""
+    signal.signal(signal.SIGINT, _note_signal)
+    signal.signal(signal.SIGTERM, _note_signal)
+
+
+def _training_begun(trainer: Trainer, run: Run, snap) -> bool:
+    if trainer.train_in == "thread":
+        return fit_begun(run.id)
+    return snap.steps_per_epoch is not None  # a worker process trains it: its first epoch has begun
+
+
+def _exit(run: Run, code: int, message: str, stop: Trainer | None = None) -> None:
+    """Records the run as stopped (it is not left "running") and ends the process now."""
+    try:
+        if stop is not None:
+            stop.stop(run.id)  # a queued run is stopped; a loading one gets the flag
+        for _ in range(3):  # the training thread may write "running" in between: until it sticks
+            if run.status in (STOPPED, FINISHED, FAILED):
+                break
+            run.log(message)
+            run.set_status(STOPPED, stop_reason="user", message=message)
+        print(f"run {run.id}: {message}", flush=True)
+    finally:
+        os._exit(code)
+
+
 if __name__ == "__main__":
+    _install_signal_handlers()
     sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -26,7 +27,7 @@ def compare_figure(
     fig = go.Figure()
     for i, snap in enumerate(snaps):
         color = _PALETTE[i % len(_PALETTE)]
-        label = run_label(snap)
+        label = html.escape(run_label(snap))  # Plotly renders tags (<a href>, <b>) in names and hover text
         epochs = np.array([r.epoch for r in snap.history], dtype=float)
         values = np.array([r.logs.get(metric, np.nan) for r in snap.history], dtype=float)
         if epochs.size:
@@ -50,7 +51,9 @@ def compare_figure(
                         name=f"{label}: {what} (epoch {epoch})",
                         legendgroup=label,
                         showlegend=False,
-                        hovertemplate=f"{label}<br>{what} at epoch {epoch}: %{{y:.5f}}<extra></extra>",
+                        # The name goes in as data, never into the template (which expands %{...}).
+                        text=[label],
+                        hovertemplate=f"%{{text}}<br>{what} at epoch {epoch}: %{{y:.5f}}<extra></extra>",
                     )
                 )
     fig.update_layout(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -56,8 +57,8 @@ def path(run_dir: str | os.PathLike) -> Path:
 def saved_epoch(run_dir: str | os.PathLike) -> int | None:
     """The epoch a resume would continue after, or None if there is no (readable) resume point."""
     try:
-        return int(_read_header(path(run_dir))["epoch"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return _read_header(path(run_dir))["epoch"]
+    except Exception:  # noqa: BLE001 - damaged or crafted: there is no usable resume point
         return None
 
 
@@ -69,8 +70,20 @@ def why_not(snap, run_dir: str | os.PathLike) -> str | None:
         return "This run's config.json is damaged, so it cannot be trained further."
     if snap.stop_reason in FINAL_REASONS:
         return "This run ended on its own; there is nothing left to train."
-    if saved_epoch(run_dir) is None:
+    if not path(run_dir).exists():
         return "This run saved no resume point (it ended before its first epoch finished)."
+    epoch = saved_epoch(run_dir)
+    if epoch is None:
+        try:
+            read(run_dir)
+        except ResumeError as exc:
+            return f"This run has no resume point it can use. {exc}"
+        return "This run has no resume point it can use."
+    if epoch > len(snap.history) or epoch > snap.max_epochs:
+        return (
+            f"The resume point of this run says epoch {epoch}, but {len(snap.history)} epochs are recorded: "
+            "it does not belong to this run's history, so it is not used."
+        )
     return None
 
 
@@ -159,27 +172,136 @@ def write(run_dir: str | os.PathLike, point: ResumePoint) -> None:
         raise
 
 
+MAX_SLACK_BYTES = 1 << 20  # np.savez stores its arrays uncompressed: they add up to the file's size
+_METRIC_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
 def read(run_dir: str | os.PathLike) -> ResumePoint:
+    """The resume point, checked: a damaged or crafted file raises ResumeError with the reason, never
+    anything else (nothing in it is unpickled or run; its arrays must be numbers of a sane size)."""
+    file = path(run_dir)
     try:
-        with np.load(path(run_dir), allow_pickle=False) as npz:
-            header = json.loads(str(npz["header"]))
+        _check_archive(file)
+        with np.load(file, allow_pickle=False) as npz:
+            header = _checked_header(json.loads(str(npz["header"])))
             n_model, n_opt, n_best = header["counts"]
+
+            def arrays(prefix: str, n: int) -> list[np.ndarray]:
+                out = [npz[f"{prefix}{i}"] for i in range(n)]
+                for a in out:
+                    if a.dtype.kind not in "biuf":
+                        raise ValueError(f"an array of {a.dtype} where numbers belong")
+                return out
+
             return ResumePoint(
-                epoch=int(header["epoch"]),
-                model_vars=[npz[f"m{i}"] for i in range(n_model)],
-                optimizer_vars=[npz[f"o{i}"] for i in range(n_opt)],
+                epoch=header["epoch"],
+                model_vars=arrays("m", n_model),
+                optimizer_vars=arrays("o", n_opt),
                 early_stopping=header["early_stopping"],
                 checkpoint=header["checkpoint"],
                 summary=header["summary"],
-                es_best_weights=None if n_best < 0 else [npz[f"b{i}"] for i in range(n_best)],
+                es_best_weights=None if n_best < 0 else arrays("b", n_best),
             )
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ResumeError(f"The resume point of this run cannot be read ({exc}).") from exc
+    except ResumeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a crafted file provokes becomes the reason
+        raise ResumeError(f"The resume point of this run cannot be read ({_reason(exc)}).") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _check_archive(file: Path) -> None:
+    """A zip whose members would unpack to far more than the file holds is refused before any of it is
+    read (a few KB can otherwise inflate to gigabytes in the server)."""
+    size = file.stat().st_size
+    with zipfile.ZipFile(file) as zf:
+        unpacked = sum(info.file_size for info in zf.infolist())
+    if unpacked > size + MAX_SLACK_BYTES:
+        raise ValueError(f"its arrays would unpack to {unpacked:,} bytes from a {size:,}-byte file")
+
+
+def _int(value: Any, what: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{what} is not a whole number of at least {low}")
+    return value
+
+
+def _number(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} is not a number")
+    return float(value)
+
+
+def _checked_header(header: Any) -> dict[str, Any]:
+    """Every field with the type the trainer expects (what Keras' callbacks are given back)."""
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    counts = header.get("counts")
+    if not isinstance(counts, list) or len(counts) != 3:
+        raise ValueError("its header has no array counts")
+    counts = [_int(counts[0], "a count"), _int(counts[1], "a count"), _int(counts[2], "a count", low=-1)]
+    es = header.get("early_stopping")
+    if es is not None:
+        if not isinstance(es, dict):
+            raise ValueError("its early-stopping state is not an object")
+        es = {
+            "wait": _int(es.get("wait"), "wait"),
+            "stopped_epoch": _int(es.get("stopped_epoch"), "stopped_epoch"),
+            "best": _number(es.get("best"), "best"),
+            "best_epoch": _int(es.get("best_epoch"), "best_epoch"),
+        }
+    ck = header.get("checkpoint")
+    if ck is not None:
+        if not isinstance(ck, dict) or not isinstance(ck.get("saved_epochs"), list):
+            raise ValueError("its checkpoint state is not an object with saved_epochs")
+        ck = {
+            "best": _number(ck.get("best"), "best"),
+            "saved_epochs": [_int(e, "a saved epoch") for e in ck["saved_epochs"]],
+        }
+    summary = header.get("summary")
+    if not isinstance(summary, dict):
+        raise ValueError("its summary is not an object")
+    monitor = summary.get("monitor")
+    if monitor is not None and not (isinstance(monitor, str) and _METRIC_RE.match(monitor)):
+        raise ValueError("its monitor is not a metric name")
+
+    def epoch_or_none(key: str) -> int | None:
+        return None if summary.get(key) is None else _int(summary[key], key, 1)
+
+    checked = {
+        "monitor": monitor,
+        "best_epoch": epoch_or_none("best_epoch"),
+        "best_value": _number(summary.get("best_value"), "best_value"),
+        "checkpoint_epoch": epoch_or_none("checkpoint_epoch"),
+    }
+    summary = {k: v for k, v in checked.items() if k in summary}  # nothing else goes through
+    return {
+        "epoch": _int(header.get("epoch"), "its epoch", low=1),
+        "counts": counts,
+        "early_stopping": es,
+        "checkpoint": ck,
+        "summary": summary,
+    }
+
+
+def header(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The checked header alone (epoch, summary, callback states): what the server needs to queue a resume.
+    The arrays are read where the run trains."""
+    try:
+        return _read_header(path(run_dir))
+    except Exception as exc:  # noqa: BLE001
+        raise ResumeError(f"The resume point of this run cannot be read ({_reason(exc)}).") from exc
 
 
 def _read_header(file: Path) -> dict[str, Any]:
+    _check_archive(file)
     with np.load(file, allow_pickle=False) as npz:
-        return json.loads(str(npz["header"]))
+        return _checked_header(json.loads(str(npz["header"])))
 
 
 # -- when to write one ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from core.runs import (
 from core.validate import validate
 
 MAX_QUEUE_ENV = "ESLAB_MAX_QUEUE"
+_fitting: set[str] = set()  # ids of the runs inside ``model.fit`` in this process
 TRAIN_IN_ENV = "ESLAB_TRAIN_IN"  # "process" (a recycled worker process) or "thread" (this process)
 
 
@@ -113,16 +114,17 @@ class Trainer:
         reason = resume_point.why_not(snap, self.store.run_dir(run_id))
         if reason:
             raise resume_point.ResumeError(reason)
-        point = resume_point.read(self.store.run_dir(run_id))
+        point = resume_point.header(self.store.run_dir(run_id))  # the arrays are read where it trains
+        epoch = point["epoch"]
         with self._cond:
             self._check_room()
             if not self.store.claim(run_id, (INTERRUPTED, STOPPED, FAILED)):
                 raise resume_point.ResumeError("This run was just resumed elsewhere.")
-            run = Run.continuing(snap, self.store, point.epoch, point.summary)
-            dropped = snap.epoch - point.epoch
+            run = Run.continuing(snap, self.store, epoch, point["summary"])
+            dropped = snap.epoch - epoch
             run.log(
-                f"Resume requested: continuing after epoch {point.epoch}"
-                + (f" (epochs {point.epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
+                f"Resume requested: continuing after epoch {epoch}"
+                + (f" (epochs {epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
             )
             self._enqueue(run)
         return run
@@ -296,6 +298,14 @@ def execute(run: Run) -> None:
         gc.collect()
 
 
+def fit_begun(run_id: str) -> bool:
+    """True once the run is inside ``model.fit`` in this process: a Stop then ends it after the batch.
+
+    Before (TensorFlow's import, loading the data, building the model) nothing checks for a Stop.
+    """
+    return run_id in _fitting
+
+
 def _watch_store_for_stop(run: Run, interval: float = 1.0) -> None:
     """A Stop pressed in another process (a server showing a headless run) arrives through the index."""
     while run.status in (RUNNING, STOPPING) and not run.stop_requested.is_set():
@@ -415,15 +425,19 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     guarded = [cb for cb in (es, ck, keeper) if cb is not None]
     callbacks = [ShuffleEachEpoch(batches), *guarded, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
-    model.fit(
-        batches,
-        validation_data=(ds.x_val, ds.y_val) if has_val else None,
-        epochs=cfg.fit.max_epochs,
-        initial_epoch=first_epoch,
-        shuffle=False,  # the batches shuffle themselves; Keras would reorder them with Python's random
-        callbacks=callbacks,
-        verbose=0,
-    )
+    _fitting.add(run.id)
+    try:
+        model.fit(
+            batches,
+            validation_data=(ds.x_val, ds.y_val) if has_val else None,
+            epochs=cfg.fit.max_epochs,
+            initial_epoch=first_epoch,
+            shuffle=False,  # the batches shuffle themselves; Keras would reorder them with Python's random
+            callbacks=callbacks,
+            verbose=0,
+        )
+    finally:
+        _fitting.discard(run.id)
     snap = run.snapshot()
     if live.stop_reason == "user":
         status, reason, message = STOPPED, "user", f"Stopped by user after {snap.epoch} finished epochs."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core import metrics
@@ -12,6 +14,7 @@ from core.validate import validate
 from ui import form
 from ui.live_view import live_view
 from ui.state import get_trainer, open_run, start, url_run_id
+from ui.text import md
 
 st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 trainer = get_trainer()
@@ -109,7 +112,22 @@ state["last_config"] = config
 blocking = errors(problems)
 
 
-def _start() -> None:
+START_REPEAT_S = 1.5  # a click this soon after a start is part of the same burst of clicks
+
+
+def _start(generation: int) -> None:
+    """One click, one run: ``generation`` is the Start button's token from the page run that drew it.
+
+    A double-click sends the second click before the page has redrawn, so it carries the token of a
+    button that has already started a run (and the button's key changes with each start, so the
+    browser's stale button is another widget): it is ignored. A page that redraws fast can show the
+    new button before a third rapid click lands (seen in Chromium: 3 clicks 40 ms apart started two
+    runs), so a click within ``START_REPEAT_S`` of a start is ignored too.
+    """
+    if generation != state.get("start_generation", 0):
+        return
+    if time.monotonic() - state.get("started_at", -START_REPEAT_S) < START_REPEAT_S:
+        return
     if (pending := state.get("pending_config")) is not None:
         # Start was pressed before the page had shown the settings just loaded: the browser sent its
         # old values of the widgets it had not redrawn yet. Put the loaded ones back; start nothing.
@@ -118,6 +136,8 @@ def _start() -> None:
             "The settings you loaded were still appearing: check them, then press Start again."
         )
         return
+    state["start_generation"] = generation + 1  # before starting: a click racing this one is stale
+    state["started_at"] = time.monotonic()
     try:
         run = start(form.read_config())
     except (InvalidConfig, QueueFull) as exc:
@@ -128,13 +148,15 @@ def _start() -> None:
 
 c1, c2, _ = st.columns([2, 2, 3])
 c1.text_input("Run name", key="name")
+generation = state.setdefault("start_generation", 0)
 c2.button(
     "Start training",
     type="primary",
     icon=":material/play_arrow:",
     disabled=bool(blocking),
     on_click=_start,
-    key="start",
+    args=(generation,),
+    key="start" if generation == 0 else f"start.{generation}",
     width="stretch",
     help="Fix the problems shown above first."
     if blocking
@@ -142,7 +164,7 @@ c2.button(
 )
 state.pop("pending_config", None)  # every setting has been drawn: Start may use what the page shows
 if err := state.pop("start_error", None):
-    st.error(err)
+    st.error(md(err))
 
 st.divider()
 run_id = url_run_id()

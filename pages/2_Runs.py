@@ -7,6 +7,7 @@ import streamlit as st
 
 from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer, visible
+from ui.text import md
 
 st.set_page_config(page_title="Runs · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("Runs")
@@ -43,7 +44,7 @@ selected = st.multiselect("Select runs to act on", list(labels), key="runs_selec
 names = {rid: frame.loc[frame["id"] == rid, "name"].iloc[0] for rid in selected}
 
 if msg := state.pop("runs_message", None):
-    (st.success if msg[0] == "success" else st.error)(msg[1])
+    (st.success if msg[0] == "success" else st.error)(md(msg[1]))
 if not selected:
     st.stop()
 
@@ -87,6 +88,6 @@ with a3:
                 problems.append(str(exc))
         if problems:
             for p in problems:
-                st.error(p)
+                st.error(md(p))
         else:
             st.rerun()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.compare import common_metrics, compare_figure, config_table, run_label
 from ui.state import get_trainer, linked_run_ids, remember, visible
+from ui.text import md
 
 st.set_page_config(page_title="Compare · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("Compare runs")
@@ -58,4 +59,4 @@ def _highlight(row):
 
 
 st.dataframe(shown.style.apply(_highlight, axis=1), width="stretch", key="compare_table")
-st.caption("Highlighted rows differ between the runs. " + ", ".join(run_label(s) for s in snaps))
+st.caption("Highlighted rows differ between the runs. " + md(", ".join(run_label(s) for s in snaps)))

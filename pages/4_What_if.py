@@ -8,6 +8,7 @@ from core import epoch_weights, whatif
 from core.runs import is_run_id
 from ui import whatif_view
 from ui.state import get_trainer, url_run_id, visible
+from ui.text import md
 
 st.set_page_config(page_title="What-if · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
 st.title("What-if replay")
@@ -45,7 +46,7 @@ settings = whatif_view.settings_controls(snap)
 try:
     result = whatif.what_if(snap, settings)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
 whatif_view.outcome(snap, result)

@@ -153,3 +153,41 @@ def test_the_worker_dies_with_the_server(tmp_path):
     trainer = Trainer(RunStore(tmp_path / "runs"))
     [run_id] = trainer.interrupted
     assert len(trainer.snapshot(run_id).history) >= 1
+
+
+def test_a_run_over_the_memory_limit_fails_with_that_reason_and_resumes_under_the_normal_one(pool, tmp_path):
+    """The watchdog's limit is lowered in the running worker, mid-run, below what it holds."""
+    trainer = Trainer(RunStore(tmp_path / "runs"), train_in="process")
+    run = trainer.start(_config(epochs=12, batch_size=16))
+    _wait_epochs(run, 3)
+    worker = pool._worker
+    assert worker.memory_limit_mb == worker_process.DEFAULT_MEMORY_MB
+    worker.set_memory_limit(200)  # it holds ~850 MB
+
+    snap = trainer.wait(run.id, timeout=60)
+    assert snap.status == FAILED
+    assert "the run went over the training process's memory limit of 200 MB (ESLAB_WORKER_MEMORY_MB" in (
+        snap.message
+    )
+    assert "SIGKILL" not in snap.message and "can be resumed" in snap.message
+    assert worker.proc.wait(timeout=10) == worker_process.EXIT_MEMORY
+    stored = trainer.store.load(run.id)
+    assert stored.status == FAILED and stored.message == snap.message
+    kept = len(stored.history)
+    assert kept >= 3
+
+    trainer.resume(run.id)  # a new worker, with the normal limit
+    done = trainer.wait(run.id, timeout=300)
+    assert done.status == FINISHED, done.message
+    assert [r.epoch for r in done.history] == list(range(1, 13))
+    assert pool.started == 2
+
+
+def test_the_memory_limit_setting(monkeypatch):
+    monkeypatch.delenv(worker_process.MEMORY_ENV, raising=False)
+    assert worker_process.memory_limit_mb() == worker_process.DEFAULT_MEMORY_MB
+    monkeypatch.setenv(worker_process.MEMORY_ENV, "2048")
+    assert worker_process.memory_limit_mb() == 2048
+    for bad in ("lots", "-1", "0"):
+        monkeypatch.setenv(worker_process.MEMORY_ENV, bad)
+        assert worker_process.memory_limit_mb() == worker_process.DEFAULT_MEMORY_MB

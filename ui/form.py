@@ -17,6 +17,7 @@ import streamlit as st
 from core import datasets, epoch_weights, metrics, uploads
 from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, CsvFormat, Problem, RunConfig, limits, unchecked
 from core.models import MODELS, estimate_params
+from ui.text import md
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -80,7 +81,7 @@ def show_problems(problems: list[Problem], *prefixes: str) -> None:
         if any(
             p.field == pre or p.field.startswith(pre + ".") or p.field.startswith(pre) for pre in prefixes
         ):
-            (st.error if p.severity == "error" else st.warning)(p.message, icon=None)
+            (st.error if p.severity == "error" else st.warning)(md(p.message), icon=None)
 
 
 def _number(where, label: str, path: str, **kwargs: Any) -> None:
@@ -160,7 +161,7 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
         try:
             upload_id = uploads.store(upload.getvalue(), uploads_dir)
         except OSError as exc:
-            st.error(f"Could not keep the upload in the runs folder: {exc.strerror or exc}.")
+            st.error(md(f"Could not keep the upload in the runs folder: {exc.strerror or exc}."))
             return
         state["csv_upload_seen"] = upload.file_id
         if state.get("data.upload") != upload_id:  # a new file: read it the default way first
@@ -196,12 +197,12 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
     try:
         table = datasets.read_upload(upload_id, read_config().data.csv, uploads_dir)
     except datasets.DatasetError as exc:
-        st.error(f"{name}: {exc}")
+        st.error(md(f"{name}: {exc}"))
         for label, values in exc.fixes:
             st.button(label, key=f"csv_fix.{label}", on_click=_apply_fix, args=(values,), type="primary")
         return
     frame = table.frame
-    st.caption(" ".join([f"{name}: {len(frame):,} rows, {frame.shape[1]} columns.", *table.notes]))
+    st.caption(md(" ".join([f"{name}: {len(frame):,} rows, {frame.shape[1]} columns.", *table.notes])))
     st.dataframe(frame.head(5), hide_index=True, height=150, key="csv_preview")
     columns = [str(c) for c in frame.columns]
     if state.get("data.target_column") not in columns:

@@ -11,10 +11,11 @@ import time
 
 import streamlit as st
 
-from core import charts, datasets, export, metrics, resume_point
+from core import charts, datasets, export, metrics, outcome, resume_point, run_files
 from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from core.training import QueueFull, Trainer
 from ui.live_chart import live_chart
+from ui.text import md
 
 TICK_SECONDS = 0.5
 QUEUED_TICK_SECONDS = 2.0
@@ -58,9 +59,16 @@ def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
     """A stopped or interrupted run can continue: same stop epoch and best as if never stopped."""
     error = st.session_state.pop("resume_error", None)
     if error:
-        st.error(error)
+        st.error(md(error))
     run_dir = trainer.store.run_dir(snap.id)
-    if resume_point.why_not(snap, run_dir) is not None:
+    reason = resume_point.why_not(snap, run_dir)
+    if reason is not None:
+        if (
+            resume_point.path(run_dir).exists()
+            and not snap.is_live
+            and snap.stop_reason not in (resume_point.FINAL_REASONS)
+        ):
+            st.warning(md(f"Cannot resume: {reason}"))  # a damaged or crafted resume point
         return
     epoch = resume_point.saved_epoch(run_dir)
     text, button = st.columns([4, 1])
@@ -88,7 +96,7 @@ def _resume(trainer: Trainer, run_id: str) -> None:
 
 def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     head, stop_col = st.columns([5, 1])
-    head.markdown(f"**{snap.config.name}** · {snap.status_label} · `{snap.id[:8]}`")
+    head.markdown(f"**{md(snap.config.name)}** · {snap.status_label} · `{snap.id[:8]}`")
     if snap.is_live:
         stop_col.button(
             "Stop",
@@ -130,7 +138,7 @@ def _progress(snap: RunSnapshot) -> None:
     es = snap.config.early_stopping
     if es.enabled and snap.history and snap.history[-1].es_wait is not None:
         text += f" · {es.monitor} has not improved for {snap.history[-1].es_wait} of {es.patience} epochs"
-    st.progress(frac, text=text)
+    st.progress(frac, text=md(text))
 
 
 def _main_metric(snap: RunSnapshot) -> str | None:
@@ -144,33 +152,62 @@ def _main_metric(snap: RunSnapshot) -> str | None:
     return cache[snap.id]
 
 
+def _two_bests(snap: RunSnapshot, k: outcome.Kept) -> str:
+    def at(epoch: int | None, monitor: str | None, value: float | None) -> str:
+        return f"epoch {epoch}" + (f" ({monitor} {value:.4f})" if value is not None else "")
+
+    if snap.config.early_stopping.restore_best_weights:
+        es_use = "the model's final weights (restore_best_weights)"
+    else:
+        es_use = "not restored: restore_best_weights is off, the model ended with its last epoch"
+    es = f"EarlyStopping's best: {at(k.es_epoch, k.es_monitor, k.es_value)}, {es_use}."
+    if k.ck_epoch is None:
+        ck = "ModelCheckpoint kept no epoch; the test split was evaluated on the final weights."
+    else:
+        ck = (
+            f"ModelCheckpoint kept {at(k.ck_epoch, k.ck_monitor, k.ck_value)}: the checkpoint you download, "
+            "and the one evaluated on the test split."
+        )
+    return f"The two callbacks kept different epochs. {es} {ck} {k.why}"
+
+
 def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     """Why it stopped, what it kept, how it did on the test split, resume, and the downloads."""
     if snap.status == "failed":
-        st.error(snap.message or "Failed.")
+        st.error(md(snap.message or "Failed."))
     elif snap.status == "interrupted":
-        st.warning(snap.message or "Interrupted.")
+        st.warning(md(snap.message or "Interrupted."))
     else:
-        st.success(snap.message or snap.status_label.capitalize())
+        st.success(md(snap.message or snap.status_label.capitalize()))
     _resume_offer(trainer, snap)
     epochs = len(snap.history)
     cols = st.columns(4)
     cols[0].metric("Epochs trained", f"{epochs:,}", help=f"of a maximum of {snap.max_epochs:,}")
-    cols[1].metric(
-        "Epochs saved",
-        f"{max(snap.max_epochs - epochs, 0):,}",
-        help="Epochs early stopping spared against the maximum.",
-    )
+    kept = outcome.kept(snap)
+    if kept.epochs_saved is not None:
+        cols[1].metric(
+            "Epochs saved", f"{kept.epochs_saved:,}", help="Epochs early stopping spared against the maximum."
+        )
+    else:
+        how = snap.stop_label or snap.status_label
+        cols[1].metric("Epochs saved", "–", help=f"Only early stopping saves epochs; this run ended: {how}.")
     if snap.best_epoch is not None and snap.best_value is not None:
+        # The monitor is one of the metrics this model logs (validated before the run started).
         cols[2].metric(f"Best {snap.monitor}", f"{snap.best_value:.4f}", help=f"at epoch {snap.best_epoch}")
         cols[2].caption(f"epoch {snap.best_epoch}")
     test_key = next((k for k in ("accuracy", "mae", "loss") if k in snap.test_metrics), None)
     if test_key:
         cols[3].metric(f"Test {test_key}", f"{snap.test_metrics[test_key]:.4f}")
-        cols[3].caption(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items()))
+        cols[3].caption(md(" · ".join(f"{k} {v:.4f}" for k, v in snap.test_metrics.items())))
+
+    if kept.why is not None:
+        st.info(md(_two_bests(snap, kept)), icon=":material/call_split:")
 
     d1, d2, d3, d4 = st.columns(4)
-    if has_checkpoint(snap):
+    problem = run_files.checkpoint_problem(snap.checkpoint_path, trainer.store.run_dir(snap.id))
+    if has_checkpoint(snap) and problem is not None:
+        d1.warning(md(problem))
+    elif has_checkpoint(snap):
         d1.download_button(
             "Best checkpoint" if snap.config.checkpoint.save_best_only else "Last checkpoint",
             data=lambda: read_checkpoint(snap),

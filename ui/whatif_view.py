@@ -6,12 +6,13 @@ from dataclasses import asdict, fields
 
 import streamlit as st
 
-from core import epoch_weights, replay, whatif
+from core import epoch_weights, replay, run_files, whatif
 from core.compare import common_metrics
 from core.runs import RunSnapshot
 from core.training import Trainer
 from ui.form import MIN_DELTAS, _fmt, _with
 from ui.state import start
+from ui.text import md
 
 PREFIX = "wi."
 SWEEP_MIN_DELTAS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
@@ -100,15 +101,17 @@ def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
     cols[3].metric("Checkpoint kept", f"epoch {w.kept_epoch}" if w.kept_epoch else "none saved")
     if w.given_up is not None:
         cols[4].metric(
-            f"{w.settings.ck_monitor} given up",
+            f"{w.settings.ck_monitor} given up",  # a metric the run logged (a selectbox of them)
             f"{w.given_up:.5f}",
-            help=f"Kept checkpoint's {w.settings.ck_monitor} {w.value_at_kept:.5f} against the recording's "
-            f"best {w.best_recorded:.5f} (epoch {w.best_recorded_epoch}).",
+            help=md(
+                f"Kept checkpoint's {w.settings.ck_monitor} {w.value_at_kept:.5f} against the recording's "
+                f"best {w.best_recorded:.5f} (epoch {w.best_recorded_epoch})."
+            ),
         )
     recorded = f"The recorded run: {len(snap.history)} epochs, {snap.stop_label or snap.status_label}"
     if snap.best_epoch:
         recorded += f", checkpoint of epoch {snap.best_epoch}"
-    st.caption(recorded + ". Mode resolves to " + f"{w.mode} / {w.ck_mode}.")
+    st.caption(md(recorded + ". Mode resolves to " + f"{w.mode} / {w.ck_mode}."))
 
 
 def record_full_curve(trainer: Trainer, snap: RunSnapshot) -> None:
@@ -143,6 +146,9 @@ def epoch_downloads(trainer: Trainer, snap: RunSnapshot, w: whatif.WhatIf, kept:
         (c2, w.final_weights_epoch, "final weights"),
     ):
         if epoch and epoch in kept:
+            if (problem := run_files.epoch_model_problem(run_dir, epoch)) is not None:
+                col.warning(md(problem))
+                continue
             col.download_button(
                 f"Download the {what} (epoch {epoch})",
                 data=lambda e=epoch: epoch_weights.model_bytes(run_dir, e),
@@ -198,6 +204,6 @@ def prechelt_rules(snap: RunSnapshot, s: whatif.Settings) -> None:
     try:
         rows = whatif.prechelt_table(val, train, gl_alpha=alpha_gl, pq_alpha=alpha_pq, up_s=int(strips))
     except ValueError as exc:
-        st.info(str(exc))
+        st.info(md(exc))
         return
     st.dataframe(rows, hide_index=True, width="stretch", key="wi_prechelt")

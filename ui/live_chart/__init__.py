@@ -8,8 +8,8 @@ reruns; the page inside applies each new figure with ``Plotly.react``.
 
 from __future__ import annotations
 
+import atexit
 import functools
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,21 +22,30 @@ import streamlit.components.v1 as components
 _HERE = Path(__file__).parent
 
 
+def _private_folder() -> Path:
+    """A folder only this process owns: ``mkdtemp`` creates it with mode 0700 under a random name.
+
+    (It used to be a fixed ``/tmp/eslab-live-chart-<version>``: another local user could create that
+    first and serve their own ``index.html`` / ``plotly.min.js`` into every viewer's page.)
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"eslab-live-chart-{plotly.__version__}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 @functools.cache
 def _component():
     # The iframe loads plotly.js from the component's folder: the copy shipped inside the plotly
-    # package, so it works offline. Built once per process in a cache folder, not the source tree.
-    folder = Path(tempfile.gettempdir()) / f"eslab-live-chart-{plotly.__version__}"
-    folder.mkdir(exist_ok=True)
-    js = folder / "plotly.min.js"
-    if not js.exists():
-        tmp = folder / "plotly.min.js.partial"
-        tmp.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
-        tmp.replace(js)
-    page = folder / f"index.html.{os.getpid()}.partial"
-    shutil.copyfile(_HERE / "index.html", page)
-    page.replace(folder / "index.html")
+    # package, so it works offline. Written once per process, into a folder of its own.
+    folder = _private_folder()
+    (folder / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+    shutil.copyfile(_HERE / "index.html", folder / "index.html")
     return components.declare_component("live_chart", path=str(folder))
+
+
+def component_folder() -> Path:
+    """Where the component's files are served from (for the tests)."""
+    return Path(_component().abspath)
 
 
 def live_chart(fig: go.Figure, *, key: str) -> None:

@@ -1,0 +1,236 @@
+"""The typed, guarded boundary, seen through the pages (AppTest): one click one run, user text as text,
+an honest summary, crafted run files."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+
+from tests.test_pages import app
+
+
+@pytest.fixture(autouse=True)
+def fresh_server_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    yield
+    from ui.state import get_trainer
+
+    trainer = get_trainer()
+    for rid in trainer.store.ids():
+        if trainer.snapshot(rid).is_live:
+            trainer.stop(rid)
+            trainer.wait(rid, timeout=120)
+    st.cache_resource.clear()
+
+
+# ------------------------------------------------------------------------------------------------
+# One click, one run
+
+
+def test_a_double_click_on_start_starts_one_run():
+    """The second click of a double-click comes from the page as it was before the first one's rerun:
+    the same widget states again (the browser has not redrawn the button yet)."""
+    from ui.state import get_trainer
+
+    at = app().run()
+    at.number_input(key="fit.max_epochs").set_value(3).run()
+    at.button(key="start").click()
+    click = at._tree.get_widget_states()  # what the browser sends for a click on this page
+    at.run()
+    first = at.query_params["run"]
+    at._run(widget_state=click)  # the second click, from the page not yet redrawn
+    assert not at.exception
+    at._run(widget_state=click)  # and a third
+    assert get_trainer().store.ids() == [first]
+    assert at.query_params["run"] == first
+    # A click on the redrawn button right away is still part of the burst; a later one is a new run.
+    [start] = [b for b in at.button if b.label == "Start training"]
+    assert start.key != "start"
+    start.click().run()
+    assert get_trainer().store.ids() == [first]
+    at.session_state["started_at"] = at.session_state["started_at"] - 2  # two seconds later
+    [start] = [b for b in at.button if b.label == "Start training"]
+    start.click().run()
+    assert len(get_trainer().store.ids()) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# User text is text
+
+EVIL_NAMES = [
+    "![x](http://127.0.0.1:9/p.png)",
+    "<img src=x onerror=alert(1)>",
+    "**bold**",
+    ":red[x]",
+    "$x^2$",
+]
+
+
+def _markdown_texts(at) -> list[str]:
+    """Every string of the page that Streamlit renders as Markdown (bodies and labels)."""
+    texts = []
+    kinds = ("markdown", "caption", "success", "error", "warning", "info", "title", "header", "subheader")
+    for kind in kinds:
+        texts += [e.value for e in getattr(at, kind)]
+    texts += [m.label for m in at.metric] + [b.label for b in at.button]
+    texts += [b.label for b in at.get("download_button")]
+    return texts
+
+
+def _assert_only_escaped(at, name: str) -> list[str]:
+    """The name is nowhere raw where Markdown renders; returns the texts that show it (escaped)."""
+    from tests.test_pages import shown
+    from ui.text import md
+
+    texts = _markdown_texts(at)
+    raw = [t for t in texts if name in t]
+    assert not raw, f"{name!r} reaches Markdown unescaped: {raw}"
+
+    class _E:
+        def __init__(self, value):
+            self.value = value
+
+    return [t for t in texts if md(name) in t and name in shown(_E(t))]
+
+
+def _finished_run(trainer, name: str):
+    from core.presets import quick_digits
+
+    cfg = quick_digits()
+    cfg.name = name
+    cfg.fit.max_epochs = 2
+    return trainer.wait(trainer.start(cfg).id, timeout=120)
+
+
+@pytest.mark.parametrize("name", EVIL_NAMES)
+def test_run_names_appear_literally_on_every_page(name):
+    import html
+    import json
+
+    from ui.state import get_trainer
+
+    trainer = get_trainer()
+    a = _finished_run(trainer, name)
+    b = _finished_run(trainer, "plain")
+
+    at = app()
+    at.query_params["run"] = a.id
+    at.run()
+    assert not at.exception
+    assert _assert_only_escaped(at, name), "the live view's header shows the name"
+
+    at = app("pages/2_Runs.py").run()
+    assert name in list(at.dataframe[0].value["name"])  # a table cell: plain text
+    at.multiselect(key="runs_selected").set_value([b.id]).run()
+    at.text_input(key=f"rename_{b.id}").set_value(name)
+    at.button(key="runs_rename").click().run()
+    assert not at.exception
+    assert trainer.snapshot(b.id).config.name == name
+    assert _assert_only_escaped(at, name), "the rename message quotes the name"
+
+    at = app("pages/3_Compare.py")
+    at.session_state["compare_ids"] = [a.id, b.id]
+    at.run()
+    assert not at.exception
+    assert _assert_only_escaped(at, name), "the caption names the runs"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {t.get("name") for t in spec["data"]}
+    assert f"{html.escape(name)} ({a.id[:6]})" in names
+    raw = at.get("plotly_chart")[0].proto.spec
+    assert all(name not in (t.get("hovertemplate") or "") for t in spec["data"])
+    if "<" in name:
+        assert name not in raw  # only entities reach Plotly
+
+    at = app("pages/4_What_if.py")
+    at.query_params["run"] = a.id
+    at.run()
+    assert not at.exception
+    _assert_only_escaped(at, name)
+    assert any(name in o for o in at.selectbox(key="whatif_run").options)  # options are plain text
+
+
+def test_a_failure_message_quoting_user_text_is_shown_literally(tmp_path):
+    """A CSV problem names the column; the column is called like an image."""
+    from core.config import DataConfig
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    column = "![c](http://127.0.0.1:9/c.png)"
+    good = tmp_path / "data.csv"
+    good.write_text(f"a,{column},y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    cfg = quick_digits()
+    cfg.data = DataConfig(name="csv", path=str(good), target_column="y")
+    trainer = get_trainer()
+    long = quick_digits()
+    long.fit.max_epochs = 400
+    long.early_stopping.enabled = False
+    blocker = trainer.start(long)
+    run = trainer.start(cfg)
+    good.write_text(f"a,{column},y\n" + "".join(f"{i},,{i % 2}\n" for i in range(60)))  # empty cells
+    trainer.stop(blocker.id)
+    snap = trainer.wait(run.id, timeout=120)
+    assert snap.status == "failed" and column in snap.message, snap.message
+    at = app()
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    assert _assert_only_escaped(at, column)
+
+
+# ------------------------------------------------------------------------------------------------
+# Summary honesty
+
+
+def _metrics(at) -> dict[str, object]:
+    return {m.label: m for m in at.metric}
+
+
+def test_the_summary_says_which_epoch_each_callback_kept_and_why():
+    """EarlyStopping with a min_delta ModelCheckpoint does not have: on the same val_loss they part."""
+    from core.presets import quick_digits
+    from tests.test_pages import shown
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.fit.max_epochs = 60
+    cfg.early_stopping.patience = 3
+    cfg.early_stopping.min_delta = 0.05
+    cfg.early_stopping.restore_best_weights = True
+    trainer = get_trainer()
+    snap = trainer.wait(trainer.start(cfg).id, timeout=180)
+    assert snap.stop_reason == "early_stopping", snap.message
+    es_best = snap.history[-1].es_best_epoch
+    assert snap.checkpoint_epoch != es_best, "precondition: the two callbacks kept different epochs"
+
+    at = app()
+    at.query_params["run"] = snap.id
+    at.run()
+    assert not at.exception
+    [note] = [shown(i) for i in at.info if "The two callbacks kept different epochs" in shown(i)]
+    es_value = snap.history[es_best - 1].logs["val_loss"]
+    assert f"EarlyStopping's best: epoch {es_best} (val_loss {es_value:.4f})" in note
+    assert "the model's final weights (restore_best_weights)" in note
+    assert f"ModelCheckpoint kept epoch {snap.checkpoint_epoch} (val_loss " in note
+    assert "min_delta (0.05)" in note and "ModelCheckpoint has no min_delta" in note
+    assert _metrics(at)["Epochs saved"].value == str(60 - len(snap.history))
+
+
+def test_epochs_saved_is_only_claimed_when_early_stopping_ended_the_run():
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.fit.max_epochs = 3
+    cfg.early_stopping.patience = 50
+    trainer = get_trainer()
+    snap = trainer.wait(trainer.start(cfg).id, timeout=120)
+    assert snap.stop_reason == "max_epochs"
+    at = app()
+    at.query_params["run"] = snap.id
+    at.run()
+    saved = _metrics(at)["Epochs saved"]
+    assert saved.value == "–"
+    assert "Only early stopping saves epochs" in saved.help and "reached max epochs" in saved.help
+    # Same monitor, same rules: they agree, nothing to explain.
+    assert not [i for i in at.info if "kept different epochs" in i.value]
