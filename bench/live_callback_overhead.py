@@ -26,9 +26,9 @@ import keras  # noqa: E402
 
 from core import datasets, metrics, models  # noqa: E402
 from core.config import DataConfig, FitConfig, ModelConfig, RunConfig  # noqa: E402
-from core.guarded_callbacks import EpochGate  # noqa: E402
-from core.live import LiveCallback  # noqa: E402
-from core.runs import Run, RunStore, new_run_id  # noqa: E402
+from core.engine.guarded_callbacks import EpochGate  # noqa: E402
+from core.engine.live_callback import LiveCallback  # noqa: E402
+from core.store.runs import Run, RunStore, new_run_id  # noqa: E402
 
 HOOKS = (
     "on_train_begin",

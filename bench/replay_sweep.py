@@ -2,7 +2,7 @@
 
 The sweep: patience 0..200 x 10 min_delta values = 2,010 EarlyStopping replays over a 10,000-epoch
 noisy U-shaped val_loss curve (values rounded to float32, as Keras logs them), through the public
-``core.replay.patience_sweep`` (list in, DataFrame out: conversion included). Median of 7 runs.
+``core.sweeps.patience_sweep`` (list in, DataFrame out: conversion included). Median of 7 runs.
 For scale it also times the plain per-setting replay over every patience of one min_delta,
 extrapolates to the whole sweep, and checks the sweep's rows against it.
 
@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.replay import patience_sweep, replay_early_stopping, suggest_knee  # noqa: E402
+from core.stopping.replay import patience_sweep, replay_early_stopping, suggest_knee  # noqa: E402
 
 PATIENCES = list(range(201))
 MIN_DELTAS = [0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]

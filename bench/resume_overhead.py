@@ -26,8 +26,8 @@ import keras  # noqa: E402
 
 from core import datasets, models, resume_point  # noqa: E402
 from core.config import DataConfig, FitConfig, ModelConfig  # noqa: E402
-from core.epoch_order import EpochShuffledBatches, ShuffleEachEpoch  # noqa: E402
-from core.guarded_callbacks import EpochGate, ResumePointKeeper  # noqa: E402
+from core.engine.epoch_order import EpochShuffledBatches, ShuffleEachEpoch  # noqa: E402
+from core.engine.guarded_callbacks import EpochGate, ResumePointKeeper  # noqa: E402
 
 CASES = {
     "digits MLP": (DataConfig(name="digits"), ModelConfig(name="mlp", dropout=0.2), 32),

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from core.presets import quick_digits  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from core.store.runs import RunStore  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, wait_connected  # noqa: E402
 
 

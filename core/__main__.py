@@ -24,12 +24,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from core import uploads
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
 from core.config import RunConfig, check, errors, parse_json, schema
-from core.resume_point import ResumeError
-from core.runs import FAILED, FINISHED, STOPPED, Run, RunStore, default_runs_dir
-from core.training import InvalidConfig, QueueFull, Trainer, fit_begun
+from core.data import uploads
+from core.engine.fit_one import fit_begun
+from core.engine.queue import InvalidConfig, QueueFull, Trainer
+from core.engine.resume_point import ResumeError
+from core.store.runs import FAILED, FINISHED, STOPPED, Run, RunStore, default_runs_dir
 from core.validate import validate
 
 

@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import replace
 
-from core import datasets, metrics, models
+from core import metrics, models
 from core.config import (
     CHECKPOINT_FORMATS,
     DataConfig,
@@ -24,6 +24,7 @@ from core.config import (
     check_config,
     errors,
 )
+from core.data import datasets
 
 __all__ = ["validate", "errors", "resource_limits", "ResourceLimits"]
 

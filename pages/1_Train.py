@@ -8,8 +8,8 @@ import streamlit as st
 
 from core import metrics
 from core.config import MAX_JSON_BYTES, RunConfig, errors, parse_json
+from core.engine.queue import InvalidConfig, QueueFull
 from core.presets import PRESETS
-from core.training import InvalidConfig, QueueFull
 from core.validate import validate
 from ui import form
 from ui.live_view import live_view

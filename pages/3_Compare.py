@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.compare import common_metrics, compare_figure, config_table, run_label
+from core.analysis.compare import common_metrics, compare_figure, config_table, run_label
 from ui.state import get_trainer, linked_run_ids, remember, visible
 from ui.text import md
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import epoch_weights, whatif
-from core.runs import is_run_id
+from core.analysis import whatif
+from core.store import epoch_weights
+from core.store.runs import is_run_id
 from ui import whatif_view
 from ui.state import get_trainer, url_run_id, visible
 from ui.text import md

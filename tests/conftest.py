@@ -23,13 +23,13 @@ def _runs_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(tmp_path):
-    from core.runs import RunStore
+    from core.store.runs import RunStore
 
     return RunStore(tmp_path / "runs")
 
 
 @pytest.fixture
 def trainer(store):
-    from core.training import Trainer
+    from core.engine.queue import Trainer
 
     return Trainer(store)

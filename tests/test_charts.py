@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import charts
+from core.charts import figures as charts
 from core.config import RunConfig
-from core.runs import EpochRecord, RunSnapshot
+from core.store.runs import EpochRecord, RunSnapshot
 
 BEST = 20  # argmin of the synthetic val_loss
 PATIENCE = 10

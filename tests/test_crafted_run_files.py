@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import streamlit as st
 
-from core import resume_point, run_files
+from core.engine import resume_point
+from core.engine.queue import Trainer
 from core.presets import quick_digits
-from core.runs import STOPPED, RunStore
-from core.training import Trainer
+from core.store import run_files
+from core.store.runs import STOPPED, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_HEADER = {"epoch": 2, "counts": [1, 0, -1], "early_stopping": None, "checkpoint": None, "summary": {}}
@@ -238,7 +239,7 @@ def _lambda_model(path: Path) -> None:
 
 
 def test_a_crafted_epoch_file_is_named_on_the_what_if_page_not_offered(page_env):
-    from core import epoch_weights
+    from core.store import epoch_weights
     from tests.test_pages import app, shown
 
     runs_dir, run_id = page_env

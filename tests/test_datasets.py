@@ -23,9 +23,9 @@ import pytest
 import sklearn.datasets as sklearn_datasets
 import sklearn.datasets.data as sklearn_data
 
-from core import datasets
 from core.config import CsvFormat, DataConfig
-from core.datasets import DatasetError, DatasetUnavailable, describe, infer_task, load, read_csv
+from core.data import datasets
+from core.data.datasets import DatasetError, DatasetUnavailable, describe, infer_task, load, read_csv
 from tests.uploads import upload, upload_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def test_importing_and_describing_does_not_import_tensorflow():
     out = run_python(
         f"""
         import sys
-        from core import datasets
+        from core.data import datasets
         from core.config import CsvFormat, DataConfig
         for name in {names!r}:
             datasets.describe(DataConfig(name=name))
@@ -489,7 +489,7 @@ def test_csv_an_upload_is_parsed_once_per_content_and_options(tmp_path, monkeypa
 
 
 def test_upload_ids_are_the_only_way_to_a_file(tmp_path):
-    from core import uploads
+    from core.data import uploads
 
     fields = upload(b"a,b\n1,2\n", "../../etc/passwd")
     assert fields["file_name"] == "../../etc/passwd"  # the test helper keeps it; the page cleans it
@@ -756,7 +756,7 @@ def test_keras_cache_path_agrees_with_keras_get_file(tmp_path, keras_home_set):
         import os, sys
         if not os.environ.get("KERAS_HOME"):
             del os.environ["KERAS_HOME"]
-        from core import datasets
+        from core.data import datasets
         before = datasets.keras_cache_path("imdb")
         fashion = datasets.keras_cache_path("fashion_mnist")
         assert "keras" not in sys.modules

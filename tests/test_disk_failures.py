@@ -36,9 +36,9 @@ import numpy as np
 import pytest
 from test_training import digits_config
 
-from core import datasets
 from core.config import RunConfig
-from core.runs import FAILED, RunStore, read_history
+from core.data import datasets
+from core.store.runs import FAILED, RunStore, read_history
 from tests.headless import start_headless
 
 SAVE_LINE = "saving model to checkpoint.keras"

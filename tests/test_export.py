@@ -32,7 +32,7 @@ import pandas as pd
 import pytest
 import sklearn.datasets.data as sklearn_data
 
-from core import datasets, models
+from core import models
 from core.config import (
     CHECKPOINT_FORMATS,
     OPTIMIZERS,
@@ -44,8 +44,9 @@ from core.config import (
     ModelConfig,
     RunConfig,
 )
-from core.export import export_config_json, export_script, script_file_name
-from core.runs import FINISHED
+from core.data import datasets
+from core.export.script import export_config_json, export_script, script_file_name
+from core.store.runs import FINISHED
 from tests.uploads import upload, upload_path
 
 REPRO_TOL = 1e-6  # see the module docstring: measured difference is 0.0
@@ -369,7 +370,7 @@ def test_exporting_does_not_import_tensorflow():
     code = (
         "import sys\n"
         "from core.config import RunConfig\n"
-        "from core.export import export_script\n"
+        "from core.export.script import export_script\n"
         "export_script(RunConfig())\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TF'\n"
     )

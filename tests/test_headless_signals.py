@@ -9,7 +9,7 @@ import time
 import pytest
 
 from core.presets import quick_digits
-from core.runs import LIVE_STATUSES, STOPPED, RunStore
+from core.store.runs import LIVE_STATUSES, STOPPED, RunStore
 from tests.headless import start_headless
 
 

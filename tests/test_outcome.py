@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.outcome import kept
+from core.analysis.outcome import kept
 from core.presets import quick_digits
-from core.runs import EpochRecord, RunSnapshot
+from core.store.runs import EpochRecord, RunSnapshot
 
 
 def _snap(values: list[float], es_best: int, ck_epoch: int | None, reason: str = "early_stopping", **change):

@@ -271,7 +271,7 @@ def _stop_annotation(at: AppTest) -> str | None:
 
 
 def test_whatif_slider_moves_the_marked_stop_epoch():
-    from core import replay
+    from core.stopping import replay
 
     trainer, snap = _whatif_run()
     at = app("pages/4_What_if.py")
@@ -450,8 +450,8 @@ def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
 
 
 def test_a_stopped_run_resumes_from_the_train_page_and_ends_like_an_unbroken_one(tmp_path):
-    from core.runs import RunStore
-    from core.training import Trainer
+    from core.engine.queue import Trainer
+    from core.store.runs import RunStore
     from tests.test_resume import resumable_config
     from ui.state import get_trainer
 

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.prechelt import replay_gl, replay_pq, replay_up
-from core.replay import (
+from core.stopping.prechelt import replay_gl, replay_pq, replay_up
+from core.stopping.replay import (
     SWEEP_COLUMNS,
     Float32RangeError,
     ReplayResult,
@@ -586,7 +586,7 @@ def test_checkpoint_and_early_stopping_can_disagree_on_the_best_epoch():
 
 def _snapshot(logs_per_epoch, **es_kwargs):
     from core.config import EarlyStoppingConfig, RunConfig
-    from core.runs import EpochRecord, RunSnapshot
+    from core.store.runs import EpochRecord, RunSnapshot
 
     config = RunConfig(early_stopping=EarlyStoppingConfig(**es_kwargs))
     history = tuple(EpochRecord(i + 1, logs, 0.1) for i, logs in enumerate(logs_per_epoch))
@@ -713,7 +713,8 @@ def test_replay_modules_do_not_import_tensorflow():
     import sys
 
     code = (
-        "import sys, core.replay, core.prechelt; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+        "import sys, core.replay, core.stopping.prechelt, core.stopping.sweeps\n"
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

@@ -15,10 +15,12 @@ import time
 import numpy as np
 import pytest
 
-from core import datasets, resume_point
 from core.config import CheckpointConfig, DataConfig, EarlyStoppingConfig, FitConfig, ModelConfig, RunConfig
-from core.runs import FINISHED, INTERRUPTED, RUNNING, STOPPED, RunStore
-from core.training import Trainer, load_checkpoint
+from core.data import datasets
+from core.engine import resume_point
+from core.engine.fit_one import load_checkpoint
+from core.engine.queue import Trainer
+from core.store.runs import FINISHED, INTERRUPTED, RUNNING, STOPPED, RunStore
 from tests.headless import start_headless
 
 

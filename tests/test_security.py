@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.runs import RunStore, is_run_id, new_run_id
+from core.store.runs import RunStore, is_run_id, new_run_id
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_checkpoints_load_in_safe_mode(tmp_path):
     """A .keras file carrying a Lambda layer (arbitrary code) is refused, as Keras' safe_mode promises."""
     import keras
 
-    from core.training import load_checkpoint
+    from core.engine.fit_one import load_checkpoint
 
     model = keras.Sequential([keras.layers.Input((2,)), keras.layers.Lambda(lambda x: x * 2)])
     path = tmp_path / "evil.keras"
@@ -66,7 +66,7 @@ class _Payload:
 
 
 def test_a_resume_point_carrying_a_pickle_is_refused_unexecuted(tmp_path):
-    from core import resume_point
+    from core.engine import resume_point
 
     marker = tmp_path / "pwned"
     header = np.array('{"epoch": 3, "counts": [1, 0, -1]}')

@@ -19,7 +19,8 @@ import pytest
 from test_disk_failures import _check_the_checkpoint_is_epoch, _finish, _read_until
 from test_training import digits_config
 
-from core.runs import (
+from core.engine.queue import Trainer
+from core.store.runs import (
     FAILED,
     FINISHED,
     INTERRUPTED,
@@ -30,7 +31,6 @@ from core.runs import (
     RunStore,
     new_run_id,
 )
-from core.training import Trainer
 from tests.headless import start_headless
 
 INDEX = "runs.sqlite"

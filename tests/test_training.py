@@ -13,10 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from core import datasets
 from core.config import CheckpointConfig, DataConfig, EarlyStoppingConfig, FitConfig, ModelConfig, RunConfig
-from core.runs import FINISHED, INTERRUPTED, STOPPED, RunStore
-from core.training import InvalidConfig, load_checkpoint
+from core.data import datasets
+from core.engine.fit_one import load_checkpoint
+from core.engine.queue import InvalidConfig
+from core.store.runs import FINISHED, INTERRUPTED, STOPPED, RunStore
 from tests.headless import start_headless
 
 
@@ -199,8 +200,9 @@ def test_sigkill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
 
     probe = (
         "import json, sys\n"
-        "from core.runs import RunStore\n"
-        "from core.training import Trainer, load_checkpoint\n"
+        "from core.store.runs import RunStore\n"
+        "from core.engine.queue import Trainer\n"
+        "from core.engine.fit_one import load_checkpoint\n"
         f"t = Trainer(RunStore({str(runs_dir)!r}))\n"
         "[rid] = t.store.ids()\n"
         "s = t.snapshot(rid)\n"
@@ -247,7 +249,7 @@ def test_headless_command_trains_and_the_run_appears_in_the_store(tmp_path):
 
 def test_stop_from_another_process_stops_a_headless_run(tmp_path):
     """The app's Stop button on a run that ``python -m core train`` is training (through the index)."""
-    from core.training import Trainer
+    from core.engine.queue import Trainer
 
     runs_dir = tmp_path / "runs"
     cfg = digits_config(batch_size=8, max_epochs=500)
@@ -273,7 +275,7 @@ def test_stop_from_another_process_stops_a_headless_run(tmp_path):
 
 
 def test_a_headless_run_killed_while_the_server_runs_shows_interrupted_without_a_restart(tmp_path):
-    from core.training import Trainer
+    from core.engine.queue import Trainer
 
     runs_dir = tmp_path / "runs"
     cfg = digits_config(batch_size=8, max_epochs=500)
@@ -355,7 +357,8 @@ def test_parameter_estimate_matches_keras(data, model):
 
 
 def test_keep_every_epoch_hands_out_any_epoch_exactly(trainer, tmp_path):
-    from core import epoch_weights, models
+    from core import models
+    from core.store import epoch_weights
 
     cfg = digits_config(max_epochs=6)
     cfg.early_stopping.enabled = False
@@ -386,8 +389,9 @@ def test_pages_and_engine_import_without_tensorflow():
     """The first page draws at once: TensorFlow (about 4 s to import) waits for the first run."""
     probe = (
         "import sys\n"
-        "import core.training, core.runs, core.datasets, core.models, core.charts, core.whatif, core.export\n"
-        "import core.replay, core.compare, core.presets\n"
+        "import core.engine.queue, core.store.runs, core.data.datasets, core.models\n"
+        "import core.charts.figures, core.analysis.whatif, core.export.script\n"
+        "import core.stopping.replay, core.compare, core.presets\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported too early'\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -451,7 +455,7 @@ def test_a_full_disk_at_save_time_fails_the_run_and_keeps_the_last_checkpoint(tm
     assert load_checkpoint(snap.checkpoint_path).count_params() > 0
     assert not [p.name for p in (runs_dir / run_id).iterdir() if ".partial" in p.name]
     assert snap.message in out
-    from core import resume_point
+    from core.engine import resume_point
 
     assert resume_point.saved_epoch(runs_dir / run_id) == snap.checkpoint_epoch  # intact: it can resume
 
@@ -460,7 +464,7 @@ def test_a_run_left_by_an_earlier_process_with_our_pid_is_marked_interrupted(tmp
     """A container restart often gives the new server the old one's pid: the pid alone must not count."""
     import sqlite3
 
-    from core.runs import RUNNING, process_identity
+    from core.store.runs import RUNNING, process_identity
 
     store = RunStore(tmp_path / "runs")
     store.create("a" * 32, digits_config(), time.time())  # queued, owned by this process

@@ -11,10 +11,11 @@ import time
 import psutil
 import pytest
 
-from core import worker_process
+from core.engine import worker_process
+from core.engine.fit_one import load_checkpoint
+from core.engine.queue import Trainer
 from core.presets import quick_digits
-from core.runs import FAILED, FINISHED, STOPPED, RunStore
-from core.training import Trainer, load_checkpoint
+from core.store.runs import FAILED, FINISHED, STOPPED, RunStore
 
 
 @pytest.fixture
@@ -126,8 +127,8 @@ def test_the_worker_dies_with_the_server(tmp_path):
     script = (
         "import sys, time\n"
         "from core.presets import quick_digits\n"
-        "from core.runs import RunStore\n"
-        "from core.training import Trainer\n"
+        "from core.store.runs import RunStore\n"
+        "from core.engine.fit_one import Trainer\n"
         "from core import worker_process\n"
         f"t = Trainer(RunStore({str(tmp_path / 'runs')!r}), train_in='process')\n"
         "c = quick_digits(); c.fit.max_epochs = 500; c.fit.batch_size = 8; c.early_stopping.enabled = False\n"

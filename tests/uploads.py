@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core import uploads
+from core.data import uploads
 
 
 def upload(

@@ -14,9 +14,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import datasets, epoch_weights, metrics, uploads
+from core import metrics
 from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, CsvFormat, Problem, RunConfig, limits, unchecked
+from core.data import datasets, uploads
 from core.models import MODELS, estimate_params
+from core.store import epoch_weights
 from ui.text import md
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]

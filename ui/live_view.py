@@ -11,9 +11,15 @@ import time
 
 import streamlit as st
 
-from core import charts, datasets, export, metrics, outcome, resume_point, run_files
-from core.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
-from core.training import QueueFull, Trainer
+from core import metrics
+from core.analysis import outcome
+from core.charts import figures as charts
+from core.data import datasets
+from core.engine import resume_point
+from core.engine.queue import QueueFull, Trainer
+from core.export import script as export
+from core.store import run_files
+from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from ui.live_chart import live_chart
 from ui.text import md
 

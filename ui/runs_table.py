@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core.runs import STATUS_LABELS, STOP_REASONS
+from core.store.runs import STATUS_LABELS, STOP_REASONS
 
 
 def runs_frame(index: pd.DataFrame) -> pd.DataFrame:

@@ -15,8 +15,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
 
 from core.config import RunConfig
-from core.runs import Run, RunStore, is_run_id
-from core.training import TRAIN_IN_ENV, Trainer
+from core.engine.queue import TRAIN_IN_ENV, Trainer
+from core.store.runs import Run, RunStore, is_run_id
 
 
 def _clean_problem_modules_except_keras() -> None:
@@ -36,7 +36,7 @@ def _clean_problem_modules_except_keras() -> None:
             pass
 
 
-script_runner._clean_problem_modules = _clean_problem_modules_except_keras
+script_runner._clean_problem_modules = _clean_problem_modules_except_keras  # noqa: SLF001 - see above
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,7 +47,7 @@ def get_trainer() -> Trainer:
     """
     trainer = Trainer(RunStore(), train_in=os.environ.get(TRAIN_IN_ENV, "process"))
     if trainer.train_in == "process":
-        from core.worker_process import shared_pool
+        from core.engine.worker_process import shared_pool
 
         threading.Thread(target=shared_pool().warm_up, name="eslab-warm-up", daemon=True).start()
     return trainer

@@ -6,10 +6,12 @@ from dataclasses import asdict, fields
 
 import streamlit as st
 
-from core import epoch_weights, replay, run_files, whatif
-from core.compare import common_metrics
-from core.runs import RunSnapshot
-from core.training import Trainer
+from core.analysis import whatif
+from core.analysis.compare import common_metrics
+from core.engine.queue import Trainer
+from core.stopping import sweeps
+from core.store import epoch_weights, run_files
+from core.store.runs import RunSnapshot
 from ui.form import MIN_DELTAS, _fmt, _with
 from ui.state import start
 from ui.text import md
@@ -163,7 +165,7 @@ def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -
     st.subheader("Patience explorer")
     values = whatif.series(snap, s.monitor)
     top = st.slider("Patience up to", 5, 200, value=min(200, max(30, len(values))), key="wi_sweep_max")
-    frame = replay.patience_sweep(
+    frame = sweeps.patience_sweep(
         values,
         mode=w.mode,
         patiences=range(top + 1),
@@ -173,7 +175,7 @@ def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -
         restore_best_weights=True,
         recording_complete=w.recording_complete,
     )
-    knee = replay.suggest_knee(frame)
+    knee = sweeps.suggest_knee(frame)
     st.plotly_chart(
         whatif.sweep_figure(frame, knee, monitor=s.monitor), key="wi_sweep_chart", width="stretch"
     )

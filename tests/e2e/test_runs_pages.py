@@ -12,9 +12,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import replay
 from core.presets import quick_digits
-from core.runs import RunStore
+from core.stopping import replay
+from core.store.runs import RunStore
 from tests.e2e.conftest import ROOT, early_stopping_off, run_id_of, set_number, wait_connected
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.presets import quick_digits
-from core.runs import RunStore
+from core.store.runs import RunStore
 from tests.e2e.conftest import ROOT, StreamlitServer, wait_connected
 
 pytestmark = pytest.mark.e2e

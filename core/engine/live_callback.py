@@ -15,8 +15,8 @@ import time
 
 import keras
 
-from core.guarded_callbacks import AtomicModelCheckpoint, EpochGate, GuardedEarlyStopping
-from core.runs import EpochRecord, Run
+from core.engine.guarded_callbacks import AtomicModelCheckpoint, EpochGate, GuardedEarlyStopping
+from core.store.runs import EpochRecord, Run
 
 
 class LiveCallback(keras.callbacks.Callback):

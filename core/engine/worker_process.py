@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from core.runs import LIVE_STATUSES, EpochRecord, Run, RunStore
+from core.store.runs import LIVE_STATUSES, EpochRecord, Run, RunStore
 
 MAX_RUNS = int(os.environ.get("ESLAB_WORKER_MAX_RUNS", "10"))
 MAX_RSS_MB = int(os.environ.get("ESLAB_WORKER_MAX_RSS_MB", "1500"))
@@ -92,7 +92,7 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONPATH": path, MEMORY_ENV: str(self.memory_limit_mb)}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "core.worker_process", str(child_fd)],
+            [sys.executable, "-m", "core.engine.worker_process", str(child_fd)],
             pass_fds=(child_fd,),
             cwd=ROOT,
             env=env,
@@ -208,7 +208,7 @@ class WorkerProcess:
 
 def _apply(run: Run, kind: str, args: list) -> None:
     if kind == "update":
-        run._update(**args[0])
+        run.apply_changes(args[0])
     elif kind == "history":
         run.add_epoch(args[0])
     elif kind == "log":
@@ -266,7 +266,7 @@ class WorkerPool:
                 worker.train(run)
             except WorkerDied as exc:
                 if run.status in LIVE_STATUSES:
-                    from core.training import record_failure
+                    from core.engine.fit_one import record_failure
 
                     record_failure(
                         run,
@@ -419,7 +419,7 @@ def serve(fd: int) -> None:
 
     import keras  # noqa: F401 - the slow import, done before the server says "ready"
 
-    from core.training import execute
+    from core.engine.fit_one import execute
 
     jobs: queue.Queue = queue.Queue()
     current: dict[str, Run] = {}  # job token -> run

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import plotly.graph_objects as go
 
-from core import metrics, replay
-from core.charts import HEIGHT, metric_title
-from core.runs import RunSnapshot
+from core import metrics
+from core.charts.figures import HEIGHT, metric_title
+from core.stopping import replay
+from core.store.runs import RunSnapshot
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def prechelt_table(val, train, *, gl_alpha: float, pq_alpha: float, up_s: int, k
     """Prechelt's GL, PQ and UP rules on the recorded curves, beside each other."""
     import pandas as pd
 
-    from core import prechelt
+    from core.stopping import prechelt
 
     n = len(val)
     results = [

@@ -14,7 +14,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from core import epoch_weights
+from core.store import epoch_weights
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_CONFIG_BYTES = 8 << 20

@@ -114,7 +114,7 @@ class EpochWeightsKeeper(keras.callbacks.Callback):
 
     def __init__(self, run_dir: str | os.PathLike, gate: EpochGate):
         super().__init__()
-        from core import epoch_weights
+        from core.store import epoch_weights
 
         self.paths = epoch_weights
         self.run_dir = Path(run_dir)
@@ -146,7 +146,7 @@ class ResumePointKeeper(keras.callbacks.Callback):
 
     def __init__(self, run_dir, gate: EpochGate, *, early_stopping, checkpoint, summary):
         super().__init__()
-        from core import resume_point
+        from core.engine import resume_point
 
         self.points = resume_point
         self.run_dir = Path(run_dir)

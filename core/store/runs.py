@@ -29,8 +29,8 @@ from typing import Any
 import pandas as pd
 
 from core.config import RunConfig, load_stored
+from core.paths import RUNS_DIR_ENV, default_runs_dir  # noqa: F401 - part of the store's API
 
-RUNS_DIR_ENV = "ESLAB_RUNS_DIR"
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
@@ -55,10 +55,6 @@ STOP_REASONS = {
 }
 
 MAX_BATCH_POINTS = 2000  # bound on batch-level points kept per run, whatever its length
-
-
-def default_runs_dir() -> Path:
-    return Path(os.environ.get(RUNS_DIR_ENV, "runs")).resolve()
 
 
 def new_run_id() -> str:
@@ -304,6 +300,10 @@ class Run:
         if status not in LIVE_STATUSES:
             changes.setdefault("finished_at", time.time())
         return self._update(expect=expect, status=status, **changes)
+
+    def apply_changes(self, changes: dict[str, Any]) -> None:
+        """Changes the process that trains this run sent (the server's copy of a worker's run)."""
+        self._update(**changes)
 
     def set_fields(self, **changes: Any) -> None:
         self._update(**changes)

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from core.metrics import resolve_mode
-from core.runs import RunSnapshot
+from core.store.runs import RunSnapshot
 
 
 @dataclass(frozen=True)

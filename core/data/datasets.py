@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import uploads
 from core.config import TASKS, CsvFormat, DataConfig
+from core.data import uploads
 
 MIN_ROWS = 10  # fewer cannot give train, validation and test at least a row or two each
 MAX_INFERRED_CLASSES = 50  # more distinct values than this is not inferred as classes
-_GENERATOR_SEED = 20190601  # synthetic sets are one fixed dataset; the run seed only splits it
+GENERATOR_SEED = 20190601  # synthetic sets are one fixed dataset; the run seed only splits it
 
 
 class DatasetError(ValueError):
@@ -206,7 +206,7 @@ _BUILTIN_SIZES = {
     "breast_cancer": (569, 2),
     "wine": (178, 3),
 }
-_SYNTHETIC_SIZES = {"overfit": 400, "text_sentiment": 2000}
+SYNTHETIC_SIZES = {"overfit": 400, "text_sentiment": 2000}
 _FIXED_SHAPES = {
     "digits": (64,),
     "digits_images": (8, 8, 1),
@@ -241,7 +241,7 @@ _KERAS_OFFLINE_ALTERNATIVE = {
     "mnist": "use digits_images (scikit-learn's 8x8 digits, no download needed)",
     "fashion_mnist": "use digits_images (scikit-learn's 8x8 digits, no download needed)",
 }
-_FASHION_CLASSES = [
+FASHION_CLASSES = [
     "T-shirt/top",
     "Trouser",
     "Pullover",
@@ -288,7 +288,7 @@ def describe(cfg: DataConfig, *, uploads_dir: str | os.PathLike | None = None) -
         n, k = _BUILTIN_SIZES[spec.name]
         return DatasetInfo(spec.task, spec.input_kind, k, _capped(n, cfg), input_shape=shape)
     if spec.source == "synthetic":
-        n = cfg.max_samples or _SYNTHETIC_SIZES[spec.name]
+        n = cfg.max_samples or SYNTHETIC_SIZES[spec.name]
         return DatasetInfo(spec.task, spec.input_kind, 2, n, input_shape=shape)
     if spec.source == "keras":
         n_train, n_test, k = _KERAS_SIZES[spec.name]
@@ -340,7 +340,7 @@ def load(
     if spec.name == "overfit":
         return _load_overfit(cfg, split)
     if spec.name == "text_sentiment":
-        texts, y = _generate_reviews(cfg.max_samples or _SYNTHETIC_SIZES["text_sentiment"])
+        texts, y = _generate_reviews(cfg.max_samples or SYNTHETIC_SIZES["text_sentiment"])
         return _text_dataset(texts, y, "binary", ["negative", "positive"], cfg, validation_split, seed, spec)
     if spec.source == "keras":
         return _load_keras(spec, cfg, validation_split, seed)
@@ -550,7 +550,7 @@ def _load_overfit(cfg: DataConfig, split: Callable[..., Dataset]) -> Dataset:
     """Few samples, many useless features, noisy labels: an MLP memorizes it within a few epochs."""
     from sklearn.datasets import make_classification
 
-    n = cfg.max_samples or _SYNTHETIC_SIZES["overfit"]
+    n = cfg.max_samples or SYNTHETIC_SIZES["overfit"]
     x, y = make_classification(
         n_samples=n,
         n_features=60,
@@ -558,14 +558,14 @@ def _load_overfit(cfg: DataConfig, split: Callable[..., Dataset]) -> Dataset:
         n_redundant=0,
         flip_y=0.15,
         class_sep=1.5,
-        random_state=_GENERATOR_SEED,
+        random_state=GENERATOR_SEED,
     )
     names = [f"x{i}" for i in range(x.shape[1])]
     # max_samples is the generated size, so the cap in the split keeps every row.
     return split(x, y, task="binary", classes=["0", "1"], names=names, label="overfit (synthetic)")
 
 
-_WORDS = {
+REVIEW_WORDS = {
     "positive": "good great excellent wonderful brilliant superb enjoyable delightful moving charming "
     "fantastic memorable gripping beautiful clever funny touching fresh stunning lovely",
     "negative": "bad awful terrible boring dull weak poor predictable tedious clumsy forgettable lifeless "
@@ -577,7 +577,7 @@ _WORDS = {
     "who": "friends sister brother parents kids partner roommate",
     "place": "cinema festival theater drive-in",
 }
-_FILLER = (
+REVIEW_FILLER = (
     "I watched it on a {day} with my {who}.",
     "It runs about {n} minutes.",
     "The {noun} reminded me of an older film.",
@@ -589,8 +589,8 @@ _FILLER = (
 
 def _generate_reviews(n: int) -> tuple[list[str], np.ndarray]:
     """English-like reviews: opinion sentences (some negated) among neutral ones, 8% of labels flipped."""
-    rng = np.random.default_rng(_GENERATOR_SEED)
-    words = {kind: text.split() for kind, text in _WORDS.items()}
+    rng = np.random.default_rng(GENERATOR_SEED)
+    words = {kind: text.split() for kind, text in REVIEW_WORDS.items()}
 
     def pick(kind: str) -> str:
         return str(rng.choice(words[kind]))
@@ -601,7 +601,7 @@ def _generate_reviews(n: int) -> tuple[list[str], np.ndarray]:
         sentences = []
         for _ in range(int(rng.integers(3, 9))):
             if rng.random() < 0.35:
-                filler = str(rng.choice(_FILLER))
+                filler = str(rng.choice(REVIEW_FILLER))
                 n_min = int(rng.integers(80, 180))
                 sentences.append(
                     filler.format(
@@ -805,7 +805,7 @@ def _load_keras(spec: DatasetSpec, cfg: DataConfig, validation_split: float, see
             return (x_all[rows].astype(np.float32) / 255.0).reshape(len(rows), h, w, 1)
 
         shape, kind, vocab = (h, w, 1), "image", None
-        classes = _FASHION_CLASSES if spec.name == "fashion_mnist" else [str(i) for i in range(10)]
+        classes = FASHION_CLASSES if spec.name == "fashion_mnist" else [str(i) for i in range(10)]
         what = f"{h}x{w} images"
     return _dataset(
         parts,

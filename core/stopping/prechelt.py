@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from core.replay import ReplayResult
+from core.stopping.replay import ReplayResult
 
 _NAN = math.nan
 

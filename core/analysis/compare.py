@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.charts import HEIGHT, decimate, metric_title
-from core.runs import RunSnapshot
+from core.charts.figures import HEIGHT, decimate, metric_title
+from core.store.runs import RunSnapshot
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 

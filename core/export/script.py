@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from core import datasets, metrics, models
+from core import metrics, models
 from core.config import RunConfig
+from core.data import datasets
 
 # What core/models.py puts on top of each task, and what it compiles it with.
 _HEAD = {
@@ -292,7 +293,7 @@ def _settings(ctx: _Context) -> str:
     if ctx.spec.input_kind == "sequence":
         rows += [("NUM_WORDS", d.num_words, "vocabulary size"), ("MAXLEN", d.maxlen, "tokens per text")]
     if ctx.spec.source == "synthetic":
-        rows += [("GENERATOR_SEED", datasets._GENERATOR_SEED, "the synthetic set is one fixed set")]
+        rows += [("GENERATOR_SEED", datasets.GENERATOR_SEED, "the synthetic set is one fixed set")]
     for knob, comment in (
         ("units", "width of the dense layer(s)"),
         ("depth", "hidden dense layers"),
@@ -323,7 +324,7 @@ def _settings(ctx: _Context) -> str:
 
 def _epoch_order_piece() -> _Piece:
     """core/epoch_order.py's two classes, copied from its source: one definition, no drift."""
-    source = (Path(__file__).parent / "epoch_order.py").read_text()
+    source = (Path(__file__).parents[1] / "engine" / "epoch_order.py").read_text()
     tree = ast.parse(source)
     classes = [ast.get_source_segment(source, n) for n in tree.body if isinstance(n, ast.ClassDef)]
     return _Piece("\n\n\n".join(classes), ("import math",))
@@ -459,7 +460,7 @@ def _overfit(ctx: _Context) -> list[_Piece]:
 
             return to_data(prep, y, train, val, test, TASK, ["0", "1"])
         ''',
-        size=str(datasets._SYNTHETIC_SIZES["overfit"]),
+        size=str(datasets.SYNTHETIC_SIZES["overfit"]),
         prep=textwrap.indent(_SCALED_PREP, "    "),
     )
     imports = (
@@ -501,7 +502,7 @@ _TEXT = _Piece(
 
 def _word_lists() -> str:
     rows = ["WORDS = {"]
-    for kind, text in datasets._WORDS.items():
+    for kind, text in datasets.REVIEW_WORDS.items():
         wrapped = textwrap.wrap(" ".join(text.split()), _MAX_LINE - 8)
         rows.append(f'    "{kind}": """')
         rows += [f"        {line}" for line in wrapped]
@@ -511,7 +512,7 @@ def _word_lists() -> str:
 
 
 def _text_sentiment(ctx: _Context) -> list[_Piece]:
-    fillers = "\n".join(f"    {_lit(s)}," for s in datasets._FILLER)
+    fillers = "\n".join(f"    {_lit(s)}," for s in datasets.REVIEW_FILLER)
     code = _code(
         '''
         # Word lists and filler sentences of the generated reviews.
@@ -565,7 +566,7 @@ def _text_sentiment(ctx: _Context) -> list[_Piece]:
         ''',
         words=_word_lists(),
         fillers=fillers,
-        size=str(datasets._SYNTHETIC_SIZES["text_sentiment"]),
+        size=str(datasets.SYNTHETIC_SIZES["text_sentiment"]),
     )
     return [_DATA_TUPLE, _SPLIT, _TEXT, _Piece(code)]
 
@@ -701,7 +702,7 @@ def _keras_set(ctx: _Context) -> list[_Piece]:
         """)
         x_line = "x = np.concatenate([x_tr, x_te])"
         if name == "fashion_mnist":
-            classes = "[\n" + "\n".join(f"    {_lit(c)}," for c in datasets._FASHION_CLASSES) + "\n]"
+            classes = "[\n" + "\n".join(f"    {_lit(c)}," for c in datasets.FASHION_CLASSES) + "\n]"
         else:
             classes = "[str(i) for i in range(10)]"
     code = _code(

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.runs import RunSnapshot
+from core.store.runs import RunSnapshot
 
 MAX_POINTS = 1500  # default bound on the points of one epoch series (and of the batch line)
 MAX_CHECKPOINT_MARKERS = 200  # the most recent saves only

@@ -14,7 +14,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from core.runs import default_runs_dir
+from core.paths import default_runs_dir
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_NAME = 255

@@ -18,7 +18,7 @@ from core.metrics import TASK_METRICS
 if TYPE_CHECKING:
     import keras
 
-    from core.datasets import Dataset
+    from core.data.datasets import Dataset
 
 
 @dataclass(frozen=True)
