@@ -159,15 +159,19 @@ def test_a_failure_message_quoting_user_text_is_shown_literally(tmp_path):
     column = "![c](http://127.0.0.1:9/c.png)"
     good = tmp_path / "data.csv"
     good.write_text(f"a,{column},y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60)))
+    from tests.uploads import upload, upload_path
+
+    fields = upload(good)
     cfg = quick_digits()
-    cfg.data = DataConfig(name="csv", path=str(good), target_column="y")
+    cfg.data = DataConfig(name="csv", target_column="y", **fields)
     trainer = get_trainer()
     long = quick_digits()
     long.fit.max_epochs = 400
     long.early_stopping.enabled = False
     blocker = trainer.start(long)
     run = trainer.start(cfg)
-    good.write_text(f"a,{column},y\n" + "".join(f"{i},,{i % 2}\n" for i in range(60)))  # empty cells
+    # The stored upload turns bad after validation: empty cells.
+    upload_path(fields).write_text(f"a,{column},y\n" + "".join(f"{i},,{i % 2}\n" for i in range(60)))
     trainer.stop(blocker.id)
     snap = trainer.wait(run.id, timeout=120)
     assert snap.status == "failed" and column in snap.message, snap.message

@@ -11,7 +11,7 @@ punctuation character literally) each of those is shown as typed, emoji and icon
 the directives, math and emoji are parsed from the source, where the backslash stops them. One thing
 survives escaping: GFM's literal autolinks (``http://…``, ``www.…``, ``a@b.c``) are found in the parsed
 text, so an escaped URL still became a link (no fetch, but not plain text either). A WORD JOINER
-(U+2060, invisible, zero width) after ``:``, ``@`` and ``www`` stops that.
+(U+2060, invisible, zero width) after a URL scheme's ``:``, after ``@`` and after ``www`` stops that.
 
 Plotly renders a subset of HTML in trace names, titles, annotations and hover text (``<a href>``, ``<b>``,
 ``<br>``, ``<img>`` is not in it); ``plotly_text`` escapes it as HTML entities, which Plotly decodes for
@@ -29,13 +29,16 @@ import streamlit as st
 _PUNCTUATION = frozenset(string.punctuation)
 _JOINER = "\u2060"
 _AUTOLINK = re.compile(r"(?i)(www)(?=\\\.)")
+# Only where GFM could find a literal autolink (a URL scheme, www., an e-mail address): any other colon
+# stays as typed, with no invisible character to trip a copy-paste or a search.
+_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)\\:")
 
 
 def md(text: object) -> str:
     """``text`` for any place Streamlit renders Markdown: it is shown exactly as given."""
     s = str(text)
     out = "".join("\\" + c if c in _PUNCTUATION else c for c in s)
-    out = out.replace("\\:", "\\:" + _JOINER).replace("\\@", "\\@" + _JOINER)
+    out = _SCHEME.sub(r"\1\\:" + _JOINER, out).replace("\\@", "\\@" + _JOINER)
     out = _AUTOLINK.sub(r"\1" + _JOINER, out)
     return out.replace("\n", "  \n")  # a line break stays a line break, never a paragraph or a heading
 
