@@ -9,8 +9,9 @@ PORT ?= 8501
 run: $(VENV)/.app-installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
+# Two workers (this is a 2-core machine); a file's tests stay on one worker (module fixtures, ports).
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: $(VENV)/.dev-installed
 	$(PY) -m pytest -m "not slow and not e2e"
@@ -18,6 +19,7 @@ test-fast: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .

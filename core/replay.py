@@ -6,6 +6,7 @@ the signatures and the results stable.
 """
 
 from core.stopping.replay import (  # noqa: F401 - re-exported on purpose
+    FLT_MIN,
     CheckpointReplay,
     Float32RangeError,
     ReplayResult,
@@ -13,9 +14,11 @@ from core.stopping.replay import (  # noqa: F401 - re-exported on purpose
     replay_early_stopping,
     replay_history,
 )
-from core.stopping.sweeps import patience_sweep, suggest_knee  # noqa: F401
+from core.stopping.sweeps import SWEEP_COLUMNS, patience_sweep, suggest_knee  # noqa: F401
 
 __all__ = [
+    "FLT_MIN",
+    "SWEEP_COLUMNS",
     "CheckpointReplay",
     "Float32RangeError",
     "ReplayResult",

@@ -82,7 +82,7 @@ def test_no_loader_of_ours_unpickles():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    sources = {p: p.read_text() for p in [*(root / "core").glob("*.py"), *(root / "ui").glob("*.py")]}
+    sources = {p: p.read_text() for p in [*(root / "core").rglob("*.py"), *(root / "ui").rglob("*.py")]}
     for path, text in sources.items():
         for unsafe in ("allow_pickle=True", "pickle.load", "safe_mode=False", "joblib.load"):
             assert unsafe not in text, f"{path.name} uses {unsafe}"

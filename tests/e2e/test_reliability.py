@@ -70,7 +70,7 @@ def test_kill_9_mid_run_then_restart_shows_it_interrupted_with_its_epochs(fresh_
 def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_server, page: Page, tmp_path):
     """The issue's resume test: same stop epoch and best value as the same seed never interrupted."""
     from core.engine.queue import Trainer
-    from tests.test_resume import resumable_config
+    from tests.engine.test_resume import resumable_config
 
     cfg = resumable_config(batch_size=8)  # ~0.7 s epochs: time to kill it between epochs 4 and 10
     cfg.name = "e2e-resume"

@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 from core import __main__ as cli
 from core.config import MAX_JSON_BYTES, RunConfig, check, limits, parse_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _leaf_paths(obj, prefix: str = "") -> list[str]:

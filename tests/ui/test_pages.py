@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
 
 
@@ -452,7 +452,7 @@ def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
 def test_a_stopped_run_resumes_from_the_train_page_and_ends_like_an_unbroken_one(tmp_path):
     from core.engine.queue import Trainer
     from core.store.runs import RunStore
-    from tests.test_resume import resumable_config
+    from tests.engine.test_resume import resumable_config
     from ui.state import get_trainer
 
     reference_trainer = Trainer(RunStore(tmp_path / "reference"))

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_disk_failures import _check_the_checkpoint_is_epoch, _finish, _read_until
-from test_training import digits_config
 
 from core.engine.queue import Trainer
 from core.store.runs import (
@@ -31,6 +29,8 @@ from core.store.runs import (
     RunStore,
     new_run_id,
 )
+from tests.engine.test_disk_failures import _check_the_checkpoint_is_epoch, _finish, _read_until
+from tests.engine.test_training import digits_config
 from tests.headless import start_headless
 
 INDEX = "runs.sqlite"

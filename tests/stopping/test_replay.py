@@ -24,8 +24,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.stopping.prechelt import replay_gl, replay_pq, replay_up
-from core.stopping.replay import (
+from core.replay import (  # the public API, where outside callers import it
     SWEEP_COLUMNS,
     Float32RangeError,
     ReplayResult,
@@ -35,8 +34,9 @@ from core.stopping.replay import (
     replay_history,
     suggest_knee,
 )
+from core.stopping.prechelt import replay_gl, replay_pq, replay_up
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAN, INF = math.nan, math.inf
 FLT_MAX = float(np.finfo(np.float32).max)
 ROUNDS_TO_FLT_MAX = 3.4028235677973362e38  # largest double that still converts to float32

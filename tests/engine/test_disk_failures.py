@@ -34,15 +34,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_training import digits_config
 
 from core.config import RunConfig
 from core.data import datasets
 from core.store.runs import FAILED, RunStore, read_history
+from tests.engine.test_training import digits_config
 from tests.headless import start_headless
 
 SAVE_LINE = "saving model to checkpoint.keras"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
 
 

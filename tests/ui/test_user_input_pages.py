@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import streamlit as st
 
-from tests.test_pages import app
+from tests.ui.test_pages import app
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def _markdown_texts(at) -> list[str]:
 
 def _assert_only_escaped(at, name: str) -> list[str]:
     """The name is nowhere raw where Markdown renders; returns the texts that show it (escaped)."""
-    from tests.test_pages import shown
+    from tests.ui.test_pages import shown
     from ui.text import md
 
     texts = _markdown_texts(at)
@@ -193,7 +193,7 @@ def _metrics(at) -> dict[str, object]:
 def test_the_summary_says_which_epoch_each_callback_kept_and_why():
     """EarlyStopping with a min_delta ModelCheckpoint does not have: on the same val_loss they part."""
     from core.presets import quick_digits
-    from tests.test_pages import shown
+    from tests.ui.test_pages import shown
     from ui.state import get_trainer
 
     cfg = quick_digits()

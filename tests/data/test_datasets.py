@@ -28,7 +28,7 @@ from core.data import datasets
 from core.data.datasets import DatasetError, DatasetUnavailable, describe, infer_task, load, read_csv
 from tests.uploads import upload, upload_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OFFLINE_TABULAR = ["digits", "digits_images", "breast_cancer", "wine", "overfit"]
 
 

@@ -22,7 +22,7 @@ from core.presets import quick_digits
 from core.store import run_files
 from core.store.runs import STOPPED, RunStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOOD_HEADER = {"epoch": 2, "counts": [1, 0, -1], "early_stopping": None, "checkpoint": None, "summary": {}}
 
 
@@ -152,7 +152,7 @@ def page_env(stopped_run, monkeypatch):
 
 
 def _train_page(run_id: str):
-    from tests.test_pages import app
+    from tests.ui.test_pages import app
 
     at = app()
     at.query_params["run"] = run_id
@@ -160,7 +160,7 @@ def _train_page(run_id: str):
 
 
 def test_the_page_explains_a_crafted_resume_point_and_offers_no_resume(page_env):
-    from tests.test_pages import shown
+    from tests.ui.test_pages import shown
 
     runs_dir, run_id = page_env
     CRAFTED["early-stopping best a string"](resume_point.path(runs_dir / run_id), None)
@@ -171,7 +171,7 @@ def test_the_page_explains_a_crafted_resume_point_and_offers_no_resume(page_env)
 
 
 def test_a_resume_point_crafted_after_the_page_was_drawn_fails_the_click_with_a_message(page_env):
-    from tests.test_pages import shown
+    from tests.ui.test_pages import shown
 
     runs_dir, run_id = page_env
     at = _train_page(run_id)
@@ -207,7 +207,7 @@ def test_a_resume_point_whose_arrays_are_crafted_fails_the_run_with_a_message(pa
 
 @pytest.mark.parametrize("craft", ["garbage", "symlink", "lambda"])
 def test_a_damaged_or_crafted_checkpoint_is_named_not_offered(page_env, craft, tmp_path):
-    from tests.test_pages import shown
+    from tests.ui.test_pages import shown
 
     runs_dir, run_id = page_env
     snap = RunStore(runs_dir).load(run_id)
@@ -240,7 +240,7 @@ def _lambda_model(path: Path) -> None:
 
 def test_a_crafted_epoch_file_is_named_on_the_what_if_page_not_offered(page_env):
     from core.store import epoch_weights
-    from tests.test_pages import app, shown
+    from tests.ui.test_pages import app, shown
 
     runs_dir, run_id = page_env
     run_dir = runs_dir / run_id

@@ -374,7 +374,7 @@ def test_exporting_does_not_import_tensorflow():
         "export_script(RunConfig())\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TF'\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
