@@ -1,6 +1,6 @@
 """Time spent inside our LiveCallback as a share of training time (target: under 1%).
 
-Two measures, as design.md section 5 asks on shared, noisy machines:
+Two measures, as docs/keras-streamlit-facts.md ("Measuring") asks on shared, noisy machines:
   1. inside: seconds spent in every LiveCallback hook / seconds of fit(), in the same run;
   2. A/B: the median epoch time with and without the callback, runs interleaved A/B/A/B.
 

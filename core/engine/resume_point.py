@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 FILE_NAME = "resume.npz"
-# Resume points may cost at most this share of training time (design: bookkeeping stays invisible).
+# Resume points may cost at most this share of training time: bookkeeping stays invisible.
 MAX_OVERHEAD = 0.05
 # Runs that ended this way are complete: there is nothing to resume.
 FINAL_REASONS = ("early_stopping", "max_epochs", "nan_loss")

@@ -608,7 +608,7 @@ class RunStore:
 
     def append_history(self, run_id: str, record: EpochRecord) -> None:
         # No fsync: the page cache outlives a killed process, and an fsync per epoch costs more
-        # than the epoch's whole bookkeeping (design: streaming must cost nothing measurable).
+        # than the epoch's whole bookkeeping (streaming must cost nothing measurable).
         _append_line(self.run_dir(run_id) / "history.jsonl", record.to_json())
 
     def rewrite_history(self, run_id: str, records: list[EpochRecord]) -> None:

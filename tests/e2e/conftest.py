@@ -7,7 +7,7 @@ Fixtures
 - ``page`` (function): a new browser context (new Streamlit session), downloads accepted.
 
 Waiting is done with Playwright's auto-waiting ``expect`` and bounded polling, never fixed sleeps.
-The launch flags follow design.md 3.5 (the way Streamlit's own e2e_playwright suite runs).
+The launch flags follow docs/keras-streamlit-facts.md (the way Streamlit's own e2e_playwright suite runs).
 """
 
 from __future__ import annotations
