@@ -40,6 +40,11 @@ run_id = st.selectbox("Recorded run", list(labels), key="whatif_run", format_fun
 if is_run_id(run_id):
     st.query_params["run"] = run_id
 snap = trainer.snapshot(run_id)
+if snap.damaged:
+    st.warning(
+        md(f"This run's stored config is damaged ({snap.damaged}): the controls start from defaults, "
+           "not from the settings the run trained with.")
+    )  # fmt: skip
 if snap.is_live:
     st.info("This run is still training: the replay covers the epochs finished so far.")
 

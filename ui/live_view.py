@@ -234,20 +234,24 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
         on_click="ignore",
         key="dl_history",
     )
-    d3.download_button(
-        "Config JSON",
-        data=snap.config.to_json,
-        file_name=f"{checkpoint_file_name(snap).split('.')[0]}-config.json",
-        mime="application/json",
-        on_click="ignore",
-        key="dl_config",
-    )
-    d4.download_button(
-        "Keras script",
-        data=lambda: export.export_script(snap.config),
-        file_name=export.script_file_name(snap.config),
-        mime="text/x-python",
-        on_click="ignore",
-        key="dl_script",
-        help="A standalone script reproducing this run in plain Keras: data, model, callbacks, fit, test.",
-    )
+    if snap.damaged:
+        # The config shown is a stand-in: a config JSON or a script made from it would be another run.
+        d3.caption("No config JSON or script: this run's stored config is damaged.")
+    else:
+        d3.download_button(
+            "Config JSON",
+            data=snap.config.to_json,
+            file_name=f"{checkpoint_file_name(snap).split('.')[0]}-config.json",
+            mime="application/json",
+            on_click="ignore",
+            key="dl_config",
+        )
+        d4.download_button(
+            "Keras script",
+            data=lambda: export.export_script(snap.config),
+            file_name=export.script_file_name(snap.config),
+            mime="text/x-python",
+            on_click="ignore",
+            key="dl_script",
+            help="A standalone script repeating this run in plain Keras: data, model, callbacks, fit, test.",
+        )
