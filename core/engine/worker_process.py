@@ -43,7 +43,7 @@ MEMORY_ENV = "ESLAB_WORKER_MEMORY_MB"
 DEFAULT_MEMORY_MB = 4096
 EXIT_MEMORY = 3  # the worker's exit code when its watchdog ended it
 PROGRESS_INTERVAL = 0.05  # s between batch-progress messages (the page ticks every 0.5 s)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------------------
