@@ -391,7 +391,8 @@ def test_pages_and_engine_import_without_tensorflow():
         "import sys\n"
         "import core.engine.queue, core.store.runs, core.data.datasets, core.models\n"
         "import core.charts.figures, core.analysis.whatif, core.export.script\n"
-        "import core.stopping.replay, core.compare, core.presets\n"
+        "import core.stopping.replay, core.stopping.sweeps, core.analysis.compare\n"
+        "import core.presets, core.validate\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported too early'\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)

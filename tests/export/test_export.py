@@ -755,9 +755,11 @@ def test_script_reproduces_the_engine_run(trainer, tmp_path):
     ids=lambda c: c.name,
 )
 def test_script_reproduces_the_engine_with_dropout_text_and_csv(cfg, trainer, tmp_path):
+    args = []
     if cfg.data.name == "csv":
-        cfg = replace(cfg, data=replace(cfg.data, path=str(write_table_csv(tmp_path / "t.csv"))))
+        cfg = replace(cfg, data=replace(cfg.data, **upload(write_table_csv(tmp_path / "t.csv"))))
+        args = [str(upload_path(cfg.data.__dict__))]  # the script's CSV_FILE argument
     snap = trainer.wait(trainer.start(cfg).id, timeout=600)
     assert snap.status == FINISHED, snap.message
-    result = run_script(export_script(cfg), tmp_path)
+    result = run_script(export_script(cfg), tmp_path, *args)
     assert_same_run(result, engine_summary(snap))
