@@ -321,9 +321,11 @@ def test_a_config_json_naming_a_server_file_is_refused_and_nothing_of_the_file_i
     _open(page, f"{server.url}/Train", "Train")
     page.get_by_test_id("stFileUploaderDropzoneInput").nth(0).set_input_files(str(config))
     wait_connected(page)
-    refusal = page.get_by_test_id("stAlert").filter(has_text="attack.json was not loaded")
-    expect(refusal).to_be_visible()
-    expect(refusal).to_contain_text("data.path: a config cannot name a file on the server")
+    expect(
+        page.get_by_test_id("stAlert").filter(has_text="The config was not loaded; nothing changed.")
+    ).to_be_visible()
+    problems = page.get_by_test_id("stText").filter(has_text="attack.json:")
+    expect(problems).to_contain_text("data.path: a config cannot name a file on the server")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     # Nothing was loaded: the form kept its settings (the preset's digits), no CSV preview exists.
     expect(page.get_by_role("combobox", name="Dataset")).to_have_value("Digits (tabular)")

@@ -522,22 +522,24 @@ def test_csv_choices_show_what_was_found_and_apply_the_fix(tmp_path):
     at.run()
     assert not at.exception
     assert any(
-        "Line 1 has 4 fields, the rows have 31: it looks like a metadata line" in e.value for e in at.error
+        "Line 1 has 4 fields, the rows have 31: it looks like a metadata line" in shown(e) for e in at.error
     )
     assert at.button(key="start").disabled
     at.button(key="csv_fix.Skip the first line").click().run()
     assert at.number_input(key="data.csv.skip_rows").value == 1
-    assert any("The header row (line 2) holds only numbers" in e.value for e in at.error)
+    assert any("The header row (line 2) holds only numbers" in shown(e) for e in at.error)
     at.button(key="csv_fix.No header row").click().run()
     assert not at.exception and not at.error
     assert at.toggle(key="data.csv.header").value is False
     assert any(
-        c.value == "breast_cancer.csv: 569 rows, 31 columns. Delimiter: comma (detected). "
+        shown(c) == "breast_cancer.csv: 569 rows, 31 columns. Delimiter: comma (detected). "
         "No header row: columns are named column 1..31. Skipped line 1."
         for c in at.caption
     )
     assert at.selectbox(key="data.target_column").value == "column 31"
     assert not at.button(key="start").disabled
     at.selectbox(key="data.csv.delimiter").set_value(";").run()  # a choice the file does not fit
-    assert any("only the target column 'column 1'" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("only the target column 'column 1'" in shown(e) for e in at.error), [
+        shown(e) for e in at.error
+    ]
     assert at.button(key="start").disabled
