@@ -75,12 +75,15 @@ with st.sidebar:
     with st.expander("or paste a config JSON"):
         st.text_area("Config JSON", key="config_paste", height=140, max_chars=MAX_JSON_BYTES)
         st.button("Load pasted config", on_click=_paste_config, key="load_paste", width="stretch")
+    # One slot whether or not there is a message: what follows keeps its place in the page, so a rerun
+    # after an import never shows the old sidebar below the new one while it redraws.
+    message_slot = st.container()
     if msg := state.pop("import_message", None):
         kind, headline, lines = msg
         # Problems quote what the user sent: plain text, never Markdown.
-        (st.success if kind == "success" else st.error)(headline)
+        (message_slot.success if kind == "success" else message_slot.error)(headline)
         if lines:
-            st.text("\n".join(lines))
+            message_slot.text("\n".join(lines))
     st.header("Data")
     info = form.data_section(trainer.store.root / "uploads")
     st.header("Model")
