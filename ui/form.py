@@ -78,12 +78,18 @@ def read_config() -> RunConfig:
 
 
 def show_problems(problems: list[Problem], *prefixes: str) -> None:
-    """The problems whose field starts with one of ``prefixes``, right where the widgets are."""
+    """The problems whose field starts with one of ``prefixes``, right where the widgets are.
+
+    Always one container, however many problems: the widgets after it keep their places in the page,
+    so while a rerun redraws, the browser never shows an old widget (a second Start button) beside
+    its new self.
+    """
+    box = st.container()
     for p in problems:
         if any(
             p.field == pre or p.field.startswith(pre + ".") or p.field.startswith(pre) for pre in prefixes
         ):
-            (st.error if p.severity == "error" else st.warning)(md(p.message), icon=None)
+            (box.error if p.severity == "error" else box.warning)(md(p.message), icon=None)
 
 
 def _number(where, label: str, path: str, **kwargs: Any) -> None:

@@ -139,6 +139,7 @@ def prepare_run(page: Page, url: str, name: str, epochs: int) -> None:
 
 
 def click_start(page: Page) -> None:
+    wait_connected(page)  # the page has finished its run: what it shows is what the server holds
     page.get_by_role("button", name="Start training").click()
 
 
