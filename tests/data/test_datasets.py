@@ -429,8 +429,9 @@ def test_csv_utf8_with_byte_order_mark(tmp_path):
         (bytes(range(256)) * 40, "it contains binary data"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" * 100, "it contains binary data"),
         (b"PK\x03\x04" + b"\x14\x00" * 100, "it is an Excel workbook or a zip archive"),
-        (gzip.compress(b"a,b\n1,2\n"), "it is gzip-compressed"),
+        (gzip.compress(b"a,b\n1,2\n", mtime=0), "it is gzip-compressed"),
     ],
+    ids=["bytes", "png", "zip", "gzip"],  # readable ids, the same in every xdist worker
 )
 def test_binary_file_renamed_csv(tmp_path, data, why):
     with pytest.raises(DatasetError, match=f"^This file is not a CSV text file.*{why}"):
