@@ -25,6 +25,10 @@ from importlib import metadata
 from pathlib import Path
 
 from core import metrics, models
+from core.codegen import MAX_LINE as _MAX_LINE
+from core.codegen import Piece as _Piece
+from core.codegen import code as _code
+from core.codegen import lit as _lit
 from core.config import RunConfig
 from core.data import datasets
 
@@ -53,7 +57,6 @@ _PREPARED = {
     "sequence": "split and tokenized",
 }
 _STDLIB = {"argparse", "io", "json", "math", "os", "re", "typing"}
-_MAX_LINE = 88  # ruff's default, which is what the user's ruff will apply
 
 
 def export_script(config: RunConfig, *, data_path_hint: str | None = None) -> str:
@@ -99,14 +102,6 @@ def script_file_name(config: RunConfig) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Building blocks.
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """Top-level code (one or more functions/classes) and the import lines it needs."""
-
-    code: str
-    imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,38 +153,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def _code(text: str, **values: str) -> str:
-    """A dedented template with ``<<name>>`` placeholders filled in."""
-    text = textwrap.dedent(text).strip("\n")
-    for key, value in values.items():
-        text = text.replace(f"<<{key}>>", value)
-    if "<<" in text and ">>" in text[text.index("<<") :]:
-        raise KeyError(f"Unfilled placeholder in template: {text[text.index('<<') :][:40]}")
-    return text
-
-
-def _lit(value: object) -> str:
-    """A Python literal the way ``ruff format`` writes it (double quotes unless that needs escapes)."""
-    if isinstance(value, str):
-        quote = "'" if value.count('"') > value.count("'") else '"'
-        out = []
-        for ch in value:
-            if ch == "\\":
-                out.append("\\\\")
-            elif ch == quote:
-                out.append("\\" + ch)
-            elif ch.isprintable():
-                out.append(ch)
-            else:
-                out.append(repr(ch)[1:-1])
-        return quote + "".join(out) + quote
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
-        return f"{value:_}"  # 200_000
-    if isinstance(value, tuple):
-        return "(" + ", ".join(map(_lit, value)) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
 
 
 def _docstring_safe(text: str, limit: int = 60) -> str:

@@ -1,0 +1,64 @@
+"""Source-text building blocks for the exported script, below every plugin.
+
+A dataset or model plugin keeps the source its exported script uses beside its loader or
+builder; this module is the small vocabulary they write it in, so that ``core/export`` only
+composes the pieces. Every template is in ``ruff format`` style (line length 88).
+
+>>> print(code('''
+...     def f():
+...         return <<value>>
+... ''', value=lit("a")))
+def f():
+    return "a"
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+MAX_LINE = 88  # ruff's default, which is what the user's ruff will apply
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Top-level code (one or more functions/classes) and the import lines it needs."""
+
+    code: str
+    imports: tuple[str, ...] = ()
+
+
+def code(text: str, **values: str) -> str:
+    """A dedented template with ``<<name>>`` placeholders filled in."""
+    text = textwrap.dedent(text).strip("\n")
+    for key, value in values.items():
+        text = text.replace(f"<<{key}>>", value)
+    if "<<" in text and ">>" in text[text.index("<<") :]:
+        raise KeyError(f"Unfilled placeholder in template: {text[text.index('<<') :][:40]}")
+    return text
+
+
+def lit(value: object) -> str:
+    """A Python literal the way ``ruff format`` writes it (double quotes unless that needs escapes)."""
+    if isinstance(value, str):
+        quote = "'" if value.count('"') > value.count("'") else '"'
+        out = []
+        for ch in value:
+            if ch == "\\":
+                out.append("\\\\")
+            elif ch == quote:
+                out.append("\\" + ch)
+            elif ch.isprintable():
+                out.append(ch)
+            else:
+                out.append(repr(ch)[1:-1])
+        return quote + "".join(out) + quote
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:_}"  # 200_000
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(lit, value)) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def indent(text: str, prefix: str = "    ") -> str:
+    return textwrap.indent(text, prefix)
