@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from core import metrics
 from core.charts.figures import HEIGHT, metric_title
-from core.stopping import replay
+from core.stopping import arguments, replay
 from core.store.runs import RunSnapshot
 
 
@@ -90,15 +90,7 @@ def resolve(monitor: str, mode: str) -> str:
 def what_if(snap: RunSnapshot, s: Settings) -> WhatIf:
     n = len(snap.history)
     mode, ck_mode = resolve(s.monitor, s.mode), resolve(s.ck_monitor, s.ck_mode)
-    es = replay.replay_early_stopping(
-        series(snap, s.monitor),
-        mode=mode,
-        min_delta=s.min_delta,
-        patience=s.patience,
-        baseline=s.baseline,
-        start_from_epoch=s.start_from_epoch,
-        restore_best_weights=s.restore_best_weights,
-    )
+    es = replay.replay_early_stopping(series(snap, s.monitor), mode=mode, **arguments.replay_arguments(s))
     stopped = es.stopped_epoch > 0
     epochs_run = es.stopped_epoch + 1 if stopped else n
     ck_values = series(snap, s.ck_monitor)[:epochs_run]

@@ -21,6 +21,7 @@ from core import metrics, models
 from core.config import RunConfig
 from core.data import datasets
 from core.engine import resume_point
+from core.stopping import arguments
 from core.store.runs import (
     FAILED,
     FINISHED,
@@ -166,27 +167,10 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     gate = EpochGate()
     es = ck = None
     if cfg.early_stopping.enabled:
-        e = cfg.early_stopping
-        es = GuardedEarlyStopping(
-            gate,
-            monitor=e.monitor,
-            mode=e.mode,
-            patience=e.patience,
-            min_delta=e.min_delta,
-            baseline=e.baseline,
-            restore_best_weights=e.restore_best_weights,
-            start_from_epoch=e.start_from_epoch,
-        )
+        es = GuardedEarlyStopping(gate, **arguments.keras_arguments(cfg.early_stopping))
     if cfg.checkpoint.enabled:
-        c = cfg.checkpoint
         ck = AtomicModelCheckpoint(
-            checkpoint_path(run),
-            gate,
-            monitor=c.monitor,
-            mode=c.mode,
-            save_best_only=c.save_best_only,
-            save_weights_only=c.save_weights_only,
-            initial_value_threshold=c.initial_value_threshold,
+            checkpoint_path(run), gate, **arguments.checkpoint_arguments(cfg.checkpoint)
         )
     has_val = ds.x_val is not None
     val_steps = math.ceil(len(ds.x_val) / cfg.fit.batch_size) if has_val else None

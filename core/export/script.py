@@ -31,6 +31,7 @@ from core.codegen import code as _code
 from core.codegen import lit as _lit
 from core.config import RunConfig
 from core.data import datasets
+from core.stopping import arguments
 
 # What core/models.py puts on top of each task, and what it compiles it with.
 _HEAD = {
@@ -871,13 +872,7 @@ def _callbacks(ctx: _Context) -> tuple[str, list[str]]:
         call = _kwargs(
             "early_stopping = keras.callbacks.EarlyStopping",
             [
-                ("monitor", _lit(e.monitor)),
-                ("mode", _lit(e.mode)),
-                ("patience", _lit(e.patience)),
-                ("min_delta", _lit(e.min_delta)),
-                ("baseline", _lit(e.baseline)),
-                ("restore_best_weights", _lit(e.restore_best_weights)),
-                ("start_from_epoch", _lit(e.start_from_epoch)),
+                *((k, _lit(v)) for k, v in arguments.keras_arguments(e).items()),
                 ("verbose", "1"),
             ],
         )
@@ -889,11 +884,7 @@ def _callbacks(ctx: _Context) -> tuple[str, list[str]]:
             "checkpoint = keras.callbacks.ModelCheckpoint",
             [
                 ("", "args.checkpoint"),
-                ("monitor", _lit(c.monitor)),
-                ("mode", _lit(c.mode)),
-                ("save_best_only", _lit(c.save_best_only)),
-                ("save_weights_only", _lit(c.save_weights_only)),
-                ("initial_value_threshold", _lit(c.initial_value_threshold)),
+                *((k, _lit(v)) for k, v in arguments.checkpoint_arguments(c).items()),
                 ("verbose", "1"),
             ],
         )

@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.stopping.arguments import REPLAY_PARAMETERS, replay_arguments
+
 FLT_MIN = float(np.finfo(np.float32).tiny)  # smallest normal float32; below it TF compares as 0
 _F32 = struct.Struct("<f")
 
@@ -218,9 +220,6 @@ def replay_checkpoint(
     return CheckpointReplay(saved_epochs=saved, kept_epoch=saved[-1] if saved else None, best=best)
 
 
-_ES_PARAMS = ("min_delta", "patience", "baseline", "start_from_epoch", "restore_best_weights")
-
-
 def replay_history(
     source: Any,
     *,
@@ -243,13 +242,7 @@ def replay_history(
         es = source.config.early_stopping
         monitor = monitor or es.monitor
         resolved = resolve_mode(monitor, mode or es.mode)
-        params = {
-            "min_delta": es.min_delta,
-            "patience": es.patience,
-            "baseline": es.baseline,
-            "start_from_epoch": es.start_from_epoch,
-            "restore_best_weights": es.restore_best_weights,
-        }
+        params = replay_arguments(es)
         values: list[float | None] = [r.logs.get(monitor) for r in source.history]
     elif isinstance(source, pd.DataFrame):
         if monitor is None:
@@ -265,7 +258,7 @@ def replay_history(
         raise ValueError(f"cannot tell whether {monitor!r} should go up or down: pass mode='min' or 'max'")
     if nan_is_missing:
         values = [None if v is None or math.isnan(v) else v for v in values]
-    unknown = set(overrides) - set(_ES_PARAMS)
+    unknown = set(overrides) - set(REPLAY_PARAMETERS)
     if unknown:
         raise TypeError(f"unknown EarlyStopping parameters: {sorted(unknown)}")
     params.update(overrides)
