@@ -255,6 +255,11 @@ FASHION_CLASSES = [
 ]
 
 
+def fixed_shape(name: str) -> tuple[int, ...] | None:
+    """The per-sample shape of a set whose shape does not depend on the config or a file."""
+    return _FIXED_SHAPES.get(name)
+
+
 def _spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]

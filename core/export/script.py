@@ -50,8 +50,6 @@ _OPTIMIZERS = {
     "nadam": "Nadam",
     "adagrad": "Adagrad",
 }
-# Per-sample image shapes of the image sets (the CNN decides its pooling from them).
-_IMAGE_SHAPES = {"digits_images": (8, 8, 1), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
 _PREPARED = {
     "tabular": "split and standardized",
     "image": "split and scaled to 0..1",
@@ -741,7 +739,7 @@ def _mlp_layers(ctx: _Context) -> list[str]:
 
 def _cnn_layers(ctx: _Context) -> list[str]:
     m = ctx.config.model
-    shape = _IMAGE_SHAPES[ctx.spec.name]
+    shape = datasets.fixed_shape(ctx.spec.name)
     size, out = min(shape[:2]), []
     for block in range(2):  # pool only while the feature map stays at least 2x2
         filters = "FILTERS" if block == 0 else f"FILTERS * {2**block}"
