@@ -48,9 +48,9 @@ if snap.damaged:
 if snap.is_live:
     st.info("This run is still training: the replay covers the epochs finished so far.")
 
-settings = whatif_view.settings_controls(snap)
+early_stopping, checkpoint = whatif_view.settings_controls(snap)
 try:
-    result = whatif.what_if(snap, settings)
+    result = whatif.what_if(snap, early_stopping, checkpoint)
 except ValueError as exc:
     st.error(md(exc))
     st.stop()
@@ -65,6 +65,6 @@ kept = epoch_weights.kept_epochs(trainer.store.run_dir(run_id))
 whatif_view.epoch_downloads(trainer, snap, result, kept)
 
 st.divider()
-whatif_view.patience_explorer(snap, settings, result)
+whatif_view.patience_explorer(snap, result)
 st.divider()
-whatif_view.prechelt_rules(snap, settings)
+whatif_view.prechelt_rules(snap, early_stopping)

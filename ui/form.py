@@ -42,33 +42,39 @@ def _paths(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def apply_config(cfg: RunConfig) -> None:
-    """Puts a config into the widgets (call before they are drawn, e.g. in an on_click)."""
+def apply_config(cfg: RunConfig, *, prefix: str = "", sections: tuple[str, ...] = SECTIONS) -> None:
+    """Puts a config into the widgets (call before they are drawn, e.g. in an on_click).
+
+    ``prefix``: the key prefix of a second set of the same widgets (the what-if's "wi."), which
+    edits a copy of ``sections`` of a config without touching the Train page's.
+    """
     state = st.session_state
     for path, value in _paths(cfg).items():
+        if path != "name" and path.split(".")[0] not in sections:
+            continue
+        key = prefix + path
         if path in OPTIONAL:
-            state[f"{path}.on"] = value is not None
+            state[f"{key}.on"] = value is not None
             if value is not None:
-                state[path] = value
-        elif path == "name":
-            state["name"] = value
+                state[key] = value
         else:
-            state[path] = value
-    state.setdefault("data.max_samples", 1000)
-    state.setdefault("early_stopping.baseline", 0.0)
-    state.setdefault("checkpoint.initial_value_threshold", 0.0)
+            state[key] = value
+    state.setdefault(prefix + "data.max_samples", 1000)
+    state.setdefault(prefix + "early_stopping.baseline", 0.0)
+    state.setdefault(prefix + "checkpoint.initial_value_threshold", 0.0)
 
 
-def read_config() -> RunConfig:
-    """The config the widgets describe now."""
+def read_config(*, prefix: str = "", base: RunConfig | None = None) -> RunConfig:
+    """The config the widgets describe now; a setting with no widget under ``prefix`` is ``base``'s."""
     state = st.session_state
-    defaults = _paths(RunConfig())
+    defaults = _paths(base or RunConfig())
     data: dict[str, Any] = {}
     for path, default in defaults.items():
-        if path in OPTIONAL and not state.get(f"{path}.on", default is not None):
+        key = prefix + path
+        if path in OPTIONAL and not state.get(f"{key}.on", default is not None):
             value = None
         else:
-            value = state.get(path, default)
+            value = state.get(key, default)
         node = data
         *parents, leaf = path.split(".")
         for p in parents:
@@ -92,7 +98,7 @@ def show_problems(problems: list[Problem], *prefixes: str) -> None:
             (box.error if p.severity == "error" else box.warning)(md(p.message), icon=None)
 
 
-def _number(where, label: str, path: str, **kwargs: Any) -> None:
+def _number(where, label: str, path: str, *, prefix: str = "", **kwargs: Any) -> None:
     """A number input whose range is the declaration's (core.config), so every valid value shows as is."""
     b = limits(path)
     cast = int if b.integer else float
@@ -100,7 +106,7 @@ def _number(where, label: str, path: str, **kwargs: Any) -> None:
     if b.exclusive_low and low is not None:
         low = None  # no widget bound for "above 0"; validate() reports 0
     where.number_input(
-        label, min_value=low, max_value=None if b.high is None else cast(b.high), key=path, **kwargs
+        label, min_value=low, max_value=None if b.high is None else cast(b.high), key=prefix + path, **kwargs
     )
 
 
@@ -115,7 +121,7 @@ def _with(options: list[float], value: float | None) -> list[float]:
     return sorted({*options, value})
 
 
-def _fmt(v: float) -> str:
+def format_delta(v: float) -> str:
     return "0" if v == 0 else f"{v:g}"
 
 
@@ -282,7 +288,7 @@ def fit_section() -> None:
         "Learning rate",
         _with(LEARNING_RATES, state.get("fit.learning_rate")),
         key="fit.learning_rate",
-        format_func=_fmt,
+        format_func=format_delta,
     )
     _slider(
         st,
@@ -294,79 +300,94 @@ def fit_section() -> None:
     _number(st, "Random seed", "fit.seed")
 
 
-def _monitor_and_mode(section: str, logged: list[str]) -> None:
+def _monitor_and_mode(section: str, logged: list[str], prefix: str = "") -> None:
     state = st.session_state
-    current = state.get(f"{section}.monitor")
+    key = prefix + section
+    current = state.get(f"{key}.monitor")
     options = logged if current in logged else [*logged, current]
     c1, c2 = st.columns(2)
-    c1.selectbox("Monitor", options, key=f"{section}.monitor", help="The logged metric to watch.")
+    c1.selectbox("Monitor", options, key=f"{key}.monitor", help="The logged metric to watch.")
     c2.radio(
         "Mode",
         ["auto", "min", "max"],
-        key=f"{section}.mode",
+        key=f"{key}.mode",
         horizontal=True,
         help="Whether lower or higher is better. 'auto' asks the compiled metric.",
     )
-    if state.get(f"{section}.mode") == "auto":
-        resolved = metrics.resolve_mode(state.get(f"{section}.monitor", ""), "auto")
+    if state.get(f"{key}.mode") == "auto":
+        resolved = metrics.resolve_mode(state.get(f"{key}.monitor", ""), "auto")
         c2.caption(f"auto resolves to **{resolved}**" if resolved else "auto cannot resolve this metric")
 
 
-def early_stopping_section(logged: list[str]) -> None:
+def early_stopping_section(logged: list[str], *, prefix: str = "") -> None:
+    """Every argument of keras.callbacks.EarlyStopping; ``prefix`` keys a second set (the what-if's)."""
     state = st.session_state
-    st.toggle("Use EarlyStopping", key="early_stopping.enabled")
-    if not state.get("early_stopping.enabled"):
+    key = prefix + "early_stopping"
+    st.toggle("Use EarlyStopping", key=f"{key}.enabled")
+    if not state.get(f"{key}.enabled"):
         st.caption("Off: training runs to max epochs unless you stop it.")
         return
-    _monitor_and_mode("early_stopping", logged)
+    _monitor_and_mode("early_stopping", logged, prefix)
     patience = limits("early_stopping.patience")
     st.slider(
         "Patience",
         int(patience.low),
         # A slider a million wide cannot be set by hand: 0..200, widened to show a larger value as it is.
-        max(200, int(state.get("early_stopping.patience", 0))),
-        key="early_stopping.patience",
+        max(200, int(state.get(f"{key}.patience", 0))),
+        key=f"{key}.patience",
         help=f"Epochs without improvement before training stops (up to {int(patience.high):,}).",
     )
     st.caption("Epochs to wait for an improvement before stopping.")
     st.select_slider(
         "min_delta",
-        _with(MIN_DELTAS, state.get("early_stopping.min_delta")),
-        key="early_stopping.min_delta",
-        format_func=_fmt,
+        _with(MIN_DELTAS, state.get(f"{key}.min_delta")),
+        key=f"{key}.min_delta",
+        format_func=format_delta,
     )
     st.caption("The smallest change that counts as an improvement (log scale; 0 counts any change).")
     c1, c2 = st.columns(2)
-    c1.toggle("Baseline", key="early_stopping.baseline.on")
-    if state.get("early_stopping.baseline.on"):
-        _number(c2, "Baseline value", "early_stopping.baseline", format="%.6g", label_visibility="collapsed")
+    c1.toggle("Baseline", key=f"{key}.baseline.on")
+    if state.get(f"{key}.baseline.on"):
+        _number(
+            c2, "Baseline value", "early_stopping.baseline", prefix=prefix, format="%.6g",
+            label_visibility="collapsed",
+        )  # fmt: skip
     st.caption("A value the monitor must beat; until it does, patience keeps running out.")
-    _number(st, "start_from_epoch", "early_stopping.start_from_epoch")
+    _number(st, "start_from_epoch", "early_stopping.start_from_epoch", prefix=prefix)
     st.caption("Warm-up epochs ignored entirely before the watch starts.")
-    st.toggle("restore_best_weights", key="early_stopping.restore_best_weights")
+    st.toggle("restore_best_weights", key=f"{key}.restore_best_weights")
     st.caption("End with the best epoch's weights instead of the last epoch's.")
 
 
-def checkpoint_section(logged: list[str], info: datasets.DatasetInfo | None = None) -> None:
+def checkpoint_rule(logged: list[str], *, prefix: str = "") -> bool:
+    """The ModelCheckpoint arguments that decide which epoch is kept; False when it is off."""
     state = st.session_state
-    st.toggle("Use ModelCheckpoint", key="checkpoint.enabled")
-    if not state.get("checkpoint.enabled"):
+    key = prefix + "checkpoint"
+    st.toggle("Use ModelCheckpoint", key=f"{key}.enabled")
+    if not state.get(f"{key}.enabled"):
         st.caption("Off: nothing to download; the test set is evaluated on the final weights.")
-        return
-    _monitor_and_mode("checkpoint", logged)
-    st.toggle("save_best_only", key="checkpoint.save_best_only")
+        return False
+    _monitor_and_mode("checkpoint", logged, prefix)
+    st.toggle("save_best_only", key=f"{key}.save_best_only")
     st.caption("Overwrite the file only when the monitor improves (no min_delta here).")
+    c1, c2 = st.columns(2)
+    c1.toggle("initial_value_threshold", key=f"{key}.initial_value_threshold.on")
+    if state.get(f"{key}.initial_value_threshold.on"):
+        _number(
+            c2, "Threshold", "checkpoint.initial_value_threshold", prefix=prefix, format="%.6g",
+            label_visibility="collapsed",
+        )  # fmt: skip
+    st.caption("Save nothing until the monitor beats this value.")
+    return True
+
+
+def checkpoint_section(logged: list[str], info: datasets.DatasetInfo | None = None) -> None:
+    if not checkpoint_rule(logged):
+        return
     c1, c2 = st.columns(2)
     c1.toggle("save_weights_only", key="checkpoint.save_weights_only")
     c2.selectbox("Format", list(CHECKPOINT_FORMATS), key="checkpoint.format")
     st.caption(".keras: the whole model, optimizer included. .h5: legacy. .weights.h5: weights only.")
-    c1, c2 = st.columns(2)
-    c1.toggle("initial_value_threshold", key="checkpoint.initial_value_threshold.on")
-    if state.get("checkpoint.initial_value_threshold.on"):
-        _number(
-            c2, "Threshold", "checkpoint.initial_value_threshold", format="%.6g", label_visibility="collapsed"
-        )
-    st.caption("Save nothing until the monitor beats this value.")
     st.toggle("Keep every epoch's weights", key="checkpoint.keep_every_epoch")
     st.caption(_keep_every_epoch_cost(info))
 

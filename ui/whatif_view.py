@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
-
 import streamlit as st
 
 from core.analysis import whatif
 from core.analysis.compare import common_metrics
+from core.config import CheckpointConfig, EarlyStoppingConfig
 from core.engine.queue import Trainer
 from core.stopping import sweeps
 from core.store import epoch_weights, run_files
 from core.store.runs import RunSnapshot
-from ui.form import MIN_DELTAS, _fmt, _with
+from ui.form import apply_config, checkpoint_rule, early_stopping_section, format_delta, read_config
 from ui.state import start
 from ui.text import md
 
@@ -20,70 +19,33 @@ PREFIX = "wi."
 SWEEP_MIN_DELTAS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def settings_controls(snap: RunSnapshot) -> whatif.Settings:
-    """EarlyStopping and ModelCheckpoint controls, starting from the run's own settings."""
+def settings_controls(snap: RunSnapshot) -> tuple[EarlyStoppingConfig, CheckpointConfig]:
+    """The Train page's EarlyStopping and ModelCheckpoint widgets, keyed under "wi.", on a copy of
+    the run's own settings; read back whole, as the configs the replay takes."""
     state = st.session_state
     if state.get("wi_for") != snap.id:
-        for key, value in asdict(whatif.settings_from_run(snap)).items():
-            state[PREFIX + key] = value
-        state[PREFIX + "baseline.on"] = snap.config.early_stopping.baseline is not None
-        state[PREFIX + "initial_value_threshold.on"] = (
-            snap.config.checkpoint.initial_value_threshold is not None
-        )
+        apply_config(snap.config, prefix=PREFIX, sections=("early_stopping", "checkpoint"))
+        # A what-if asks what a rule would have done, so both callbacks start on (a curve recorded
+        # without early stopping is the usual thing to replay); every other value is the run's.
+        state[PREFIX + "early_stopping.enabled"] = True
+        if not snap.config.checkpoint.enabled:
+            state[PREFIX + "checkpoint.enabled"] = True
+            state[PREFIX + "checkpoint.save_best_only"] = True
         state["wi_for"] = snap.id
     logged = common_metrics([snap]) or ["val_loss"]
-    n = max(len(snap.history), 1)
-    for key in ("monitor", "ck_monitor"):
-        if state[PREFIX + key] not in logged:
-            state[PREFIX + key] = logged[0]
+    for section in ("early_stopping", "checkpoint"):
+        if state[f"{PREFIX}{section}.monitor"] not in logged:
+            state[f"{PREFIX}{section}.monitor"] = logged[0]
 
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**EarlyStopping**")
-        a, b = st.columns(2)
-        a.selectbox("Monitor", logged, key=PREFIX + "monitor")
-        b.radio("Mode", ["auto", "min", "max"], key=PREFIX + "mode", horizontal=True)
-        st.slider("Patience", 0, max(200, n, int(state[PREFIX + "patience"])), key=PREFIX + "patience")
-        st.select_slider(
-            "min_delta",
-            _with(MIN_DELTAS, state[PREFIX + "min_delta"]),
-            key=PREFIX + "min_delta",
-            format_func=_fmt,
-        )
-        a, b = st.columns(2)
-        a.toggle("Baseline", key=PREFIX + "baseline.on")
-        if state[PREFIX + "baseline.on"]:
-            if state.get(PREFIX + "baseline") is None:
-                state[PREFIX + "baseline"] = 0.0
-            b.number_input(
-                "Baseline value", format="%.6g", key=PREFIX + "baseline", label_visibility="collapsed"
-            )
-        a, b = st.columns(2)
-        a.number_input("start_from_epoch", 0, 1_000_000, key=PREFIX + "start_from_epoch")
-        b.toggle("restore_best_weights", key=PREFIX + "restore_best_weights")
+        early_stopping_section(logged, prefix=PREFIX)
     with c2:
-        st.markdown("**ModelCheckpoint** (save_best_only)")
-        a, b = st.columns(2)
-        a.selectbox("Monitor", logged, key=PREFIX + "ck_monitor")
-        b.radio("Mode", ["auto", "min", "max"], key=PREFIX + "ck_mode", horizontal=True)
-        a, b = st.columns(2)
-        a.toggle("initial_value_threshold", key=PREFIX + "initial_value_threshold.on")
-        if state[PREFIX + "initial_value_threshold.on"]:
-            if state.get(PREFIX + "initial_value_threshold") is None:
-                state[PREFIX + "initial_value_threshold"] = 0.0
-            b.number_input(
-                "Threshold",
-                format="%.6g",
-                key=PREFIX + "initial_value_threshold",
-                label_visibility="collapsed",
-            )
-        st.caption("ModelCheckpoint has no min_delta: it keeps any strict improvement.")
-    values = {f.name: state.get(PREFIX + f.name) for f in fields(whatif.Settings)}
-    if not state[PREFIX + "baseline.on"]:
-        values["baseline"] = None
-    if not state[PREFIX + "initial_value_threshold.on"]:
-        values["initial_value_threshold"] = None
-    return whatif.Settings(**values)
+        st.markdown("**ModelCheckpoint**")
+        checkpoint_rule(logged, prefix=PREFIX)
+    cfg = read_config(prefix=PREFIX, base=snap.config)
+    return cfg.early_stopping, cfg.checkpoint
 
 
 def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
@@ -103,10 +65,10 @@ def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
     cols[3].metric("Checkpoint kept", f"epoch {w.kept_epoch}" if w.kept_epoch else "none saved")
     if w.given_up is not None:
         cols[4].metric(
-            f"{w.settings.ck_monitor} given up",  # a metric the run logged (a selectbox of them)
+            f"{w.checkpoint.monitor} given up",  # a metric the run logged (a selectbox of them)
             f"{w.given_up:.5f}",
             help=md(
-                f"Kept checkpoint's {w.settings.ck_monitor} {w.value_at_kept:.5f} against the recording's "
+                f"Kept checkpoint's {w.checkpoint.monitor} {w.value_at_kept:.5f} against the recording's "
                 f"best {w.best_recorded:.5f} (epoch {w.best_recorded_epoch})."
             ),
         )
@@ -161,8 +123,9 @@ def epoch_downloads(trainer: Trainer, snap: RunSnapshot, w: whatif.WhatIf, kept:
             )
 
 
-def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -> None:
+def patience_explorer(snap: RunSnapshot, w: whatif.WhatIf) -> None:
     st.subheader("Patience explorer")
+    s = w.early_stopping
     values = whatif.series(snap, s.monitor)
     top = st.slider("Patience up to", 5, 200, value=min(200, max(30, len(values))), key="wi_sweep_max")
     frame = sweeps.patience_sweep(
@@ -181,7 +144,7 @@ def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -
     )
     if knee is not None and not bool(knee.get("exceeds_recording", False)):
         st.success(
-            f"Suggested: patience {int(knee['patience'])} with min_delta {_fmt(knee['min_delta'])}: "
+            f"Suggested: patience {int(knee['patience'])} with min_delta {format_delta(knee['min_delta'])}: "
             f"{int(knee['epochs_run'])} epochs, {s.monitor} {knee['final_value']:.5f} "
             f"({knee['given_up']:.5f} from the recording's best)."
         )
@@ -189,7 +152,7 @@ def patience_explorer(snap: RunSnapshot, s: whatif.Settings, w: whatif.WhatIf) -
         st.dataframe(frame, hide_index=True, width="stretch", key="wi_sweep_table")
 
 
-def prechelt_rules(snap: RunSnapshot, s: whatif.Settings) -> None:
+def prechelt_rules(snap: RunSnapshot, s: EarlyStoppingConfig) -> None:
     st.subheader("Other stopping rules (Prechelt, 1998)")
     st.caption(
         "GL: stop when the validation loss is alpha % above its best so far. PQ: stop when that loss "

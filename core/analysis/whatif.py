@@ -16,43 +16,20 @@ import plotly.graph_objects as go
 
 from core import metrics
 from core.charts.figures import HEIGHT, metric_title
+from core.config import CheckpointConfig, EarlyStoppingConfig
 from core.stopping import arguments, replay
 from core.store.runs import RunSnapshot
 
 
-@dataclass(frozen=True)
-class Settings:
-    monitor: str = "val_loss"
-    mode: str = "auto"
-    patience: int = 0
-    min_delta: float = 0.0
-    baseline: float | None = None
-    start_from_epoch: int = 0
-    restore_best_weights: bool = False
-    ck_monitor: str = "val_loss"
-    ck_mode: str = "auto"
-    initial_value_threshold: float | None = None
-
-
-def settings_from_run(snap: RunSnapshot) -> Settings:
-    es, ck = snap.config.early_stopping, snap.config.checkpoint
-    return Settings(
-        monitor=es.monitor,
-        mode=es.mode,
-        patience=es.patience,
-        min_delta=es.min_delta,
-        baseline=es.baseline,
-        start_from_epoch=es.start_from_epoch,
-        restore_best_weights=es.restore_best_weights,
-        ck_monitor=ck.monitor,
-        ck_mode=ck.mode,
-        initial_value_threshold=ck.initial_value_threshold,
-    )
+def settings_from_run(snap: RunSnapshot) -> tuple[EarlyStoppingConfig, CheckpointConfig]:
+    """The run's own stopping settings: what the what-if starts from."""
+    return snap.config.early_stopping, snap.config.checkpoint
 
 
 @dataclass(frozen=True)
 class WhatIf:
-    settings: Settings
+    early_stopping: EarlyStoppingConfig  # as replayed (the Train page's config types, whole)
+    checkpoint: CheckpointConfig
     mode: str  # resolved
     ck_mode: str
     epochs_recorded: int
@@ -87,26 +64,46 @@ def resolve(monitor: str, mode: str) -> str:
     return resolved
 
 
-def what_if(snap: RunSnapshot, s: Settings) -> WhatIf:
-    n = len(snap.history)
-    mode, ck_mode = resolve(s.monitor, s.mode), resolve(s.ck_monitor, s.ck_mode)
-    es = replay.replay_early_stopping(series(snap, s.monitor), mode=mode, **arguments.replay_arguments(s))
-    stopped = es.stopped_epoch > 0
-    epochs_run = es.stopped_epoch + 1 if stopped else n
-    ck_values = series(snap, s.ck_monitor)[:epochs_run]
-    ck = replay.replay_checkpoint(ck_values, mode=ck_mode, initial_value_threshold=s.initial_value_threshold)
+def what_if(snap: RunSnapshot, es: EarlyStoppingConfig, ck: CheckpointConfig) -> WhatIf:
+    """The recording replayed under ``es`` and ``ck``, exactly as the two Keras callbacks decide.
 
-    full = [v for v in series(snap, s.ck_monitor)]
+    EarlyStopping off trains every recorded epoch; ModelCheckpoint off keeps nothing, and without
+    save_best_only it saves (and so keeps) every epoch it trains.
+    """
+    n = len(snap.history)
+    mode, ck_mode = resolve(es.monitor, es.mode), resolve(ck.monitor, ck.mode)
+    if es.enabled:
+        replayed = replay.replay_early_stopping(
+            series(snap, es.monitor), mode=mode, **arguments.replay_arguments(es)
+        )
+        stopped, final = replayed.stopped_epoch > 0, replayed.final_weights_epoch if n else None
+    else:
+        stopped, final = False, (n - 1 if n else None)
+    epochs_run = replayed.stopped_epoch + 1 if stopped else n
+    if not ck.enabled:
+        saved: tuple[int, ...] = ()
+    elif ck.save_best_only:
+        saved = tuple(
+            replay.replay_checkpoint(
+                series(snap, ck.monitor)[:epochs_run],
+                mode=ck_mode,
+                initial_value_threshold=ck.initial_value_threshold,
+            ).saved_epochs
+        )
+    else:
+        saved = tuple(range(epochs_run))
+    kept = saved[-1] if saved else None
+
+    full = series(snap, ck.monitor)
     finite = [(i, v) for i, v in enumerate(full) if v is not None and math.isfinite(v)]
     best_i, best_v = (None, None)
     if finite:
         best_i, best_v = (min if ck_mode == "min" else max)(finite, key=lambda t: t[1])
-    value_at_kept = full[ck.kept_epoch] if ck.kept_epoch is not None else None
+    value_at_kept = full[kept] if kept is not None else None
     given_up = None
     if value_at_kept is not None and best_v is not None and math.isfinite(value_at_kept):
         given_up = (value_at_kept - best_v) if ck_mode == "min" else (best_v - value_at_kept)
-    es_values = series(snap, s.monitor)
-    final = es.final_weights_epoch if n else None
+    es_values = series(snap, es.monitor)
     complete = snap.stop_reason == "max_epochs" and n >= snap.max_epochs
     note = None
     if not stopped and not complete and n:
@@ -116,17 +113,18 @@ def what_if(snap: RunSnapshot, s: Settings) -> WhatIf:
             "epochs that were never trained. Record a full curve (early stopping off) to answer it."
         )
     return WhatIf(
-        settings=s,
+        early_stopping=es,
+        checkpoint=ck,
         mode=mode,
         ck_mode=ck_mode,
         epochs_recorded=n,
         recording_complete=complete,
         stopped=stopped,
-        stop_epoch=es.stopped_epoch + 1 if stopped else None,
+        stop_epoch=epochs_run if stopped else None,
         epochs_run=epochs_run,
         final_weights_epoch=final + 1 if final is not None else None,
-        kept_epoch=ck.kept_epoch + 1 if ck.kept_epoch is not None else None,
-        saved_epochs=tuple(e + 1 for e in ck.saved_epochs),
+        kept_epoch=kept + 1 if kept is not None else None,
+        saved_epochs=tuple(e + 1 for e in saved),
         best_recorded_epoch=best_i + 1 if best_i is not None else None,
         best_recorded=best_v,
         value_at_kept=value_at_kept,
@@ -151,15 +149,15 @@ def full_curve_config(snap: RunSnapshot, max_epochs: int):
 
 def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
     """The recorded curve with the replayed stop, final weights and kept checkpoint marked."""
-    s = w.settings
+    es, ck = w.early_stopping, w.checkpoint
     epochs = np.arange(1, w.epochs_recorded + 1, dtype=float)
     fig = go.Figure()
-    keys = [s.monitor] + ([s.ck_monitor] if s.ck_monitor != s.monitor else [])
+    keys = [es.monitor] + ([ck.monitor] if ck.monitor != es.monitor else [])
     for key, color in zip(keys, ("#ff7f0e", "#9467bd")):
         y = np.array([np.nan if v is None else v for v in series(snap, key)], dtype=float)
         fig.add_trace(go.Scatter(x=epochs, y=y, mode="lines", name=key, line={"color": color}))
-    y_es = np.array([np.nan if v is None else v for v in series(snap, s.monitor)], dtype=float)
-    y_ck = np.array([np.nan if v is None else v for v in series(snap, s.ck_monitor)], dtype=float)
+    y_es = np.array([np.nan if v is None else v for v in series(snap, es.monitor)], dtype=float)
+    y_ck = np.array([np.nan if v is None else v for v in series(snap, ck.monitor)], dtype=float)
     if w.epochs_run < w.epochs_recorded:
         fig.add_vrect(
             x0=w.epochs_run + 0.5, x1=w.epochs_recorded + 0.5, fillcolor="rgba(0,0,0,0.06)", line_width=0
@@ -197,7 +195,7 @@ def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
                 )
             )
     fig.update_layout(
-        title={"text": f"What-if on {metric_title(s.monitor.removeprefix('val_'))}"},
+        title={"text": f"What-if on {metric_title(es.monitor.removeprefix('val_'))}"},
         xaxis_title="epoch",
         height=HEIGHT + 40,
         margin={"l": 50, "r": 20, "t": 50, "b": 40},

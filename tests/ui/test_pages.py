@@ -278,8 +278,8 @@ def test_whatif_slider_moves_the_marked_stop_epoch():
     at.query_params["run"] = snap.id
     at.run()
     assert not at.exception, at.exception
-    at.toggle(key="wi.restore_best_weights").set_value(True)
-    at.slider(key="wi.patience").set_value(2).run()
+    at.toggle(key="wi.early_stopping.restore_best_weights").set_value(True)
+    at.slider(key="wi.early_stopping.patience").set_value(2).run()
     values = [r.logs["val_loss"] for r in snap.history]
     expected = replay.replay_early_stopping(values, mode="min", patience=2, restore_best_weights=True)
     assert expected.stopped
@@ -288,7 +288,7 @@ def test_whatif_slider_moves_the_marked_stop_epoch():
     assert metric["Model ends with"] == f"epoch {expected.final_weights_epoch + 1}"
     assert _stop_annotation(at) == f"stops at {expected.stopped_epoch + 1}"
 
-    at.slider(key="wi.patience").set_value(6).run()
+    at.slider(key="wi.early_stopping.patience").set_value(6).run()
     later = replay.replay_early_stopping(values, mode="min", patience=6, restore_best_weights=True)
     assert later.stopped_epoch > expected.stopped_epoch
     assert _stop_annotation(at) == f"stops at {later.stopped_epoch + 1}"
@@ -314,7 +314,7 @@ def test_whatif_says_what_a_recording_cannot_answer():
     at = app("pages/4_What_if.py")
     at.query_params["run"] = snap.id
     at.run()
-    at.slider(key="wi.patience").set_value(50).run()
+    at.slider(key="wi.early_stopping.patience").set_value(50).run()
     assert any("needs epochs that were never trained" in w.value for w in at.warning)
     at.button(key="wi_full_curve").click().run()
     assert not at.exception
