@@ -126,10 +126,15 @@ def _start(generation: int) -> None:
     browser's stale button is another widget): it is ignored. A page that redraws fast can show the
     new button before a third rapid click lands (seen in Chromium: 3 clicks 40 ms apart started two
     runs), so a click within ``START_REPEAT_S`` of a start is ignored too.
+
+    An ignored click still opens the run its burst started: the browser sends its URL with every
+    click, and one sent before the first start's ``?run=`` arrived would take the run off the page
+    (seen in CI: three rapid clicks, one run, the page left on /Train without it).
     """
-    if generation != state.get("start_generation", 0):
-        return
-    if time.monotonic() - state.get("started_at", -START_REPEAT_S) < START_REPEAT_S:
+    stale = generation != state.get("start_generation", 0)
+    if stale or time.monotonic() - state.get("started_at", -START_REPEAT_S) < START_REPEAT_S:
+        if (started := state.get("last_started")) is not None:
+            open_run(started)
         return
     if (pending := state.get("pending_config")) is not None:
         # Start was pressed before the page had shown the settings just loaded: the browser sent its
@@ -146,6 +151,7 @@ def _start(generation: int) -> None:
     except (InvalidConfig, QueueFull) as exc:
         state["start_error"] = str(exc)
         return
+    state["last_started"] = run.id
     open_run(run.id)
 
 

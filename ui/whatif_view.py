@@ -152,23 +152,33 @@ def patience_explorer(snap: RunSnapshot, w: whatif.WhatIf) -> None:
         st.dataframe(frame, hide_index=True, width="stretch", key="wi_sweep_table")
 
 
-def prechelt_rules(snap: RunSnapshot, s: EarlyStoppingConfig) -> None:
-    st.subheader("Other stopping rules (Prechelt, 1998)")
+def other_rules(snap: RunSnapshot, es: EarlyStoppingConfig) -> None:
+    """Every other registered rule, its widgets drawn from its declared parameters."""
+    st.subheader("Other stopping rules")
+    rules = whatif.other_rules()
     st.caption(
-        "GL: stop when the validation loss is alpha % above its best so far. PQ: stop when that loss "
-        "relative to training progress over strips of k epochs exceeds alpha. UP: stop after s successive "
-        "strips with a rising validation loss. They need loss-like (lower is better) curves."
+        md(
+            " ".join(f"{rule.label}: {rule.description}" for rule in rules)
+            + f" They read {es.monitor} (and, where they need it, {es.monitor.removeprefix('val_')}), "
+            "and need loss-like (lower is better) curves."
+        )
     )
-    train_key = s.monitor.removeprefix("val_")
-    val = whatif.series(snap, s.monitor)
-    train = whatif.series(snap, train_key)
-    c1, c2, c3 = st.columns(3)
-    alpha_gl = c1.number_input("GL alpha (%)", 0.1, 1000.0, value=5.0, key="wi_gl")
-    alpha_pq = c2.number_input("PQ alpha", 0.1, 1000.0, value=1.0, key="wi_pq")
-    strips = c3.number_input("UP s (strips)", 1, 50, value=3, key="wi_up")
+    settings = {}
+    cols = st.columns(max(1, sum(len(rule.parameters) for rule in rules)))
+    i = 0
+    for rule in rules:
+        params = {}
+        for p in rule.parameters:
+            cast = int if p.integer else float
+            params[p.name] = cols[i].number_input(
+                p.label, cast(p.low), cast(p.high), value=p.default, step=p.step, help=p.help,
+                key=f"wi_rule.{rule.name}.{p.name}",
+            )  # fmt: skip
+            i += 1
+        settings[rule.name] = params
     try:
-        rows = whatif.prechelt_table(val, train, gl_alpha=alpha_gl, pq_alpha=alpha_pq, up_s=int(strips))
+        rows = whatif.rules_table(snap, es.monitor, settings)
     except ValueError as exc:
         st.info(md(exc))
         return
-    st.dataframe(rows, hide_index=True, width="stretch", key="wi_prechelt")
+    st.dataframe(rows, hide_index=True, width="stretch", key="wi_rules")

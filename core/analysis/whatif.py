@@ -9,7 +9,9 @@ It also says what a recording cannot answer: epochs that were never trained.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +20,8 @@ from core import metrics
 from core.charts.figures import HEIGHT, metric_title
 from core.config import CheckpointConfig, EarlyStoppingConfig
 from core.stopping import arguments, replay
+from core.stopping.rules.registry import RULES
+from core.stopping.rules.rule import Curves, StoppingRule
 from core.store.runs import RunSnapshot
 
 
@@ -254,27 +258,33 @@ def sweep_figure(frame, knee, *, monitor: str) -> go.Figure:
     return fig
 
 
-def prechelt_table(val, train, *, gl_alpha: float, pq_alpha: float, up_s: int, k: int = 5):
-    """Prechelt's GL, PQ and UP rules on the recorded curves, beside each other."""
+def other_rules() -> list[StoppingRule]:
+    """The registered rules besides EarlyStopping (which the page replays with the run's config)."""
+    return [rule for name, rule in RULES.items() if name != "early_stopping"]
+
+
+def rules_table(snap: RunSnapshot, monitor: str, settings: Mapping[str, Mapping[str, Any]]):
+    """Each rule in ``settings`` (name -> its parameters) replayed on the recording, beside each other.
+
+    The rules read the monitored curve and, where they need it, the training curve of the same
+    metric (``val_loss`` -> ``loss``). Raises ValueError, naming the rule, for a curve it cannot read.
+    """
     import pandas as pd
 
-    from core.stopping import prechelt
-
+    val = series(snap, monitor)
+    curves = Curves(val=val, train=series(snap, monitor.removeprefix("val_")))
     n = len(val)
-    results = [
-        (f"GL{gl_alpha:g}: loss {gl_alpha:g}% above its best", prechelt.replay_gl(val, gl_alpha)),
-        (
-            f"PQ{pq_alpha:g}: GL / training progress (strips of {k})",
-            prechelt.replay_pq(train, val, pq_alpha, k=k),
-        ),
-        (f"UP{up_s}: rising for {up_s} strips of {k}", prechelt.replay_up(val, up_s, k=k)),
-    ]
     rows = []
-    for label, r in results:
+    for name, params in settings.items():
+        rule = RULES[name]
+        try:
+            r = rule.replay(curves, params)
+        except ValueError as exc:
+            raise ValueError(f"{rule.label}: {exc}") from None
         best = r.final_weights_epoch
         rows.append(
             {
-                "rule": label,
+                "rule": rule.title(rule.checked(params)),
                 "stops at epoch": r.stopped_epoch + 1 if r.stopped else None,
                 "epochs trained": f"{r.epochs_run}"
                 if r.stopped

@@ -1,0 +1,81 @@
+"""Every registered stopping rule: parameters refuse what is out of range, and its live Keras
+callback stops a real fit at the epoch its replay gives, ending with the replay's weights.
+
+The test reads the registry, so a new rule is covered without an edit here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.stopping.rules import live
+from core.stopping.rules.registry import RULES
+from core.stopping.rules.rule import Curves
+
+MAX_EPOCHS = 25
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_parameters_accept_their_range_and_refuse_the_rest_by_name(name):
+    rule = RULES[name]
+    assert rule.checked(rule.defaults()) == rule.defaults()
+    for p in rule.parameters:
+        assert p.low <= p.default <= p.high, p
+        for bad in (p.high * 2 + 1, p.low - 1, True, "3", None):
+            with pytest.raises(ValueError, match=p.name):
+                rule.checked({**rule.defaults(), p.name: bad})
+    with pytest.raises(ValueError, match="no parameter 'nope'"):
+        rule.checked({"nope": 1})
+
+
+class _Weights:
+    """Records every epoch's weights and logs beside the rule's callback."""
+
+    def __new__(cls):
+        import keras
+
+        class Recorder(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.weights, self.logs = [], []
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.weights.append(self.model.get_weights())
+                self.logs.append(dict(logs))
+
+        return Recorder()
+
+
+def _fit(callback):
+    import keras
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(3)
+    x, y = load_digits(return_X_y=True)
+    x = (x[:240] / 16.0).astype("float32")
+    y = y[:240]
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(keras.optimizers.Adam(0.03), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    recorder = _Weights()
+    model.fit(x[:120], y[:120], validation_data=(x[120:], y[120:]), epochs=MAX_EPOCHS, batch_size=32,
+              callbacks=[recorder, callback], verbose=0)  # fmt: skip
+    return model, recorder
+
+
+@pytest.mark.parametrize("setting", ["lowest", "default"])
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_live_callback_stops_where_its_replay_stops(name, setting):
+    rule = RULES[name]
+    # Every parameter at its lowest bound is the most eager setting of these rules: it fires.
+    params = {p.name: p.low for p in rule.parameters} if setting == "lowest" else rule.defaults()
+    model, rec = _fit(live.callback(rule, params))
+    curves = Curves(val=[r["val_loss"] for r in rec.logs], train=[r["loss"] for r in rec.logs])
+    expected = rule.replay(curves, params)
+    assert len(rec.logs) == expected.epochs_run
+    if setting == "lowest":
+        assert expected.stopped and expected.epochs_run < MAX_EPOCHS, "the eager setting must fire"
+    kept = rec.weights[expected.final_weights_epoch]
+    for got, want in zip(model.get_weights(), kept, strict=True):
+        np.testing.assert_array_equal(got, want)
