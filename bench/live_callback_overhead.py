@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from core import datasets, metrics, models  # noqa: E402
+from core import metrics, models  # noqa: E402
 from core.config import DataConfig, FitConfig, ModelConfig, RunConfig  # noqa: E402
+from core.data import datasets  # noqa: E402
 from core.engine.guarded_callbacks import EpochGate  # noqa: E402
 from core.engine.live_callback import LiveCallback  # noqa: E402
 from core.store.runs import Run, RunStore, new_run_id  # noqa: E402

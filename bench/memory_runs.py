@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
 
-from core import worker_process  # noqa: E402
-from core.engine.fit_one import Trainer  # noqa: E402
+from core.engine import worker_process  # noqa: E402
+from core.engine.queue import Trainer  # noqa: E402
 from core.presets import quick_digits  # noqa: E402
 from core.store.runs import RunStore  # noqa: E402
 

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.stopping.replay import patience_sweep, replay_early_stopping, suggest_knee  # noqa: E402
+from core.replay import patience_sweep, replay_early_stopping, suggest_knee  # noqa: E402
 
 PATIENCES = list(range(201))
 MIN_DELTAS = [0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]

@@ -24,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from core import datasets, models, resume_point  # noqa: E402
+from core import models  # noqa: E402
 from core.config import DataConfig, FitConfig, ModelConfig  # noqa: E402
+from core.data import datasets  # noqa: E402
+from core.engine import resume_point  # noqa: E402
 from core.engine.epoch_order import EpochShuffledBatches, ShuffleEachEpoch  # noqa: E402
 from core.engine.guarded_callbacks import EpochGate, ResumePointKeeper  # noqa: E402
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
+from core.config import RunConfig
+
 MAX_LINE = 88  # ruff's default, which is what the user's ruff will apply
 
 
@@ -62,3 +64,29 @@ def lit(value: object) -> str:
 
 def indent(text: str, prefix: str = "    ") -> str:
     return textwrap.indent(text, prefix)
+
+
+@dataclass(frozen=True)
+class ScriptContext:
+    """What a plugin's export source may depend on: the run's config and the facts that follow
+    from it, computed once by ``core/export`` (which owns composing the script)."""
+
+    config: RunConfig
+    task: str | None  # None: a CSV whose task the script infers as the app does
+    input_kind: str  # "tabular" / "image" / "sequence"
+    data_label: str  # the dataset's label, for docstrings
+    input_shape: tuple[int, ...] | None  # per sample, when it does not depend on a file
+    csv_path: str | None  # the CSV the script reads by default (CSV sets only)
+
+    @property
+    def has_val(self) -> bool:
+        return self.config.fit.validation_split > 0
+
+    @property
+    def is_csv(self) -> bool:
+        return self.csv_path is not None
+
+
+def setting(name: str, value: object, comment: str = "") -> tuple[str, object, str]:
+    """One row of the script's settings block: ``NAME = value  # comment``."""
+    return (name, value, comment)

@@ -18,6 +18,7 @@ from core import metrics
 from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, CsvFormat, Problem, RunConfig, limits, unchecked
 from core.data import datasets, uploads
 from core.models import MODELS, estimate_params
+from core.models.knobs import KNOBS
 from core.store import epoch_weights
 from ui.text import md
 
@@ -263,18 +264,9 @@ def model_section(info: datasets.DatasetInfo | None) -> None:
     )
     spec = MODELS[state["model.name"]]
     st.caption(spec.description)
-    knobs = spec.knobs
-    if knobs:
-        cols = st.columns(len(knobs))
-        for col, knob in zip(cols, knobs):
-            if knob == "units":
-                _number(col, "Units", "model.units", step=16)
-            elif knob == "depth":
-                _number(col, "Hidden layers", "model.depth")
-            elif knob == "filters":
-                _number(col, "Filters", "model.filters", step=8)
-            elif knob == "dropout":
-                _number(col, "Dropout", "model.dropout", step=0.05)
+    if spec.knobs:
+        for col, knob in zip(st.columns(len(spec.knobs)), spec.knobs):
+            _number(col, KNOBS[knob].label, f"model.{knob}", step=KNOBS[knob].step)
 
 
 def fit_section() -> None:

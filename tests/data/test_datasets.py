@@ -24,8 +24,10 @@ import sklearn.datasets as sklearn_datasets
 import sklearn.datasets.data as sklearn_data
 
 from core.config import CsvFormat, DataConfig
-from core.data import datasets
+from core.data import csv_table, datasets
 from core.data.datasets import DatasetError, DatasetUnavailable, describe, infer_task, load, read_csv
+from core.data.sources.keras_sets import KERAS_ORIGIN
+from core.data.sources.reviews import generate_reviews
 from tests.uploads import upload, upload_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +231,7 @@ def test_text_sentiment_is_tokenized_like_the_seed():
 
 
 def test_generated_reviews_read_like_reviews():
-    texts, labels = datasets._generate_reviews(200)
+    texts, labels = generate_reviews(200)
     assert len(texts) == 200 and set(labels) == {0, 1}
     assert any("<br />" in t for t in texts)
     assert any(" was not " in t for t in texts)
@@ -475,8 +477,8 @@ def test_csv_an_upload_is_parsed_once_per_content_and_options(tmp_path, monkeypa
     first, second = csv_file(tmp_path, table(20)), csv_file(tmp_path, table(30))
     assert first["upload"] != second["upload"]  # content-addressed: a changed file is another upload
     parsed = []
-    real = datasets.read_table
-    monkeypatch.setattr(datasets, "read_table", lambda *a, **k: parsed.append(a) or real(*a, **k))
+    real = csv_table.read_table
+    monkeypatch.setattr(csv_table, "read_table", lambda *a, **k: parsed.append(a) or real(*a, **k))
     for _ in range(3):  # the page asks on every rerun
         assert describe(DataConfig(name="csv", **first, target_column="y")).n_samples == 20
         assert describe(DataConfig(name="csv", **second, target_column="y")).n_samples == 30
@@ -794,10 +796,10 @@ def test_our_urls_and_hashes_match_the_keras_source():
 
     for name, module in [("imdb", imdb), ("mnist", mnist), ("fashion_mnist", fashion_mnist)]:
         source = inspect.getsource(module.load_data)
-        _, files, sha256 = datasets._KERAS_FILES[name]
-        assert datasets._KERAS_ORIGIN in source
-        assert all(f in source for f in files)
-        assert sha256 is None or sha256 in source
+        spec = datasets.DATASETS[name]
+        assert KERAS_ORIGIN in source
+        assert all(f in source for f in spec.files)
+        assert spec.sha256 is None or spec.sha256 in source
 
 
 def test_imdb_offline_says_what_to_download_and_where(keras_home, no_network):

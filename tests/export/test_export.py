@@ -45,6 +45,7 @@ from core.config import (
     RunConfig,
 )
 from core.data import datasets
+from core.data.sources.reviews import generate_reviews
 from core.export.script import export_config_json, export_script, script_file_name
 from core.store.runs import FINISHED
 from tests.uploads import upload, upload_path
@@ -145,7 +146,7 @@ def write_table_csv(path: Path, n: int = 150, seed: int = 0) -> Path:
 
 
 def write_text_csv(path: Path, n: int = 120) -> Path:
-    texts, labels = datasets._generate_reviews(n)
+    texts, labels = generate_reviews(n)
     names = np.array(["neg", "pos"])[labels]
     pd.DataFrame({"id": range(n), "review": texts, "sentiment": names}).to_csv(path, index=False)
     return path

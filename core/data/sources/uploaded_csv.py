@@ -1,0 +1,141 @@
+"""Your CSV, uploaded: a table of numeric features and a target, or a column of texts and labels.
+
+The config names the upload by its content id (``data.upload``), never by a path; the file is read
+with the options the config holds (``data.csv``), once per upload and options
+(``core/data/csv_table.py``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.codegen import Piece, ScriptContext, code
+from core.config import DataConfig
+from core.data.contract import Dataset, DatasetInfo, DatasetSpec, Setting, Uploads, capped, file_label
+from core.data.csv_table import INFER_TASK, csv_read_pieces, numeric_table, read_config_csv, text_table
+from core.data.split import DATA_TUPLE, SCALED_PREP, SPLIT, split_and_scale
+from core.data.text import TEXT, text_dataset
+
+
+def _task_line(ctx: ScriptContext) -> str:
+    return "task = TASK" if ctx.task else "task = TASK or infer_task(df[TARGET_COLUMN])"
+
+
+@dataclass(frozen=True)
+class UploadedCsv(DatasetSpec):
+    """Shared by both CSV sets: the reading options and the columns are settings of the script."""
+
+    def script_settings(self, ctx: ScriptContext) -> list[Setting]:
+        d = ctx.config.data
+        rows = [
+            ("CSV_PATH", ctx.csv_path, "the file the run was trained on"),
+            ("SKIP_ROWS", d.csv.skip_rows, "lines before the header (or the first row)"),
+            ("HEADER", d.csv.header, "False: the columns are named column 1..N"),
+            ("DELIMITER", d.csv.delimiter, '"auto": detected as the app does'),
+            ("DECIMAL", d.csv.decimal, "decimal separator"),
+        ]
+        if self.input_kind == "sequence":
+            rows.append(("TEXT_COLUMN", d.text_column, ""))
+        return [*rows, ("TARGET_COLUMN", d.target_column, "the column to predict")]
+
+    def _reader(self, ctx: ScriptContext) -> list[Piece]:
+        return [DATA_TUPLE, SPLIT, *csv_read_pieces(ctx), *([] if ctx.task else [INFER_TASK])]
+
+
+@dataclass(frozen=True)
+class TableCsv(UploadedCsv):
+    def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
+        df = read_config_csv(cfg, uploads_dir)
+        x, y, task, classes = numeric_table(df, cfg)
+        columns = tuple(map(str, df.columns))
+        return DatasetInfo(
+            task, self.input_kind, len(classes) or None, capped(len(y), cfg), columns, (x.shape[1],)
+        )
+
+    def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
+        x, y, task, classes = numeric_table(read_config_csv(cfg, uploads_dir), cfg)
+        return split_and_scale(
+            x.to_numpy(np.float64),
+            y,
+            task=task,
+            classes=classes,
+            names=list(x.columns),
+            label=f"{file_label(cfg)} (target {cfg.target_column!r})",
+            cfg=cfg,
+            validation_split=validation_split,
+            seed=seed,
+        )
+
+    def script_pieces(self, ctx: ScriptContext) -> list[Piece]:
+        source = code(
+            '''
+            def load_data(path) -> Data:
+                """Your CSV: numeric feature columns, standardized; the target column encoded."""
+                df = read_csv(path)
+                <<task_line>>
+                y, classes = encode_target(df[TARGET_COLUMN], task)
+                features = df.drop(columns=[TARGET_COLUMN]).apply(pd.to_numeric)
+                x = features.astype(np.float64).to_numpy(np.float64)
+                train, val, test = split_indices(y, classify=task != "regression")
+
+            <<prep>>
+
+                return to_data(prep, y, train, val, test, task, classes)
+            ''',
+            task_line=_task_line(ctx),
+            prep=textwrap.indent(SCALED_PREP, "    "),
+        )
+        return [*self._reader(ctx), Piece(source, ("from sklearn.preprocessing import StandardScaler",))]
+
+
+@dataclass(frozen=True)
+class TextCsv(UploadedCsv):
+    def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
+        df = read_config_csv(cfg, uploads_dir)
+        _, y, task, classes = text_table(df, cfg)
+        columns = tuple(map(str, df.columns))
+        return DatasetInfo(
+            task, self.input_kind, len(classes) or None, capped(len(y), cfg), columns, (cfg.maxlen,)
+        )
+
+    def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
+        texts, y, task, classes = text_table(read_config_csv(cfg, uploads_dir), cfg)
+        return text_dataset(texts, y, task, classes, cfg, validation_split, seed, file_label(cfg))
+
+    def script_pieces(self, ctx: ScriptContext) -> list[Piece]:
+        source = code(
+            '''
+            def load_data(path) -> Data:
+                """Your CSV of texts: the text column tokenized, the label column encoded."""
+                df = read_csv(path)
+                <<task_line>>
+                y, classes = encode_target(df[TARGET_COLUMN], task)
+                texts = df[TEXT_COLUMN].astype(str).tolist()
+                return vectorized(texts, y, task, classes)
+            ''',
+            task_line=_task_line(ctx),
+        )
+        return [*self._reader(ctx), TEXT, Piece(source)]
+
+
+CSV = TableCsv(
+    "csv",
+    "Your CSV (table)",
+    "Upload a CSV with numeric feature columns and pick the column to predict.",
+    "csv",
+    None,
+    "tabular",
+    True,
+)
+TEXT_CSV = TextCsv(
+    "text_csv",
+    "Your CSV (text)",
+    "Upload a CSV with a text column and a label column, e.g. the 50,000 IMDB reviews CSV.",
+    "csv",
+    None,
+    "sequence",
+    True,
+)
