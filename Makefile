@@ -20,6 +20,7 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_private_imports.py
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .

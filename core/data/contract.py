@@ -4,6 +4,16 @@ A dataset plugin is one instance of a ``DatasetSpec`` subclass: its facts (task,
 shape) answer ``describe`` without loading anything, ``load`` gives the split arrays, and
 ``script_pieces`` is the source text the exported script loads the same arrays with. The
 registry (``core/data/registry.py``) lists the instances; nothing else names a dataset.
+
+>>> from core.config import DataConfig
+>>> from core.data.registry import DATASETS
+>>> wine = DATASETS["wine"]
+>>> info = wine.describe(DataConfig(name="wine", max_samples=100), None)
+>>> info.task, info.n_classes, info.n_samples, info.input_shape
+('multiclass', 3, 100, (13,))
+>>> ds = wine.load(DataConfig(name="wine"), validation_split=0.2, seed=0, uploads_dir=None)
+>>> len(ds.x_train), len(ds.x_val), len(ds.x_test)  # the test part is split off first
+(113, 29, 36)
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ find datasets here and nowhere else; tests/test_every_plugin.py tests each one i
 from __future__ import annotations
 
 from core.data.contract import DatasetSpec
+from core.data.sources.diabetes import DIABETES
 from core.data.sources.keras_sets import FASHION_MNIST, IMDB, MNIST
 from core.data.sources.overfit import OVERFIT
 from core.data.sources.reviews import TEXT_SENTIMENT
@@ -17,6 +18,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DIGITS_IMAGES,
         BREAST_CANCER,
         WINE,
+        DIABETES,
         OVERFIT,
         TEXT_SENTIMENT,
         CSV,

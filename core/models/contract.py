@@ -5,6 +5,12 @@ about its architecture: the hidden layers it builds, its parameter and activatio
 TensorFlow: they run on every page draw), and the same layers as the exported script's source. The
 output layer, loss and metrics follow the dataset's task (``core/models/head.py``), so every model
 works on every dataset of an input kind it takes.
+
+>>> from core.config import ModelConfig
+>>> from core.models.registry import MODELS
+>>> mlp = MODELS["mlp"]
+>>> mlp.hidden_params(ModelConfig(units=8, depth=2), (4,), None)  # (4*8+8) + (8*8+8), width 8
+(112, 8)
 """
 
 from __future__ import annotations

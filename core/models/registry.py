@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core.models.cnn import CNN
 from core.models.contract import ModelSpec
+from core.models.lstm import LSTM
 from core.models.mlp import MLP
 from core.models.seed_conv1d import SEED_CONV1D
 
@@ -14,5 +15,6 @@ MODELS: dict[str, ModelSpec] = {
         MLP,
         CNN,
         SEED_CONV1D,
+        LSTM,
     )
 }
