@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.compare import common_metrics, compare_figure, config_table, run_label
+from core.analysis.compare import common_metrics, config_table, run_label
+from core.charts.compare import compare_figure
 from ui.state import get_trainer, linked_run_ids, remember, visible
 from ui.text import md
 

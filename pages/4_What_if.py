@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis import whatif
+from core.charts.whatif import whatif_figure
 from core.store import epoch_weights
 from core.store.runs import is_run_id
 from ui import whatif_view
@@ -56,7 +57,7 @@ except ValueError as exc:
     st.stop()
 
 whatif_view.outcome(snap, result)
-st.plotly_chart(whatif.whatif_figure(snap, result), key="whatif_chart", width="stretch")
+st.plotly_chart(whatif_figure(snap, result), key="whatif_chart", width="stretch")
 if result.note:
     st.warning(result.note)
     whatif_view.record_full_curve(trainer, snap)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.analysis import whatif
 from core.analysis.compare import common_metrics
+from core.charts.whatif import sweep_figure
 from core.config import CheckpointConfig, EarlyStoppingConfig
 from core.engine.queue import Trainer
 from core.stopping import sweeps
@@ -139,9 +140,7 @@ def patience_explorer(snap: RunSnapshot, w: whatif.WhatIf) -> None:
         recording_complete=w.recording_complete,
     )
     knee = sweeps.suggest_knee(frame)
-    st.plotly_chart(
-        whatif.sweep_figure(frame, knee, monitor=s.monitor), key="wi_sweep_chart", width="stretch"
-    )
+    st.plotly_chart(sweep_figure(frame, knee, monitor=s.monitor), key="wi_sweep_chart", width="stretch")
     if knee is not None and not bool(knee.get("exceeds_recording", False)):
         st.success(
             f"Suggested: patience {int(knee['patience'])} with min_delta {format_delta(knee['min_delta'])}: "

@@ -13,11 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-import plotly.graph_objects as go
-
 from core import metrics
-from core.charts.figures import HEIGHT, metric_title
 from core.config import CheckpointConfig, EarlyStoppingConfig
 from core.stopping import arguments, replay
 from core.stopping.rules.registry import RULES
@@ -149,113 +145,6 @@ def full_curve_config(snap: RunSnapshot, max_epochs: int):
         checkpoint=replace(cfg.checkpoint, keep_every_epoch=True),
     )
     return new
-
-
-def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
-    """The recorded curve with the replayed stop, final weights and kept checkpoint marked."""
-    es, ck = w.early_stopping, w.checkpoint
-    epochs = np.arange(1, w.epochs_recorded + 1, dtype=float)
-    fig = go.Figure()
-    keys = [es.monitor] + ([ck.monitor] if ck.monitor != es.monitor else [])
-    for key, color in zip(keys, ("#ff7f0e", "#9467bd")):
-        y = np.array([np.nan if v is None else v for v in series(snap, key)], dtype=float)
-        fig.add_trace(go.Scatter(x=epochs, y=y, mode="lines", name=key, line={"color": color}))
-    y_es = np.array([np.nan if v is None else v for v in series(snap, es.monitor)], dtype=float)
-    y_ck = np.array([np.nan if v is None else v for v in series(snap, ck.monitor)], dtype=float)
-    if w.epochs_run < w.epochs_recorded:
-        fig.add_vrect(
-            x0=w.epochs_run + 0.5, x1=w.epochs_recorded + 0.5, fillcolor="rgba(0,0,0,0.06)", line_width=0
-        )
-    if w.stop_epoch:
-        fig.add_vline(x=w.stop_epoch, line={"color": "#d62728", "dash": "dot"})
-        fig.add_annotation(
-            x=w.stop_epoch,
-            y=1,
-            yref="paper",
-            text=f"stops at {w.stop_epoch}",
-            showarrow=False,
-            xanchor="left",
-            font={"color": "#d62728"},
-        )
-    if snap.stopped_epoch:
-        fig.add_vline(x=snap.stopped_epoch, line={"color": "#999", "dash": "dash"})
-    for epoch, arr, symbol, name, color in (
-        (w.final_weights_epoch, y_es, "star", "final weights", "#f2b701"),
-        (w.kept_epoch, y_ck, "diamond", "kept checkpoint", "#2ca02c"),
-    ):
-        if epoch:
-            fig.add_trace(
-                go.Scatter(
-                    x=[epoch],
-                    y=[arr[epoch - 1]],
-                    mode="markers",
-                    name=f"{name} (epoch {epoch})",
-                    marker={
-                        "symbol": symbol,
-                        "size": 14,
-                        "color": color,
-                        "line": {"width": 1, "color": "#333"},
-                    },
-                )
-            )
-    fig.update_layout(
-        title={"text": f"What-if on {metric_title(es.monitor.removeprefix('val_'))}"},
-        xaxis_title="epoch",
-        height=HEIGHT + 40,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
-        uirevision=f"whatif-{snap.id}",
-    )
-    return fig
-
-
-def sweep_figure(frame, knee, *, monitor: str) -> go.Figure:
-    """Epochs trained against the monitor's value at the final weights, one line per min_delta."""
-    import pandas as pd
-
-    fig = go.Figure()
-    for delta, rows in frame.groupby("min_delta", sort=True):
-        rows = rows.sort_values("patience")
-        fig.add_trace(
-            go.Scatter(
-                x=rows["epochs_run"].to_numpy(),
-                y=rows["final_value"].to_numpy(),
-                mode="lines+markers",
-                marker={"size": 5},
-                name=f"min_delta {delta:g}",
-                customdata=np.stack(
-                    [rows["patience"].to_numpy(), rows["exceeds_recording"].to_numpy()], axis=1
-                ),
-                hovertemplate="patience %{customdata[0]}<br>%{x} epochs<br>"
-                + monitor
-                + " %{y:.5f}<extra>min_delta "
-                + f"{delta:g}</extra>",
-            )
-        )
-    if knee is not None and isinstance(knee, pd.Series):
-        fig.add_trace(
-            go.Scatter(
-                x=[knee["epochs_run"]],
-                y=[knee["final_value"]],
-                mode="markers",
-                name=f"suggested: patience {int(knee['patience'])}",
-                marker={
-                    "symbol": "star",
-                    "size": 16,
-                    "color": "#f2b701",
-                    "line": {"width": 1, "color": "#333"},
-                },
-            )
-        )
-    fig.update_layout(
-        title={"text": "Patience trade-off (restore_best_weights on)"},
-        xaxis_title="epochs trained",
-        yaxis_title=f"{monitor} of the final weights",
-        height=HEIGHT + 40,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        uirevision="sweep",
-    )
-    return fig
 
 
 def other_rules() -> list[StoppingRule]:

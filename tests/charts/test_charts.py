@@ -448,3 +448,40 @@ def test_no_streamlit_or_tensorflow_import():
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & {"streamlit", "tensorflow", "keras"}
+
+
+# --------------------------------------------------------------------------------------------
+# The Compare and What-if figures (core/charts/compare.py, core/charts/whatif.py).
+
+
+def test_compare_figure_marks_each_runs_best_and_stop_and_escapes_names():
+    from core.charts.compare import compare_figure
+
+    records = u_history(40)
+    a = make_snap(records, status="finished", best_epoch=BEST, stopped_epoch=30)
+    b = make_snap(records[:25], status="finished", best_epoch=BEST, stopped_epoch=None)
+    b = dataclasses.replace(b, config=dataclasses.replace(b.config, name="<b>bold</b>"))
+    fig = compare_figure([a, b], "val_loss")
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert [len(t.x) for t in lines] == [40, 25]
+    assert "<b>" not in lines[1].name and "&lt;b&gt;" in lines[1].name  # Plotly renders tags in names
+    markers = {(t.marker.symbol, tuple(t.x)) for t in fig.data if t.mode == "markers"}
+    assert markers == {("star", (BEST,)), ("x", (30,)), ("star", (BEST,))}
+    cross = next(t for t in fig.data if t.mode == "markers" and t.marker.symbol == "x")
+    assert cross.y[0] == records[29].logs["val_loss"]
+
+
+def test_whatif_figure_marks_the_replayed_stop_and_kept_epochs():
+    from core.analysis.whatif import what_if
+    from core.charts.whatif import whatif_figure
+    from core.config import CheckpointConfig, EarlyStoppingConfig
+
+    snap = make_snap(u_history(60), status="finished", best_epoch=BEST)
+    es = EarlyStoppingConfig(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
+    ck = CheckpointConfig(monitor="val_loss")
+    w = what_if(snap, es, ck)
+    assert (w.stop_epoch, w.final_weights_epoch, w.kept_epoch) == (BEST + PATIENCE, BEST, BEST)
+    fig = whatif_figure(snap, w)
+    assert [s.x0 for s in fig.layout.shapes if s.type == "line"][0] == BEST + PATIENCE
+    marked = {t.name: t.x[0] for t in fig.data if t.mode == "markers"}
+    assert marked == {f"final weights (epoch {BEST})": BEST, f"kept checkpoint (epoch {BEST})": BEST}
