@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
-from core.config import RunConfig, check, errors, parse_json, schema
+from core.config import RunConfig, check, errors, parse_json, printable, schema
 from core.data import uploads
 from core.engine.fit_one import fit_begun
 from core.engine.queue import InvalidConfig, QueueFull, Trainer
@@ -159,13 +159,12 @@ def _renamed(config: RunConfig, name: str) -> RunConfig | None:
 
 
 def _print_problems(problems) -> None:
+    """Each problem on its line. Messages quote what the config and its CSV hold (keys, column names):
+    ``printable`` keeps an ESC sequence in them from driving the terminal (clearing the errors above
+    it, say) and a direction override from reordering the line."""
     for p in problems:
-        print(
-            f"{p.severity}: {p.message}"
-            if p.message.startswith(p.field)
-            else f"{p.severity}: {p.field}: {p.message}",
-            file=sys.stderr,
-        )
+        line = p.message if p.message.startswith(p.field) else f"{p.field}: {p.message}"
+        print(f"{p.severity}: {printable(line)}", file=sys.stderr)
 
 
 def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
@@ -188,7 +187,7 @@ def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
     while True:
         snap = trainer.snapshot(run.id)
         for line in snap.log_lines[printed:]:
-            print(line, flush=True)
+            print(printable(line), flush=True)  # the log quotes CSV column names and labels
         printed = len(snap.log_lines)
         if not snap.is_live:
             break
