@@ -522,6 +522,10 @@ def _problem(err: dict[str, Any]) -> Problem:
         if path == "data.path":
             return Problem(path, _NO_SERVER_PATHS)
         return Problem(path, f"{path}: is not a setting{_did_you_mean(path)}. Remove it.")
+    if kind == "string_unicode" and isinstance(value, str) and (path == "config" or path in _SECTIONS):
+        # A key of the config or a section that is no text (a lone \\ud800 escape): name the key.
+        where = f"{path}.{printable(value)}" if path != "config" else printable(value)
+        return Problem(where, f"{where}: is not a setting (its name is not valid Unicode text). Remove it.")
     if kind in ("dataclass_type", "dataclass_args_type"):
         return Problem(path, f"{path}: must be an object ({{...}}) of settings, not {_kind(value)}.")
     return Problem(path, f"{path}: {_expected(path, kind, err)}; got {_shown(value)}.")

@@ -52,6 +52,8 @@ def _leaf_paths(obj, prefix: str = "") -> list[str]:
 LEAVES = _leaf_paths(RunConfig())
 SECTIONS = [f.name for f in fields(RunConfig) if is_dataclass(getattr(RunConfig(), f.name))]
 
+# Valid JSON (\\ud800) but no character; Hypothesis' text() never generates them.
+LONE_SURROGATE_TEXTS = ["\ud800", "a\udfff", "\ud83d", "\x1b[2J\u202e"]
 scalars = hs.one_of(
     hs.none(),
     hs.booleans(),
@@ -61,6 +63,7 @@ scalars = hs.one_of(
     hs.floats(allow_nan=True, allow_infinity=True),
     hs.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e308, 0.9, 0.95, 1.0, 10.0, 10.000001]),
     hs.text(max_size=20),
+    hs.sampled_from(LONE_SURROGATE_TEXTS),
     hs.sampled_from(["", "val_loss", "auto", "min", "adam", ".keras", "digits", "mlp", "5", "true", "null"]),
 )
 json_values = hs.recursive(
@@ -93,7 +96,7 @@ def mutated_configs(draw) -> tuple[dict, list[str]]:
             data[path] = draw(json_values)
         else:
             section = draw(hs.sampled_from(["", *SECTIONS]))
-            key = draw(hs.text(min_size=1, max_size=8))
+            key = draw(hs.one_of(hs.text(min_size=1, max_size=8), hs.sampled_from(LONE_SURROGATE_TEXTS)))
             node = data if not section else data.get(section)
             if not isinstance(node, dict) or key in node:
                 continue
@@ -196,6 +199,27 @@ def test_the_validate_command_never_raises_and_names_the_field(tmp_path_factory,
     else:
         assert code in (0, 2)  # 2: a valid declaration can still fail validate() (e.g. a monitor not logged)
         assert "Traceback" not in err.getvalue()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs())
+def test_the_validate_command_in_a_real_process_never_raises_and_names_the_field(tmp_path_factory, case):
+    """As above, through ``python -m core validate`` itself: the real stderr, its encoding and exit code."""
+    data, _ = case
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    path.write_text(_as_json(data))
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "validate", str(path), "--runs-dir", str(path.parent / "runs")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    config, problems = parse_json(path.read_bytes())
+    if config is None:
+        assert proc.returncode == 2
+        for p in problems:
+            assert p.message in proc.stderr
+    else:
+        assert proc.returncode in (0, 2)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
