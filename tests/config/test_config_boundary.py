@@ -516,3 +516,34 @@ def test_the_train_page_says_why_a_run_name_blocks_start(train_page, name, words
     assert not at.exception
     assert at.button(key="start").disabled
     assert any(words in e.value.replace("\\", "") for e in at.error), [e.value for e in at.error]
+
+
+def test_a_data_file_that_never_ends_is_refused_at_the_limit(tmp_path):
+    """``--data-file /dev/zero`` (a device, or a pipe, reports size 0): read whole, it grew the process
+    to 23 GB in a minute. It is read up to the 200 MB limit and refused; a pipe of a small CSV still works.
+    """
+    import resource
+
+    def two_gb():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    config = tmp_path / "config.json"
+    data = RunConfig().to_dict()
+    data["data"].update(name="csv", target_column="y")
+    config.write_text(json.dumps(data))
+    command = [sys.executable, "-m", "core", "validate", str(config), "--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.run(
+        [*command, "--data-file", "/dev/zero"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=two_gb,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --data-file: /dev/zero is over the 200 MB limit."), proc.stderr
+    # A pipe: as `--data-file <(cat iris.csv)` gives it.
+    rows = "a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60))
+    proc = subprocess.run(
+        ["bash", "-c", f"{' '.join(command)} --data-file <(printf '{rows}')"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
