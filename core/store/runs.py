@@ -723,9 +723,10 @@ class RunStore:
 
     # -- reading ----------------------------------------------------------------------------------
     def list(self) -> pd.DataFrame:
-        """The index, newest first."""
+        """The index, newest first; instead of each config, its upload's ``file_name`` (for display)."""
         with self._connect() as db:
             frame = pd.read_sql_query("SELECT * FROM runs ORDER BY created_at DESC", db)
+        frame["file_name"] = [_file_name_of(raw) for raw in frame["config"]]
         return frame.drop(columns=["config"])
 
     def ids(self) -> list[str]:
@@ -898,6 +899,19 @@ def _with_stand_in_name(text: str) -> RunConfig | str:
         return load_stored(json.dumps(data))
     except Exception as exc:  # noqa: BLE001 - as above
         return str(exc) or type(exc).__name__
+
+
+def _file_name_of(raw: object) -> str | None:
+    """``data.file_name`` of an index row's config ("iris.csv"); None when it has none or is damaged."""
+    if not isinstance(raw, str) or len(raw) > MAX_CONFIG_BYTES:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    section = data.get("data") if isinstance(data, dict) else None
+    name = section.get("file_name") if isinstance(section, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _config_of(row: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str | None]:

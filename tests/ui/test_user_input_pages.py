@@ -283,3 +283,41 @@ def test_record_a_full_curve_works_for_a_name_of_any_valid_length_and_says_why_i
     name = trainer.snapshot(curves[0]).config.name
     assert name == "n" * (MAX_NAME_CHARS - len("-full-curve")) + "-full-curve"
     trainer.stop(curves[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# Uploads by their own file name
+
+
+def test_the_runs_table_shows_an_uploads_file_name_not_a_hash():
+    """Issue 9: "the console and the Runs table show iris.csv, not a hash". The table's dataset column
+    read the file name from a config column that the store's listing had dropped: it said only "csv"."""
+    import sqlite3
+    import time
+
+    from core.config import RunConfig
+    from core.store.runs import new_run_id
+    from ui.state import get_trainer
+
+    store = get_trainer().store
+    cfg = RunConfig(name="iris run")
+    cfg.data.name, cfg.data.upload, cfg.data.file_name = "csv", "ab" * 16, "iris.csv"
+    store.create(new_run_id(), cfg, time.time())
+    store.create(new_run_id(), RunConfig(name="digits run"), time.time())
+    # A browser may send a file name with a direction override (the declaration allows it in
+    # data.file_name): shown as an escape, not as "csv (invoiceexe.csv)".
+    cfg.name, cfg.data.file_name = "spoof run", "invoice\u202ecsv.exe"
+    store.create(new_run_id(), cfg, time.time())
+    with sqlite3.connect(store.root / "runs.sqlite") as db:  # not queued in this trainer: ended
+        db.execute("UPDATE runs SET status = 'finished'")
+    db.close()
+    for page in ("pages/2_Runs.py", "app.py"):
+        at = app(page).run()
+        assert not at.exception, at.exception
+        table = at.dataframe[0].value
+        datasets = dict(zip(table["name"], table["dataset"]))
+        assert datasets == {
+            "iris run": "csv (iris.csv)",
+            "digits run": "digits",
+            "spoof run": "csv (invoice\\u202ecsv.exe)",
+        }, (page, datasets)
