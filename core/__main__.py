@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
-from core.config import RunConfig, check, errors, parse_json, schema
+from core.config import RunConfig, check, errors, parse_json, printable, schema
 from core.data import uploads
 from core.engine.fit_one import fit_begun
 from core.engine.queue import InvalidConfig, QueueFull, Trainer
@@ -137,14 +137,34 @@ def _with_data_file(config: RunConfig, data_file: Path | None, uploads_dir: Path
     if data_file is None:
         return config
     try:
-        upload_id, name = uploads.store_file(data_file, uploads_dir, max_bytes=MAX_DATA_FILE)
-    except uploads.UploadError as exc:
-        print(f"error: --data-file: {exc}", file=sys.stderr)
-        return None
+        data = _read_data_file(data_file, MAX_DATA_FILE)
     except OSError as exc:
-        print(f"error: cannot store --data-file in {uploads_dir}: {exc}", file=sys.stderr)
+        print(
+            printable(f"error: --data-file: cannot read {data_file}: {exc.strerror or exc}"), file=sys.stderr
+        )
         return None
+    if data is None:
+        print(
+            printable(f"error: --data-file: {data_file} is over the {MAX_DATA_FILE // 2**20} MB limit."),
+            file=sys.stderr,
+        )
+        return None
+    try:
+        upload_id = uploads.store(data, uploads_dir)
+    except (uploads.UploadError, OSError) as exc:
+        print(printable(f"error: cannot store --data-file in {uploads_dir}: {exc}"), file=sys.stderr)
+        return None
+    name = uploads.display_name(data_file.name)
     return replace(config, data=replace(config.data, upload=upload_id, file_name=name))
+
+
+def _read_data_file(path: Path, max_bytes: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than ``max_bytes``. Read with a bound, not checked
+    by its size: a pipe (``--data-file <(...)``) or a device reports size 0, and ``/dev/zero`` read
+    whole grew the process to 23 GB in a minute."""
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    return data if len(data) <= max_bytes else None
 
 
 def _renamed(config: RunConfig, name: str) -> RunConfig | None:
@@ -159,13 +179,12 @@ def _renamed(config: RunConfig, name: str) -> RunConfig | None:
 
 
 def _print_problems(problems) -> None:
+    """Each problem on its line. Messages quote what the config and its CSV hold (keys, column names):
+    ``printable`` keeps an ESC sequence in them from driving the terminal (clearing the errors above
+    it, say) and a direction override from reordering the line."""
     for p in problems:
-        print(
-            f"{p.severity}: {p.message}"
-            if p.message.startswith(p.field)
-            else f"{p.severity}: {p.field}: {p.message}",
-            file=sys.stderr,
-        )
+        line = p.message if p.message.startswith(p.field) else f"{p.field}: {p.message}"
+        print(f"{p.severity}: {printable(line)}", file=sys.stderr)
 
 
 def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
@@ -188,7 +207,7 @@ def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
     while True:
         snap = trainer.snapshot(run.id)
         for line in snap.log_lines[printed:]:
-            print(line, flush=True)
+            print(printable(line), flush=True)  # the log quotes CSV column names and labels
         printed = len(snap.log_lines)
         if not snap.is_live:
             break

@@ -19,12 +19,13 @@ import json
 import math
 import re
 import typing
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Annotated, Any, Literal
 
 import annotated_types
 import pydantic
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 TASKS = ("binary", "multiclass", "regression")
 Task = Literal["binary", "multiclass", "regression"]
@@ -172,8 +173,41 @@ class CheckpointConfig:
     )
 
 
-RunName = Annotated[str, _text("Shown in the app; any text but control characters.", max_length=120,
-                                pattern=_NO_CONTROL)]  # fmt: skip
+MAX_NAME_CHARS = 200
+_NOT_IN_A_NAME = ("Cc", "Cf", "Zl", "Zp")  # control, format (direction overrides, zero width), line breaks
+_UNPRINTABLE = (*_NOT_IN_A_NAME, "Cs")  # and lone surrogates, which only a \\ud800 escape can make
+
+
+def run_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a run's name, or None. The one rule: the declaration (what a config may
+    hold) and the store (rename, and reading a run back) both use it, so a name that validates is
+    stored and shown exactly as sent, never replaced when the run is read back."""
+    if not isinstance(name, str):
+        return f"must be text, not {type(name).__name__}"
+    if not name.strip():
+        return "a run needs a name"
+    if len(name) > MAX_NAME_CHARS:
+        return f"at most {MAX_NAME_CHARS} characters (this one has {len(name)})"
+    if any(unicodedata.category(c) in _NOT_IN_A_NAME for c in name):
+        return (
+            "must be one line of printable characters (no control characters, line breaks, "
+            "direction overrides or zero-width characters)"
+        )
+    return None
+
+
+def _checked_name(name: str) -> str:
+    if (problem := run_name_problem(name)) is not None:
+        raise ValueError(problem)
+    return name
+
+
+RunName = Annotated[
+    str,
+    _text("Shown in the app; one line, no control, format or line-break characters.",
+          max_length=MAX_NAME_CHARS, pattern=_NO_CONTROL),
+    AfterValidator(_checked_name),
+]  # fmt: skip
 
 
 @pydantic.with_config(_DECLARED)
@@ -472,10 +506,10 @@ def _parse_problems(value: Any, path: str):
         yield Problem(path or "config", f"{path}: {what}; got {value!r}.")
     elif isinstance(value, dict) and (not path or path in _SECTIONS):
         for key in getattr(value, "duplicates", ()):
-            where = f"{path}.{key}" if path else key
+            where = f"{path}.{printable(key)}" if path else printable(key)
             yield Problem(where, f"{where}: appears more than once in the JSON; keep one.")
         for key, item in value.items():
-            yield from _parse_problems(item, f"{path}.{key}" if path else str(key))
+            yield from _parse_problems(item, f"{path}.{printable(key)}" if path else printable(key))
 
 
 _SECTIONS = ("data", "data.csv", "model", "fit", "early_stopping", "checkpoint")
@@ -488,6 +522,10 @@ def _problem(err: dict[str, Any]) -> Problem:
         if path == "data.path":
             return Problem(path, _NO_SERVER_PATHS)
         return Problem(path, f"{path}: is not a setting{_did_you_mean(path)}. Remove it.")
+    if kind == "string_unicode" and isinstance(value, str) and (path == "config" or path in _SECTIONS):
+        # A key of the config or a section that is no text (a lone \\ud800 escape): name the key.
+        where = f"{path}.{printable(value)}" if path != "config" else printable(value)
+        return Problem(where, f"{where}: is not a setting (its name is not valid Unicode text). Remove it.")
     if kind in ("dataclass_type", "dataclass_args_type"):
         return Problem(path, f"{path}: must be an object ({{...}}) of settings, not {_kind(value)}.")
     return Problem(path, f"{path}: {_expected(path, kind, err)}; got {_shown(value)}.")
@@ -535,18 +573,23 @@ def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
         return "may not contain control characters (new lines, tabs)"
     if kind == "string_type":
         return f"must be text{either}"
+    if kind == "string_unicode":
+        return f"must be valid Unicode text{either}"
+    if kind == "value_error" and isinstance(err.get("ctx", {}).get("error"), ValueError):
+        return str(err["ctx"]["error"])
     return err.get("msg", "is not valid")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    """The dotted setting a pydantic error belongs to (union member tags dropped)."""
+    """The dotted setting a pydantic error belongs to (union member tags dropped); an unknown key is
+    written with ``printable``, as it is quoted in the message."""
     cls: Any = RunConfig
     parts: list[str] = []
     for item in loc:
         if not isinstance(item, str) or cls is None:
             break
         names = {f.name: f for f in fields(cls)}
-        parts.append(item)
+        parts.append(printable(item))
         if item not in names:
             break
         sub = _unwrap(typing.get_type_hints(cls, include_extras=True)[item])
@@ -658,7 +701,18 @@ def _shown(value: Any) -> str:
         return repr(value)
     else:
         try:
-            text = json.dumps(value, ensure_ascii=False)
+            text = printable(json.dumps(value, ensure_ascii=False))
         except (TypeError, ValueError):
             text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def printable(text: str) -> str:
+    """``text`` with control, format and line-break characters written as ``\\uXXXX``: a message
+    quoting what a user sent can then neither drive a terminal (ESC sequences) nor reorder the
+    line it is printed in (a direction override), and shows where such a character is."""
+    return "".join(_escaped(c) if unicodedata.category(c) in _UNPRINTABLE else c for c in text)
+
+
+def _escaped(c: str) -> str:
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"

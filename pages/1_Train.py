@@ -171,6 +171,7 @@ c2.button(
     if blocking
     else "Trains in the background; this page stays live.",
 )
+form.show_problems(problems, "name")  # an empty, blank or too long name disables Start: say why
 state.pop("pending_config", None)  # every setting has been drawn: Start may use what the page shows
 if err := state.pop("start_error", None):
     st.error(md(err))

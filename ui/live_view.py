@@ -181,7 +181,7 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     """Why it stopped, what it kept, how it did on the test split, resume, and the downloads."""
     if snap.status == "failed":
         st.error(md(snap.message or "Failed."))
-    elif snap.status == "interrupted":
+    elif snap.status == "interrupted" or snap.damaged:  # "config.json is damaged" is no success
         st.warning(md(snap.message or "Interrupted."))
     else:
         st.success(md(snap.message or snap.status_label.capitalize()))

@@ -8,6 +8,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from core.config import printable
 from core.store.runs import STATUS_LABELS, STOP_REASONS
 
 
@@ -28,7 +29,7 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
             "open": "Train?run=" + index["id"],
             "name": index["name"],
             "status": index["status"].map(lambda s: STATUS_LABELS.get(s, s)),
-            "dataset": [_dataset(name, raw) for name, raw in zip(index["dataset"], _configs(index))],
+            "dataset": [_dataset(name, file) for name, file in zip(index["dataset"], _file_names(index))],
             "model": index["model"],
             "epochs": index["epochs_run"].fillna(0).astype(int).astype(str)
             + " / "
@@ -46,17 +47,14 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _configs(index: pd.DataFrame) -> list:
-    return list(index["config"]) if "config" in index else [None] * len(index)
+def _file_names(index: pd.DataFrame) -> list:
+    return list(index["file_name"]) if "file_name" in index else [None] * len(index)
 
 
-def _dataset(name: str, raw: str | None) -> str:
-    """csv and text_csv runs with their file's own name: "csv (iris.csv)"."""
-    try:
-        file_name = json.loads(raw or "{}").get("data", {}).get("file_name")
-    except (ValueError, AttributeError):
-        file_name = None
-    return f"{name} ({file_name})" if isinstance(file_name, str) and file_name else name
+def _dataset(name: str, file_name: object) -> str:
+    """csv and text_csv runs with their file's own name: "csv (iris.csv)" (a direction override or
+    other invisible character in it shown as an escape, so the name cannot pose as another)."""
+    return f"{name} ({printable(file_name)})" if isinstance(file_name, str) and file_name else name
 
 
 _COLUMNS = {

@@ -4,7 +4,7 @@ Streamlit renders Markdown (CommonMark + GFM, with its own directives) in ``st.m
 ``st.info`` / ``success`` / ``warning`` / ``error``, ``st.toast``, ``st.progress(text=)``, and in widget,
 tab, expander and metric labels. A run named ``![x](http://host/p.png)`` made every viewer's browser
 fetch that URL. What Streamlit 1.67 does with each kind of text, checked in Chromium
-(``tests/e2e/test_user_text.py``): raw ``![x](url)`` becomes an ``<img>`` (the fetch), ``**b**`` bold,
+(``tests/e2e/test_user_input.py``): raw ``![x](url)`` becomes an ``<img>`` (the fetch), ``**b**`` bold,
 ``:red[x]`` red, ``$x^2$`` KaTeX, ``:smile:`` an emoji, ``:material/home:`` an icon; ``<img …>`` is shown as
 text (HTML is off). With every ASCII punctuation character backslash-escaped (CommonMark renders an escaped
 punctuation character literally) each of those is shown as typed, emoji and icon shortcodes included:

@@ -8,7 +8,7 @@ from core.analysis import whatif
 from core.analysis.compare import common_metrics
 from core.charts.whatif import sweep_figure
 from core.config import CheckpointConfig, EarlyStoppingConfig
-from core.engine.queue import Trainer
+from core.engine.queue import InvalidConfig, QueueFull, Trainer
 from core.stopping import sweeps
 from core.store import epoch_weights, run_files
 from core.store.runs import RunSnapshot
@@ -89,8 +89,12 @@ def record_full_curve(trainer: Trainer, snap: RunSnapshot) -> None:
         key="wi_full_epochs",
     )
     if c2.button("Record a full curve", key="wi_full_curve", icon=":material/timeline:"):
-        run = start(whatif.full_curve_config(snap, int(epochs)))
-        st.switch_page("pages/1_Train.py", query_params={"run": run.id})
+        try:
+            run = start(whatif.full_curve_config(snap, int(epochs)))
+        except (InvalidConfig, QueueFull) as exc:  # a full queue, or a run the server cannot take
+            c2.error(md(f"Could not start the full curve: {exc}"))
+        else:
+            st.switch_page("pages/1_Train.py", query_params={"run": run.id})
     c2.caption(
         "Same data, model and seed, early stopping off, every epoch's weights kept: then replay anything."
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core import metrics
-from core.config import CheckpointConfig, EarlyStoppingConfig
+from core.config import MAX_NAME_CHARS, CheckpointConfig, EarlyStoppingConfig
 from core.stopping import arguments, replay
 from core.stopping.rules.registry import RULES
 from core.stopping.rules.rule import Curves, StoppingRule
@@ -137,9 +137,10 @@ def what_if(snap: RunSnapshot, es: EarlyStoppingConfig, ck: CheckpointConfig) ->
 def full_curve_config(snap: RunSnapshot, max_epochs: int):
     """The same run with early stopping off for ``max_epochs``: a curve made for exploring."""
     cfg = snap.config
+    suffix = "-full-curve"  # the run's name is cut to make room: a name of any valid length has a curve
     new = replace(
         cfg,
-        name=f"{cfg.name}-full-curve",
+        name=cfg.name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix,
         fit=replace(cfg.fit, max_epochs=max_epochs),
         early_stopping=replace(cfg.early_stopping, enabled=False),
         checkpoint=replace(cfg.checkpoint, keep_every_epoch=True),

@@ -18,7 +18,6 @@ import shutil
 import sqlite3
 import threading
 import time
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.config import RunConfig, load_stored
+from core.config import ConfigError, RunConfig, load_stored, loads_limited, run_name_problem
 from core.paths import RUNS_DIR_ENV, default_runs_dir  # noqa: F401 - part of the store's API
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -350,7 +349,6 @@ SUMMARY_NAME = "summary.json"
 INDEX_TIMEOUT_ENV = "ESLAB_INDEX_TIMEOUT_S"
 MAX_LINE_BYTES = 1_000_000  # a longer line of history.jsonl or log.txt is skipped as damaged
 MAX_CONFIG_BYTES = 1_000_000
-MAX_NAME_CHARS = 200
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHECKPOINT_RE = re.compile(r"^checkpoint(\.keras|\.h5|\.weights\.h5)$")
 _CHECKPOINT_NAMES = ("checkpoint.keras", "checkpoint.h5", "checkpoint.weights.h5")
@@ -725,9 +723,10 @@ class RunStore:
 
     # -- reading ----------------------------------------------------------------------------------
     def list(self) -> pd.DataFrame:
-        """The index, newest first."""
+        """The index, newest first; instead of each config, its upload's ``file_name`` (for display)."""
         with self._connect() as db:
             frame = pd.read_sql_query("SELECT * FROM runs ORDER BY created_at DESC", db)
+        frame["file_name"] = [_file_name_of(raw) for raw in frame["config"]]
         return frame.drop(columns=["config"])
 
     def ids(self) -> list[str]:
@@ -870,16 +869,11 @@ def _run_folder_ids(root: Path) -> list[str]:
 
 
 def name_problem(name: object) -> str | None:
-    """Why ``name`` cannot be a run's name (None if it can): it is shown, linked and put in file names."""
-    if not isinstance(name, str):
-        return f"must be text, not {type(name).__name__}"
-    if not name.strip():
-        return "a run needs a name"
-    if len(name) > MAX_NAME_CHARS:
-        return f"at most {MAX_NAME_CHARS} characters (this one has {len(name)})"
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
-        return "must be one line of printable characters (no control characters or line breaks)"
-    return None
+    """Why ``name`` cannot be a run's name (None if it can): it is shown, linked and put in file names.
+
+    The declaration's rule (``core.config.run_name_problem``): a name a config validates with is
+    stored and read back exactly, never replaced."""
+    return run_name_problem(name)
 
 
 def _parse_config(text: object) -> RunConfig | str:
@@ -888,8 +882,36 @@ def _parse_config(text: object) -> RunConfig | str:
         return "not text"
     try:
         return load_stored(text)  # earlier versions' data.path is migrated
+    except ConfigError as exc:
+        if exc.problems and all(p.field == "name" for p in exc.problems):
+            return _with_stand_in_name(text)  # the settings are fine; the name is the index's
+        return str(exc) or type(exc).__name__
     except Exception as exc:  # noqa: BLE001 - ConfigError by contract; anything else is damage too
         return str(exc) or type(exc).__name__
+
+
+def _with_stand_in_name(text: str) -> RunConfig | str:
+    """A stored config whose only problem is its name (one written before names were checked as they
+    are now, or crafted): its settings, named "(unnamed run)" until the index's name replaces it."""
+    try:
+        data = loads_limited(text)
+        data["name"] = "(unnamed run)"
+        return load_stored(json.dumps(data))
+    except Exception as exc:  # noqa: BLE001 - as above
+        return str(exc) or type(exc).__name__
+
+
+def _file_name_of(raw: object) -> str | None:
+    """``data.file_name`` of an index row's config ("iris.csv"); None when it has none or is damaged."""
+    if not isinstance(raw, str) or len(raw) > MAX_CONFIG_BYTES:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    section = data.get("data") if isinstance(data, dict) else None
+    name = section.get("file_name") if isinstance(section, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _config_of(row: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str | None]:
@@ -901,8 +923,7 @@ def _config_of(row: dict[str, Any], run_dir: Path) -> tuple[RunConfig, str | Non
             from_file.name = row["name"] or from_file.name
             return from_file, None
         return RunConfig(name=row["name"] or "(unnamed run)"), config
-    if name_problem(config.name):  # a crafted config: the name column is checked, this one may not be
-        config.name = row["name"] or "(unnamed run)"
+    config.name = row["name"] or config.name  # the name column is the run's current name, checked
     return config, None
 
 

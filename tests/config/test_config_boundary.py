@@ -24,7 +24,16 @@ from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
 
 from core import __main__ as cli
-from core.config import MAX_JSON_BYTES, RunConfig, check, limits, parse_json
+from core.config import (
+    MAX_JSON_BYTES,
+    MAX_NAME_CHARS,
+    RunConfig,
+    check,
+    limits,
+    parse_json,
+    printable,
+    run_name_problem,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +52,8 @@ def _leaf_paths(obj, prefix: str = "") -> list[str]:
 LEAVES = _leaf_paths(RunConfig())
 SECTIONS = [f.name for f in fields(RunConfig) if is_dataclass(getattr(RunConfig(), f.name))]
 
+# Valid JSON (\\ud800) but no character; Hypothesis' text() never generates them.
+LONE_SURROGATE_TEXTS = ["\ud800", "a\udfff", "\ud83d", "\x1b[2J\u202e"]
 scalars = hs.one_of(
     hs.none(),
     hs.booleans(),
@@ -52,6 +63,7 @@ scalars = hs.one_of(
     hs.floats(allow_nan=True, allow_infinity=True),
     hs.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e308, 0.9, 0.95, 1.0, 10.0, 10.000001]),
     hs.text(max_size=20),
+    hs.sampled_from(LONE_SURROGATE_TEXTS),
     hs.sampled_from(["", "val_loss", "auto", "min", "adam", ".keras", "digits", "mlp", "5", "true", "null"]),
 )
 json_values = hs.recursive(
@@ -84,7 +96,7 @@ def mutated_configs(draw) -> tuple[dict, list[str]]:
             data[path] = draw(json_values)
         else:
             section = draw(hs.sampled_from(["", *SECTIONS]))
-            key = draw(hs.text(min_size=1, max_size=8))
+            key = draw(hs.one_of(hs.text(min_size=1, max_size=8), hs.sampled_from(LONE_SURROGATE_TEXTS)))
             node = data if not section else data.get(section)
             if not isinstance(node, dict) or key in node:
                 continue
@@ -111,9 +123,7 @@ def _valid_values(path: str):
     if path == "checkpoint.format":
         return hs.sampled_from([".keras", ".h5"])
     if path in ("name",):
-        return hs.text(min_size=1, max_size=120).filter(
-            lambda t: not any(ord(c) < 32 or ord(c) == 127 for c in t)
-        )
+        return hs.text(min_size=1, max_size=MAX_NAME_CHARS).filter(lambda t: run_name_problem(t) is None)
     if isinstance(default, str) or default is None and path.startswith("data."):
         return hs.just(default)
     b = limits(path)
@@ -152,6 +162,8 @@ def _same(accepted, sent) -> bool:
 
 def _names_a_touched_field(field: str, message: str, touched: list[str]) -> bool:
     # A problem's field is the mutated setting, a part of it (inside a nested value), or its section.
+    # An unknown key is named as ``printable`` writes it (a control character as \\uXXXX).
+    touched = [printable(t) for t in touched]
     related = any(field == t or field.startswith(t + ".") or t.startswith(field + ".") for t in touched)
     return related and (message.startswith(field) or field in message)
 
@@ -187,6 +199,27 @@ def test_the_validate_command_never_raises_and_names_the_field(tmp_path_factory,
     else:
         assert code in (0, 2)  # 2: a valid declaration can still fail validate() (e.g. a monitor not logged)
         assert "Traceback" not in err.getvalue()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_configs())
+def test_the_validate_command_in_a_real_process_never_raises_and_names_the_field(tmp_path_factory, case):
+    """As above, through ``python -m core validate`` itself: the real stderr, its encoding and exit code."""
+    data, _ = case
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    path.write_text(_as_json(data))
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "validate", str(path), "--runs-dir", str(path.parent / "runs")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    config, problems = parse_json(path.read_bytes())
+    if config is None:
+        assert proc.returncode == 2
+        for p in problems:
+            assert p.message in proc.stderr
+    else:
+        assert proc.returncode in (0, 2)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -361,3 +394,156 @@ def test_the_train_page_shows_extreme_valid_values_as_they_are(train_page):
     assert at.slider(key="early_stopping.patience").value == 999_999
     assert at.select_slider(key="early_stopping.min_delta").value == -0.0123
     assert at.text_input(key="name").value == data["name"]
+
+
+# -- text that is not what it looks like ------------------------------------------------------------
+
+HOSTILE_NAMES = [
+    "abc\u202egnp.exe",  # a right-to-left override: shows as "abcexe.png"
+    "\u200b",  # zero width: an invisible name
+    "a\u2066b",  # a bidi isolate
+    "a\u2028b",  # a Unicode line separator
+    "a\x85b",  # C1 control (NEL)
+    "   ",  # blank
+    "x" * (MAX_NAME_CHARS + 1),
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=lambda n: repr(n[:12]))
+def test_a_name_the_store_would_replace_is_refused_by_the_declaration(name):
+    """These used to validate, train, and then show as "(unnamed run)" once the run was read back."""
+    data = RunConfig().to_dict()
+    data["name"] = name
+    config, problems = check(data)
+    assert config is None
+    assert [p.field for p in problems] == ["name"]
+    assert problems[0].message.startswith("name: ")
+    assert problems[0].message.isprintable()  # the refused value is quoted with \\uXXXX escapes
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=hs.one_of(
+        hs.text(max_size=MAX_NAME_CHARS + 5),
+        hs.sampled_from([*HOSTILE_NAMES, "é" * MAX_NAME_CHARS, " padded ", "![x](http://h/p.png) <b>b</b>"]),
+    )
+)
+def test_a_name_that_validates_is_stored_and_read_back_exactly(tmp_path_factory, name):
+    """One rule for names: the declaration accepts exactly what the store keeps, so nothing that
+    validates is renamed when the run is read back (from the index, or rebuilt from its folder)."""
+    from core.store.runs import RunStore, name_problem, new_run_id
+
+    data = RunConfig().to_dict()
+    data["name"] = name
+    config, problems = check(data)
+    assert (config is None) == (name_problem(name) is not None), (name, problems)
+    if config is None:
+        return
+    root = tmp_path_factory.mktemp("runs")
+    store = RunStore(root)
+    rid = new_run_id()
+    store.create(rid, config, 0.0)
+    assert store.load(rid).config.name == name
+    assert store.list()["name"].tolist() == [name]
+    store.close()
+    for index in root.glob("runs.sqlite*"):
+        index.unlink()
+    assert RunStore(root).load(rid).config.name == name
+
+
+LONE_SURROGATES = {
+    "in a value": '{"name": "\\ud800"}',
+    "in a key": '{"fit": {"\\udfff": 1}}',
+    "in a top-level key": '{"\\ud83d": 1}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(LONE_SURROGATES))
+def test_a_json_escape_that_is_no_character_is_refused_by_field(case):
+    """``\\ud800`` is valid JSON but no character: quoted raw, it could not even be sent to the browser."""
+    config, problems = parse_json(LONE_SURROGATES[case])
+    assert config is None and problems
+    for p in problems:
+        p.message.encode("utf-8")  # no lone surrogate left in what is shown or printed
+        assert p.field in p.message
+
+
+@pytest.mark.parametrize("case", sorted(LONE_SURROGATES))
+def test_the_train_page_refuses_a_lone_surrogate_without_an_exception(train_page, case):
+    """It used to end the page with an app-wide error (UnicodeEncodeError in st.text)."""
+    at = _paste(train_page, LONE_SURROGATES[case])
+    assert not at.exception, at.exception
+    assert any(e.value.startswith("The config was not loaded") for e in at.error)
+
+
+def test_the_cli_never_prints_terminal_control_characters(tmp_path):
+    """A key or value may hold ESC sequences (clear the screen, move the cursor over the errors, set
+    the title) or a direction override: the command quotes them as escapes, never raw."""
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "\x1b[2J\x1b[1A\x1b[2Kvalid": 1,
+                "fit": {"x\x1b]0;pwned\x07": 2, "max_epochs": "\x1b[31m"},
+                "name": "a\u202eb",
+            }
+        )
+    )
+    for command in ("validate", "train"):
+        extra = ["--runs-dir", str(tmp_path / "runs")] if command == "train" else []
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", command, str(path), *extra],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        for raw in ("\x1b", "\x07", "\u202e"):
+            assert raw not in proc.stderr + proc.stdout, (command, proc.stderr)
+        assert "\\u001b[2J" in proc.stderr and "fit.x\\u001b]0;pwned\\u0007" in proc.stderr
+        assert "name: must be one line of printable characters" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("", "name: must be text of 1 to 200"), ("   ", "name: a run needs a name"),
+     ("x" * 201, "name: must be text of 1 to 200")],
+)  # fmt: skip
+def test_the_train_page_says_why_a_run_name_blocks_start(train_page, name, words):
+    """An empty or too long name disabled Start with no message anywhere; a blank one trained, and the
+    run then showed as "(unnamed run)"."""
+    at = train_page
+    at.text_input(key="name").set_value(name).run()
+    assert not at.exception
+    assert at.button(key="start").disabled
+    assert any(words in e.value.replace("\\", "") for e in at.error), [e.value for e in at.error]
+
+
+def test_a_data_file_that_never_ends_is_refused_at_the_limit(tmp_path):
+    """``--data-file /dev/zero`` (a device, or a pipe, reports size 0): read whole, it grew the process
+    to 23 GB in a minute. It is read up to the 200 MB limit and refused; a pipe of a small CSV still works.
+    """
+    import resource
+
+    def two_gb():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    config = tmp_path / "config.json"
+    data = RunConfig().to_dict()
+    data["data"].update(name="csv", target_column="y")
+    config.write_text(json.dumps(data))
+    command = [sys.executable, "-m", "core", "validate", str(config), "--runs-dir", str(tmp_path / "runs")]
+    proc = subprocess.run(
+        [*command, "--data-file", "/dev/zero"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=two_gb,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --data-file: /dev/zero is over the 200 MB limit."), proc.stderr
+    # A pipe: as `--data-file <(cat iris.csv)` gives it.
+    rows = "a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(60))
+    proc = subprocess.run(
+        ["bash", "-c", f"{' '.join(command)} --data-file <(printf '{rows}')"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr

@@ -44,6 +44,9 @@ def test_the_live_view_says_the_config_is_damaged_and_offers_no_config_or_script
     shown = " ".join(str(e.value) for e in [*at.error, *at.warning, *at.success, *at.info, *at.caption])
     assert "damaged" in shown and "fit.max_epochs" in shown.replace("\\", "")
     assert "No config JSON or script: this run's stored config is damaged." in shown
+    # A finished run whose config is damaged: the message is a warning, not a green success box.
+    assert any("config.json is damaged" in w.value.replace("\\", "") for w in at.warning)
+    assert not any("damaged" in s.value for s in at.success)
     keys = {b.key for b in at.get("download_button")}
     assert "dl_config" not in keys and "dl_script" not in keys
     assert "dl_checkpoint" in keys  # the checkpoint and history are the run's own, still offered

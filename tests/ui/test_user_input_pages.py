@@ -238,3 +238,86 @@ def test_epochs_saved_is_only_claimed_when_early_stopping_ended_the_run():
     assert "Only early stopping saves epochs" in saved.help and "reached max epochs" in saved.help
     # Same monitor, same rules: they agree, nothing to explain.
     assert not [i for i in at.info if "kept different epochs" in i.value]
+
+
+# ------------------------------------------------------------------------------------------------
+# A run's name at its longest
+
+
+def test_record_a_full_curve_works_for_a_name_of_any_valid_length_and_says_why_it_cannot(monkeypatch):
+    """The what-if's full curve is named "<name>-full-curve": for a name near the limit that used to
+    fail the declaration and end the page with an app-wide error (so did a full queue)."""
+    from core.config import MAX_NAME_CHARS
+    from core.engine.queue import QueueFull, Trainer
+    from core.presets import quick_digits
+    from ui.state import get_trainer
+
+    cfg = quick_digits()
+    cfg.name = "n" * MAX_NAME_CHARS
+    cfg.fit.learning_rate = 0.01
+    cfg.early_stopping.patience = 1
+    trainer = get_trainer()
+    snap = trainer.wait(trainer.start(cfg).id, timeout=180)
+    assert snap.stop_reason == "early_stopping"
+
+    def full_curve_page():
+        at = app("pages/4_What_if.py")
+        at.query_params["run"] = snap.id
+        at.run()
+        at.slider(key="wi.early_stopping.patience").set_value(50).run()
+        return at.button(key="wi_full_curve").click().run()
+
+    def queue_full(self, config):
+        raise QueueFull("8 runs are already waiting, the most this server queues.")
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "start", queue_full)
+        at = full_curve_page()
+    assert not at.exception, at.exception
+    assert any("Could not start the full curve" in e.value for e in at.error), [e.value for e in at.error]
+
+    at = full_curve_page()
+    assert not at.exception, at.exception
+    curves = [rid for rid in trainer.store.ids() if rid != snap.id]
+    assert len(curves) == 1
+    name = trainer.snapshot(curves[0]).config.name
+    assert name == "n" * (MAX_NAME_CHARS - len("-full-curve")) + "-full-curve"
+    trainer.stop(curves[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# Uploads by their own file name
+
+
+def test_the_runs_table_shows_an_uploads_file_name_not_a_hash():
+    """Issue 9: "the console and the Runs table show iris.csv, not a hash". The table's dataset column
+    read the file name from a config column that the store's listing had dropped: it said only "csv"."""
+    import sqlite3
+    import time
+
+    from core.config import RunConfig
+    from core.store.runs import new_run_id
+    from ui.state import get_trainer
+
+    store = get_trainer().store
+    cfg = RunConfig(name="iris run")
+    cfg.data.name, cfg.data.upload, cfg.data.file_name = "csv", "ab" * 16, "iris.csv"
+    store.create(new_run_id(), cfg, time.time())
+    store.create(new_run_id(), RunConfig(name="digits run"), time.time())
+    # A browser may send a file name with a direction override (the declaration allows it in
+    # data.file_name): shown as an escape, not as "csv (invoiceexe.csv)".
+    cfg.name, cfg.data.file_name = "spoof run", "invoice\u202ecsv.exe"
+    store.create(new_run_id(), cfg, time.time())
+    with sqlite3.connect(store.root / "runs.sqlite") as db:  # not queued in this trainer: ended
+        db.execute("UPDATE runs SET status = 'finished'")
+    db.close()
+    for page in ("pages/2_Runs.py", "app.py"):
+        at = app(page).run()
+        assert not at.exception, at.exception
+        table = at.dataframe[0].value
+        datasets = dict(zip(table["name"], table["dataset"]))
+        assert datasets == {
+            "iris run": "csv (iris.csv)",
+            "digits run": "digits",
+            "spoof run": "csv (invoice\\u202ecsv.exe)",
+        }, (page, datasets)
