@@ -55,6 +55,8 @@ def _text(doc: str, *, max_length: int, pattern: str | None = None) -> Any:
 _KEY = r"^[a-z][a-z0-9_]*$"  # registry names (datasets, models); which exist is checked by core.validate
 _METRIC = r"^[A-Za-z_][A-Za-z0-9_]*$"  # a Keras log key
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # user text: any characters but control characters
+# Unicode categories a name may not hold: control, format (direction overrides, zero width), line breaks.
+NOT_IN_A_NAME = ("Cc", "Cf", "Zl", "Zp")
 _UPLOAD_ID = r"^[0-9a-f]{32}$"  # an upload's content id: the first 32 hex digits of its sha256
 _FILE_NAME = r"^[^\x00-\x1f\x7f/\\]*$"  # a file's own name: no folders, no control characters
 Bool = Annotated[bool, Field(strict=True)]
@@ -81,6 +83,20 @@ class CsvFormat:
 
 
 @pydantic.with_config(_DECLARED)
+def _checked_file_name(name: str) -> str:
+    """A file's own name as the app shows it: one line of printable characters, not a folder."""
+    if name.strip() in ("", ".", ".."):
+        raise ValueError("must be a file's name, not empty, '.' or '..'")
+    if any(unicodedata.category(c) in NOT_IN_A_NAME for c in name):
+        raise ValueError("must be printable characters (no direction overrides or zero-width characters)")
+    return name
+
+
+FileName = Annotated[
+    str, _text(_FILE_NAME_DOC, max_length=255, pattern=_FILE_NAME), AfterValidator(_checked_file_name)
+]
+
+
 @dataclass
 class DataConfig:
     """Which data, and how to read it (see core.datasets for the names)."""
@@ -89,7 +105,7 @@ class DataConfig:
         "digits"
     )
     upload: Annotated[str, _text(_UPLOAD_DOC, max_length=32, pattern=_UPLOAD_ID)] | None = None
-    file_name: Annotated[str, _text(_FILE_NAME_DOC, max_length=255, pattern=_FILE_NAME)] | None = None
+    file_name: FileName | None = None
     csv: CsvFormat = field(default_factory=CsvFormat)
     target_column: Annotated[str, _text("CSV column to predict.", max_length=500)] | None = None
     text_column: Annotated[str, _text("text_csv: the column of texts.", max_length=500)] | None = None
@@ -174,8 +190,7 @@ class CheckpointConfig:
 
 
 MAX_NAME_CHARS = 200
-_NOT_IN_A_NAME = ("Cc", "Cf", "Zl", "Zp")  # control, format (direction overrides, zero width), line breaks
-_UNPRINTABLE = (*_NOT_IN_A_NAME, "Cs")  # and lone surrogates, which only a \\ud800 escape can make
+_UNPRINTABLE = (*NOT_IN_A_NAME, "Cs")  # and lone surrogates, which only a \\ud800 escape can make
 
 
 def run_name_problem(name: object) -> str | None:
@@ -188,7 +203,7 @@ def run_name_problem(name: object) -> str | None:
         return "a run needs a name"
     if len(name) > MAX_NAME_CHARS:
         return f"at most {MAX_NAME_CHARS} characters (this one has {len(name)})"
-    if any(unicodedata.category(c) in _NOT_IN_A_NAME for c in name):
+    if any(unicodedata.category(c) in NOT_IN_A_NAME for c in name):
         return (
             "must be one line of printable characters (no control characters, line breaks, "
             "direction overrides or zero-width characters)"

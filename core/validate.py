@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import replace
 
 from core import metrics, models
@@ -282,15 +283,28 @@ def resource_limits() -> ResourceLimits:
     )
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
 def _env_int(name: str, default: int) -> int:
+    """The owner's setting, or the default; a setting that is no whole number above 0 is said once
+    in the server's log (its owner reads that, not the page), then the default applies."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        return default
-    return value if value > 0 else default
+        value = 0
+    if value > 0:
+        return value
+    if (name, raw) not in _WARNED:
+        _WARNED.add((name, raw))
+        print(
+            f"warning: {name}={raw[:40]!r} is not a whole number above 0; using the default {default:,}.",
+            file=sys.stderr,
+        )
+    return default
 
 
 # The settings that make a run big, in the order a message suggests lowering them.

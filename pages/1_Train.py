@@ -28,7 +28,13 @@ elif "data.name" not in state:
     if "last_config" in state:
         form.apply_config(state["last_config"])
     elif opened := url_run_id():  # a shared link: start from that run's settings
-        form.apply_config(trainer.snapshot(opened).config)
+        snap = trainer.snapshot(opened)
+        form.apply_config(snap.config if not snap.damaged else PRESETS["quick_digits"].make())
+        if snap.damaged:  # its config is a stand-in: never pass it off as the run's settings
+            headline = (
+                "This run's stored config is damaged: the settings here are the defaults, not the run's."
+            )
+            state["import_message"] = ("warning", headline, [snap.damaged])
     else:
         form.apply_config(PRESETS["quick_digits"].make())
 
@@ -81,7 +87,9 @@ with st.sidebar:
     if msg := state.pop("import_message", None):
         kind, headline, lines = msg
         # Problems quote what the user sent: plain text, never Markdown.
-        (message_slot.success if kind == "success" else message_slot.error)(headline)
+        {"success": message_slot.success, "warning": message_slot.warning}.get(kind, message_slot.error)(
+            headline
+        )
         if lines:
             message_slot.text("\n".join(lines))
     st.header("Data")

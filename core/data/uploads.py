@@ -14,6 +14,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+from core.config import NOT_IN_A_NAME
 from core.paths import default_runs_dir
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -64,21 +65,6 @@ def store(data: bytes, uploads_dir: str | os.PathLike | None = None) -> str:
     return upload_id
 
 
-def store_file(
-    source: str | os.PathLike, uploads_dir: str | os.PathLike | None = None, *, max_bytes: int | None = None
-) -> tuple[str, str]:
-    """A local file given by the headless command's own user, stored as an upload: (id, file name)."""
-    path = Path(source)
-    try:
-        size = path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
-            raise UploadError(f"{path} is {size / 2**20:,.1f} MB; the limit is {max_bytes / 2**20:g} MB.")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UploadError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return store(data, uploads_dir), display_name(path.name)
-
-
 def read(upload_id: str, uploads_dir: str | os.PathLike | None = None) -> bytes:
     path = path_of(upload_id, uploads_dir)
     try:
@@ -91,9 +77,10 @@ def read(upload_id: str, uploads_dir: str | os.PathLike | None = None) -> bytes:
 
 def display_name(name: str | None) -> str | None:
     """A file name as the browser or the command line gave it, made safe to show and to declare:
-    its last path part, without control characters, at most 255 characters."""
+    its last path part, without control, format (a direction override) or line-break characters, at
+    most 255 characters; None when nothing of a name is left ('..')."""
     if not name:
         return None
     base = re.split(r"[/\\]", name)[-1]
-    clean = "".join(ch for ch in base if unicodedata.category(ch) != "Cc")
-    return clean[:MAX_NAME] or None
+    clean = "".join(ch for ch in base if unicodedata.category(ch) not in NOT_IN_A_NAME)[:MAX_NAME]
+    return None if clean.strip() in ("", ".", "..") else clean

@@ -249,3 +249,26 @@ def test_stored_configs_of_earlier_versions_are_migrated_and_nothing_else():
     for other in ("/etc/passwd", f"/srv/runs/uploads/{hex_id}.csv/../../x", f"/tmp/{hex_id}.csv"):
         with pytest.raises(ConfigError, match="data.path: a config cannot name a file on the server"):
             load_stored(json.dumps({"data": {"name": "csv", "path": other}}))
+
+
+@pytest.mark.parametrize(
+    "name", ["..", ".", "   ", "abc\u202egnp.csv", "a\u200bb.csv", "a\u2028b.csv", "a\u2066b.csv"]
+)
+def test_a_file_name_that_is_no_file_name_or_reorders_text_is_refused_by_name(name):
+    from core.config import parse_json
+
+    config, problems = parse_json(json.dumps({"data": {"name": "csv", "file_name": name}}))
+    assert config is None and [p.field for p in problems] == ["data.file_name"], problems
+
+
+def test_uploaded_file_names_are_cleaned_to_what_the_declaration_accepts():
+    from core.config import DataConfig, parse_json
+    from core.data.uploads import display_name
+
+    assert display_name("abc\u202egnp.csv") == "abcgnp.csv"
+    assert display_name("iris\u200b.csv") == "iris.csv"
+    assert display_name("..") is None and display_name("/tmp/.") is None and display_name("a/ ") is None
+    for raw in ("abc\u202egnp.csv", "x\\..\\iris.csv", "C:\\data\\wine\u2028.csv", "é.csv"):
+        clean = display_name(raw)
+        config, problems = parse_json(json.dumps({"data": {"name": "csv", "file_name": clean}}))
+        assert problems == [] and config.data == DataConfig(name="csv", file_name=clean), raw

@@ -71,10 +71,14 @@ def test_the_memory_limit_names_the_knob_too(monkeypatch):
     assert f"({MAX_RUN_MEMORY_ENV})" in p.message and "GB of memory" in p.message
 
 
-def test_a_bad_limit_setting_falls_back_to_the_default(monkeypatch):
+def test_a_bad_limit_setting_falls_back_to_the_default_and_tells_the_owner_once(monkeypatch, capsys):
     monkeypatch.setenv(MAX_PARAMS_ENV, "lots")
     cfg = RunConfig(model=ModelConfig(units=4096, depth=32))
     assert "allows 50,000,000" in errors(validate(cfg))[0].message
+    validate(cfg)
+    warned = capsys.readouterr().err
+    assert warned.count(f"warning: {MAX_PARAMS_ENV}='lots' is not a whole number above 0") == 1
+    assert "using the default 50,000,000" in warned
 
 
 def test_the_issue_cases_are_refused_by_field_before_anything_else():

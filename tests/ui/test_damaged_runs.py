@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.engine.queue import Trainer
+from core.presets import PRESETS
 from core.store.runs import RunStore
 from tests.engine.test_training import digits_config
 
@@ -59,3 +60,18 @@ def test_the_what_if_page_warns_that_the_controls_start_from_defaults(damaged_ru
     at.run()
     assert not at.exception, at.exception
     assert any("controls start from defaults" in w.value for w in at.warning)
+
+
+def test_the_train_form_opened_from_a_damaged_runs_link_says_its_settings_are_the_defaults(damaged_run):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/1_Train.py")
+    at.query_params["run"] = damaged_run
+    at.run()
+    assert not at.exception, at.exception
+    side = [w.value for w in at.sidebar.warning]
+    assert any(
+        "stored config is damaged: the settings here are the defaults, not the run's" in w for w in side
+    )
+    assert any("fit.max_epochs" in t.value for t in at.sidebar.text)
+    default = PRESETS["quick_digits"].make()
+    assert at.sidebar.number_input(key="fit.max_epochs").value == default.fit.max_epochs
