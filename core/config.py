@@ -34,6 +34,9 @@ CHECKPOINT_FORMATS = (".keras", ".h5", ".weights.h5")
 Format = Literal[".keras", ".h5", ".weights.h5"]
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad"]
+# Who trained the run: the app, the user's own script (eslab.LabCallback), or nobody here (an import).
+Origin = Literal["app", "callback", "imported"]
+RECORDED_NAME = "recorded"  # data.name and model.name of a run the app did not train (not in the registries)
 
 _DECLARED = ConfigDict(extra="forbid")  # unknown keys are reported, never dropped
 
@@ -234,6 +237,14 @@ class RunConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    origin: Annotated[
+        Origin, Field(description="Who trained it: the app, your script (eslab.LabCallback), or an import.")
+    ] = "app"
+
+    @property
+    def recorded(self) -> bool:
+        """A run the app did not train: it can be shown, replayed and compared, never trained here."""
+        return self.origin != "app"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

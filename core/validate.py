@@ -52,6 +52,19 @@ def validate(
     declared = check_config(config)
     if declared:
         return declared
+    if config.recorded:
+        how = (
+            "by your own script (eslab.LabCallback)"
+            if config.origin == "callback"
+            else "elsewhere and imported"
+        )
+        return [
+            Problem(
+                "origin",
+                f"origin: this run was recorded {how}; the app shows, replays and compares it but cannot "
+                "train it. Train it again where it was trained, or start a run of the app's own.",
+            )
+        ]
     problems: list[Problem] = []
     add = problems.append
     d, m, f, es, ck = config.data, config.model, config.fit, config.early_stopping, config.checkpoint

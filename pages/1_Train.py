@@ -29,7 +29,11 @@ elif "data.name" not in state:
         form.apply_config(state["last_config"])
     elif opened := url_run_id():  # a shared link: start from that run's settings
         snap = trainer.snapshot(opened)
-        form.apply_config(snap.config if not snap.damaged else PRESETS["quick_digits"].make())
+        own = not (snap.damaged or snap.config.recorded)
+        form.apply_config(snap.config if own else PRESETS["quick_digits"].make())
+        if snap.config.recorded and not snap.damaged:
+            headline = "That run was recorded outside the app: the settings here are the defaults."
+            state["import_message"] = ("warning", headline, [])
         if snap.damaged:  # its config is a stand-in: never pass it off as the run's settings
             headline = (
                 "This run's stored config is damaged: the settings here are the defaults, not the run's."

@@ -60,7 +60,10 @@ whatif_view.outcome(snap, result)
 st.plotly_chart(whatif_figure(snap, result), key="whatif_chart", width="stretch")
 if result.note:
     st.warning(result.note)
-    whatif_view.record_full_curve(trainer, snap)
+    if snap.config.recorded:  # the app has neither its data nor its model
+        st.caption("This run was recorded outside the app: train it longer where it was trained.")
+    else:
+        whatif_view.record_full_curve(trainer, snap)
 
 kept = epoch_weights.kept_epochs(trainer.store.run_dir(run_id))
 whatif_view.epoch_downloads(trainer, snap, result, kept)

@@ -150,6 +150,9 @@ def _progress(snap: RunSnapshot) -> None:
 def _main_metric(snap: RunSnapshot) -> str | None:
     """Once per run and session: describing a large text CSV costs ~50 ms, too much for every tick."""
     cache = st.session_state.setdefault("main_metric_by_run", {})
+    if snap.config.recorded:  # not one of the app's datasets: the first metric the fit logged
+        keys = snap.history[0].logs if snap.history else {}
+        return next((k for k in keys if k != "loss" and not k.startswith("val_")), None)
     if snap.id not in cache:
         try:
             cache[snap.id] = metrics.main_metric(datasets.describe(snap.config.data).task)
@@ -237,6 +240,8 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
     if snap.damaged:
         # The config shown is a stand-in: a config JSON or a script made from it would be another run.
         d3.caption("No config JSON or script: this run's stored config is damaged.")
+    elif snap.config.recorded:
+        d3.caption("Recorded outside the app: your script is its script (the app has no copy of its data).")
     else:
         d3.download_button(
             "Config JSON",

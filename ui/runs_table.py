@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core.config import printable
+from core.config import RECORDED_NAME, printable
 from core.store.runs import STATUS_LABELS, STOP_REASONS
 
 
@@ -30,7 +30,7 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
             "name": index["name"],
             "status": index["status"].map(lambda s: STATUS_LABELS.get(s, s)),
             "dataset": [_dataset(name, file) for name, file in zip(index["dataset"], _file_names(index))],
-            "model": index["model"],
+            "model": ["your own (recorded)" if m == RECORDED_NAME else m for m in index["model"]],
             "epochs": index["epochs_run"].fillna(0).astype(int).astype(str)
             + " / "
             + index["max_epochs"].map(lambda n: f"{int(n):,}"),
@@ -53,7 +53,10 @@ def _file_names(index: pd.DataFrame) -> list:
 
 def _dataset(name: str, file_name: object) -> str:
     """csv and text_csv runs with their file's own name: "csv (iris.csv)" (a direction override or
-    other invisible character in it shown as an escape, so the name cannot pose as another)."""
+    other invisible character in it shown as an escape, so the name cannot pose as another); a run
+    recorded outside the app says so."""
+    if name == RECORDED_NAME:
+        return "your own (recorded)"
     return f"{name} ({printable(file_name)})" if isinstance(file_name, str) and file_name else name
 
 

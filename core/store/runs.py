@@ -48,6 +48,7 @@ STOP_REASONS = {
     "early_stopping": "early stopping",
     "max_epochs": "reached max epochs",
     "user": "stopped by user",
+    "stopped_in_script": "stopped by the script",
     "nan_loss": "loss became NaN",
     "error": "error",
     "interrupted": "interrupted (server stopped)",
