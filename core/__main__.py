@@ -25,11 +25,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
-from core.config import RunConfig, check, errors, parse_json, printable, schema
+from core.config import RunConfig, check, errors, parse_json, printable, run_name_problem, schema
 from core.data import uploads
 from core.engine.fit_one import fit_begun
 from core.engine.queue import InvalidConfig, QueueFull, Trainer
 from core.engine.resume_point import ResumeError
+from core.recorded import imports
 from core.store.runs import FAILED, FINISHED, STOPPED, Run, RunStore, default_runs_dir
 from core.validate import validate
 
@@ -51,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--data-file", type=Path, default=None, help=_DATA_FILE_HELP)
     check.add_argument("--runs-dir", type=Path, default=None, help="where runs (and uploads) are stored")
     sub.add_parser("schema", help="print the JSON Schema every config is checked against")
+    imp = sub.add_parser(
+        "import", help="a recorded run: History JSON, CSVLogger file, TensorBoard folder/zip"
+    )
+    imp.add_argument(
+        "source", type=Path, help="the file, or a TensorBoard log folder (with train/, validation/)"
+    )
+    imp.add_argument("--name", default=None, help="the run's name (default: the file's name)")
+    imp.add_argument("--tags", default=None, help="TensorBoard: the metrics to keep, e.g. loss,val_loss")
+    imp.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     args = parser.parse_args(argv)
 
     if args.command == "example-config":
@@ -73,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"{args.config}: valid" + (f" ({len(problems)} warning(s))" if problems else ""))
         return 0
+    if args.command == "import":
+        return _import(args.source, args.name, args.tags, args.runs_dir)
     if args.command == "resume":
         trainer = Trainer(RunStore(args.runs_dir))
         try:
@@ -165,6 +177,43 @@ def _read_data_file(path: Path, max_bytes: int) -> bytes | None:
     with open(path, "rb") as fh:
         data = fh.read(max_bytes + 1)
     return data if len(data) <= max_bytes else None
+
+
+def _import(source: Path, name: str | None, tags: str | None, runs_dir: Path | None) -> int:
+    """A recorded run into the store; prints its id, or the reason it cannot be imported (exit 2)."""
+    wanted = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
+    label = uploads.display_name(source.name) or "recording"
+    try:
+        if source.is_dir():
+            recording = imports.read_tensorboard(source, label, wanted)
+        else:
+            data = _read_data_file(source, imports.MAX_BYTES)
+            if data is None:
+                print(
+                    printable(f"error: {source} is over the {imports.MAX_BYTES // 2**20} MB limit."),
+                    file=sys.stderr,
+                )
+                return 2
+            recording = imports.read_file(data, label, wanted)
+        run_name = name if name is not None else label
+        if (problem := run_name_problem(run_name)) is not None:
+            print(printable(f"error: --name: {problem}."), file=sys.stderr)
+            return 2
+        store = RunStore(runs_dir)
+        run_id = imports.import_run(store, recording, run_name)
+    except imports.RecordingError as exc:
+        print(printable(f"error: {exc}"), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            printable(f"error: cannot read {source} or write the runs folder: {exc.strerror or exc}"),
+            file=sys.stderr,
+        )
+        return 2
+    for line in recording.notes:
+        print(printable(f"note: {line}"))
+    print(printable(f"run {run_id} ({run_name}) in {store.root}: imported {len(recording.epochs):,} epochs"))
+    return 0
 
 
 def _renamed(config: RunConfig, name: str) -> RunConfig | None:

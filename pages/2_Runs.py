@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ui.import_view import import_section
 from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer, visible
 from ui.text import md
@@ -16,9 +17,11 @@ state = st.session_state
 
 index = visible(trainer.list_runs())
 if index.empty:
-    st.info("No runs yet. Start one on the Train page.")
+    st.info("No runs yet. Start one on the Train page, or import one you recorded.")
     st.page_link("pages/1_Train.py", label="Train", icon=":material/play_arrow:")
+    import_section(trainer.store, expanded=True)
     st.stop()
+import_section(trainer.store, expanded=False)
 
 frame = runs_frame(index)
 frame.insert(0, "id", index["id"].to_numpy())

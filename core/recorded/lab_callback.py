@@ -240,9 +240,8 @@ class LabCallback(keras.callbacks.Callback):
         shown = "None" if before is None else f"{before:.5f}"
         if ck.save_best_only:
             if saved and current is not None:
-                run.log(
-                    f"Epoch {n}: {ck.monitor} improved from {shown} to {float(current):.5f}, saving model"
-                )
+                improved = f"{ck.monitor} improved from {shown} to {float(current):.5f}"
+                run.log(f"Epoch {n}: {improved}, saving model to {name}")
             elif current is not None:
                 run.log(f"Epoch {n}: {ck.monitor} did not improve from {shown}")
         elif saved:

@@ -49,6 +49,7 @@ STOP_REASONS = {
     "max_epochs": "reached max epochs",
     "user": "stopped by user",
     "stopped_in_script": "stopped by the script",
+    "imported": "imported (how it stopped is not recorded)",
     "nan_loss": "loss became NaN",
     "error": "error",
     "interrupted": "interrupted (server stopped)",

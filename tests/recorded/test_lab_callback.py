@@ -86,7 +86,7 @@ def test_the_fit_is_recorded_as_keras_decided_it(recorded):
     console = "\n".join(snap.log_lines)
     assert "Total params: 321" in console and f"Epoch {snap.stopped_epoch}: early stopping" in console
     assert f"Restoring model weights from the end of the best epoch: {snap.best_epoch}." in console
-    assert "val_loss improved from None to" in console
+    assert "val_loss improved from None to" in console and ", saving model to best.keras" in console
     assert keras_did["streamlit_imported"] is False
 
 
