@@ -78,6 +78,7 @@ def test_registry_names_order_and_kinds():
         "digits_images",
         "breast_cancer",
         "wine",
+        "diabetes",
         "overfit",
         "text_sentiment",
         "csv",
