@@ -203,3 +203,21 @@ def test_the_what_if_and_runs_pages_work_on_the_recorded_run(on_pages):
     table = runs.dataframe[0].value
     row = table[table["name"] == "my script run"].iloc[0]
     assert row["dataset"] == "your own (recorded)" and row["model"] == "your own (recorded)"
+
+
+def test_settings_outside_the_declaration_are_recorded_as_off_and_said(tmp_path):
+    import keras
+
+    import eslab
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    es = keras.callbacks.EarlyStopping(monitor="val_loss", patience=10**9)
+    lab = eslab.LabCallback(name="odd settings", runs_dir=tmp_path / "runs")
+    model.fit(x, x[:, 0], validation_split=0.25, epochs=2, verbose=0, callbacks=[es, lab])
+    snap = RunStore(tmp_path / "runs").load(lab.run_id)
+    assert snap.config.early_stopping.enabled is False and snap.status == "finished"
+    said = [line for line in snap.log_lines if line.startswith("Your early_stopping settings")]
+    assert said and "early_stopping.patience" in said[0] and "recorded as off" in said[0]
+    assert len(snap.history) == 2
