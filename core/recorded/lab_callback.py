@@ -43,6 +43,7 @@ from core.recorded import keras_settings
 from core.store.runs import FINISHED, RUNNING, STOPPED, EpochRecord, Run, RunStore, new_run_id
 
 STOP_POLL_SECONDS = 1.0  # how often the index is asked whether the app's Stop was pressed
+PROGRESS_SECONDS = 0.5  # how often the batch in flight is written for the app's live view
 
 
 class LabCallback(keras.callbacks.Callback):
@@ -81,6 +82,7 @@ class LabCallback(keras.callbacks.Callback):
         self._steps: int | None = None
         self._ck_best_before: float | None = None
         self._ck_file: tuple[int, int, int] | None = None
+        self._progress_at = 0.0
         self._stop = threading.Event()
         self._watch: threading.Thread | None = None
 
@@ -194,6 +196,12 @@ class LabCallback(keras.callbacks.Callback):
             self.stopped_by_app = True
             self.model.stop_training = True
         run.set_progress(self._epoch, batch + 1, self._steps)
+        now = time.monotonic()
+        if now - self._progress_at >= PROGRESS_SECONDS and not self._broken:
+            self._progress_at = now
+            self._safely(
+                "record the batch in flight", self._store.write_progress, run.id, batch + 1, self._steps
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         self._safely("record an epoch", self._epoch_end, epoch, dict(logs or {}))

@@ -379,7 +379,8 @@ CREATE TABLE IF NOT EXISTS runs (
     test_metrics TEXT,
     owner_pid INTEGER,
     stop_requested INTEGER DEFAULT 0,
-    owner TEXT
+    owner TEXT,
+    progress TEXT
 )
 """
 _INDEX_FIELDS = (
@@ -616,6 +617,12 @@ class RunStore:
             self.run_dir(run_id) / "history.jsonl", "".join(r.to_json() + "\n" for r in records).encode()
         )
 
+    def write_progress(self, run_id: str, batch: int, steps: int | None) -> None:
+        """The batch in flight of a run trained by another process (a user's script), for its live view;
+        its writer calls this at most a few times a second."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET progress = ? WHERE id = ?", (json.dumps([batch, steps]), run_id))
+
     def request_stop(self, run_id: str) -> bool:
         """Asks whichever process trains ``run_id`` to stop it (it checks about once a second)."""
         with self._connect() as db:
@@ -756,7 +763,9 @@ class RunStore:
         if found is None:
             raise KeyError(run_id)
         d = self.run_dir(run_id)
-        row = clean_row(dict(zip(names, found)))
+        raw = dict(zip(names, found))
+        row = clean_row(raw)
+        batch, steps = _progress(raw.get("progress")) if row["status"] in LIVE_STATUSES else (0, None)
         config, damaged = _config_of(row, d)
         history = tuple(read_history(d / "history.jsonl"))
         # The index lags history.jsonl by an epoch when its write failed after the epoch's checkpoint was
@@ -777,6 +786,8 @@ class RunStore:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             epoch=history[-1].epoch if history else 0,
+            batch=batch,
+            steps_per_epoch=steps,
             history=history,
             log_lines=tuple(read_lines(d / "log.txt")),
             monitor=row["monitor"],
@@ -801,6 +812,8 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER DEFAULT 0")
     if "owner" not in columns:
         db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+    if "progress" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN progress TEXT")
 
 
 @contextmanager
@@ -982,6 +995,20 @@ def _clean_checkpoint(value: Any) -> str | None:
         return None
     name = value.replace("\\", "/").rsplit("/", 1)[-1]
     return name if _CHECKPOINT_RE.fullmatch(name) else None
+
+
+def _progress(raw: object) -> tuple[int, int | None]:
+    """(batch, steps) from the index's progress column; (0, None) for anything but what we wrote."""
+    try:
+        batch, steps = json.loads(raw) if isinstance(raw, str) and len(raw) < 100 else (0, None)
+    except (ValueError, TypeError):
+        return 0, None
+    ok = (
+        isinstance(batch, int)
+        and 0 <= batch < 2**31
+        and (steps is None or isinstance(steps, int) and 0 < steps < 2**31)
+    )
+    return (batch, steps) if ok else (0, None)
 
 
 def clean_row(raw: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,6 +51,7 @@ def test_a_users_script_is_seen_live_stopped_from_the_page_and_its_checkpoint_do
         # Live: an epoch the page had not seen when it opened appears in the console.
         seen = len(RunStore(fresh_server.runs_dir).load(run_id).history)
         expect(console).to_contain_text(f"Epoch {seen + 2}/400", timeout=60_000)
+        expect(page.get_by_text(re.compile(r"Epoch \d+ \(max 400\) · batch \d+/19"))).to_be_visible()
         page.get_by_role("button", name="Stop", exact=True).click()
         asked = time.time()
         out, err = proc.communicate(timeout=60)

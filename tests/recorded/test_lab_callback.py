@@ -109,6 +109,11 @@ def test_the_apps_stop_ends_the_users_fit(tmp_path):
             assert proc.poll() is None, proc.stderr.read()[-3000:]
             time.sleep(0.2)
         assert run_id, "the run never showed two epochs"
+        # The batch in flight reaches the index (for the live view) while the fit runs.
+        deadline = time.time() + 30
+        while not (0 < store.load(run_id).batch <= 19 and store.load(run_id).steps_per_epoch == 19):
+            assert time.time() < deadline, "no batch progress in the index"
+            time.sleep(0.1)
         asked = time.time()
         assert store.request_stop(run_id)
         out, err = proc.communicate(timeout=60)
