@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -831,6 +832,8 @@ def index_problem(path: Path, timeout: float = 30.0) -> str | None:
     """Why ``path`` is not a usable index of ours, or None. A lock or a permission is no problem of the
     file's: those raise, and the file stays where it is."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # open() of a named pipe would wait for ever
+            return "not a regular file (a folder, a named pipe or a device)"
         with open(path, "rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
     except OSError:
