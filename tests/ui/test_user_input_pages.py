@@ -433,3 +433,41 @@ def _set_status(rid: str, status: str) -> None:
     with sqlite3.connect(get_trainer().store.root / "runs.sqlite") as db:
         db.execute("UPDATE runs SET status = ? WHERE id = ?", (status, rid))
     db.close()
+
+
+def test_a_crafted_index_row_and_an_endless_log_line_are_shown_as_text_and_bounded():
+    """A monitor or stop reason from a crafted index row or summary.json reached the "Best …" metric's
+    label and the "Epochs saved" help as Markdown (an image fetch); 30 log lines of 900 KB went to the
+    console whole (27 MB in one page element)."""
+    import sqlite3
+
+    from tests.ui.test_pages import shown
+    from ui.live_view import CONSOLE_LINE_CHARS
+    from ui.state import get_trainer
+
+    evil = "![x](http://127.0.0.1:9/p.png)"
+    rid = _stored_run("crafted", epochs=3)
+    store = get_trainer().store
+    with sqlite3.connect(store.root / "runs.sqlite") as db:
+        db.execute(
+            "UPDATE runs SET monitor = ?, best_epoch = 2, best_value = 0.5, stop_reason = ? WHERE id = ?",
+            (evil, evil, rid),
+        )
+    db.close()
+    (store.run_dir(rid) / "log.txt").write_text(("z" * 900_000 + "\n") * 30 + "last line\n")
+    at = app()
+    at.query_params["run"] = rid
+    at.run()
+    assert not at.exception, at.exception
+    labels = [m.label for m in at.metric] + [m.help or "" for m in at.metric]
+    assert not [t for t in labels if evil in t], labels
+
+    class _E:
+        def __init__(self, value):
+            self.value = value
+
+    assert f"Best {evil}" in [shown(_E(m.label)) for m in at.metric]
+    [console] = [c.value for c in at.code]
+    assert len(console) < 31 * (CONSOLE_LINE_CHARS + 100)
+    assert f"… [{900_000 - CONSOLE_LINE_CHARS:,} more characters]" in console
+    assert console.endswith("last line")
