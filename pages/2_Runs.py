@@ -15,8 +15,15 @@ st.title("Runs")
 trainer = get_trainer()
 state = st.session_state
 
+
+def _show_message() -> None:
+    if msg := state.pop("runs_message", None):
+        (st.success if msg[0] == "success" else st.error)(md(msg[1]))
+
+
 index = visible(trainer.list_runs())
 if index.empty:
+    _show_message()  # e.g. why a rename of the last run, deleted elsewhere, did nothing
     st.info("No runs yet. Start one on the Train page, or import one you recorded.")
     st.page_link("pages/1_Train.py", label="Train", icon=":material/play_arrow:")
     import_section(trainer.store, expanded=True)
@@ -46,8 +53,7 @@ labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(frame["id"], frame["na
 selected = st.multiselect("Select runs to act on", list(labels), key="runs_selected", format_func=labels.get)
 names = {rid: frame.loc[frame["id"] == rid, "name"].iloc[0] for rid in selected}
 
-if msg := state.pop("runs_message", None):
-    (st.success if msg[0] == "success" else st.error)(md(msg[1]))
+_show_message()
 if not selected:
     st.stop()
 
@@ -71,6 +77,13 @@ with a2:
             except ValueError as exc:
                 state["runs_message"] = ("error", str(exc))
                 return
+            except KeyError:  # deleted in another tab since this page was drawn
+                state["runs_message"] = (
+                    "error",
+                    "That run no longer exists (deleted elsewhere): nothing renamed.",
+                )
+                state["runs_selected"] = []
+                return
             state["runs_message"] = ("success", f"Renamed to {state[f'rename_{rid}'].strip()}.")
             state["runs_selected"] = []  # its label in the picker changed: pick it again
 
@@ -87,6 +100,8 @@ with a3:
         for rid in selected:
             try:
                 trainer.delete(rid)
+            except KeyError:
+                pass  # deleted elsewhere since this page was drawn: already gone
             except RuntimeError as exc:
                 problems.append(str(exc))
         if problems:

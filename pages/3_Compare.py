@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.analysis.compare import common_metrics, config_table, run_label
 from core.charts.compare import compare_figure
-from ui.state import get_trainer, linked_run_ids, remember, visible
+from ui.state import get_trainer, link_problems, linked_run_ids, remember, visible
 from ui.text import md
 
 st.set_page_config(page_title="Compare · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
@@ -24,10 +24,19 @@ if index.empty:
     st.stop()
 labels = {rid: f"{name} ({rid[:6]})" for rid, name in zip(index["id"], index["name"])}
 
-# Preselection: from the Runs page, or from a shared link (?runs=id,id).
+# Preselection: from the Runs page, or from a shared link (?runs=id,id): only the link's own runs, and
+# what of it cannot be shown is said (never two other runs passed off as the link's).
 if "compare_pick" not in state:
     from_link = [r for r in linked if r in labels]
-    state["compare_pick"] = state.pop("compare_ids", None) or from_link or list(index["id"][:2])
+    from_runs_page = state.pop("compare_ids", None)
+    if from_runs_page:
+        state["compare_pick"] = from_runs_page
+    elif st.query_params.get("runs"):
+        state["compare_pick"] = from_link
+        for problem in link_problems("runs"):
+            st.warning(md(problem))
+    else:
+        state["compare_pick"] = list(index["id"][:2])
 elif ids := state.pop("compare_ids", None):
     state["compare_pick"] = ids
 

@@ -38,6 +38,12 @@ if "whatif_run" not in state or (wanted in labels and wanted != state.get("whati
 if state["whatif_run"] not in labels:
     state["whatif_run"] = next(iter(labels))
 run_id = st.selectbox("Recorded run", list(labels), key="whatif_run", format_func=labels.get)
+if wanted and wanted not in labels:  # a link to a run this page cannot replay: say so, then replace it
+    if is_run_id(wanted) and trainer.exists(wanted):
+        why = f"The run of this link ({wanted[:8]}) has no finished epoch to replay yet"
+    else:
+        why = "The run of this link does not exist (any more)"
+    st.warning(md(f"{why}: showing {labels[run_id]} instead."))
 if is_run_id(run_id):
     st.query_params["run"] = run_id
 snap = trainer.snapshot(run_id)

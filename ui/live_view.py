@@ -7,6 +7,7 @@ outside the fragment and the ticking stops.
 
 from __future__ import annotations
 
+import re
 import time
 
 import streamlit as st
@@ -29,6 +30,8 @@ RERUN_RETRY_SECONDS = 5.0
 CHART_POINTS = 600  # per series: about one per pixel of a half-width chart, whatever the run length
 CONSOLE_LINES = 14  # while live: the newest lines, no scrolling needed
 FULL_LOG_LINES = 5000
+_METRIC_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+CONSOLE_LINE_CHARS = 2000  # a longer log line (a crafted or damaged log.txt) is shown cut, saying so
 
 
 def live_view(trainer: Trainer, run_id: str) -> None:
@@ -129,9 +132,15 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     with st.expander("Console", expanded=snap.is_live):
         # The newest lines, unscrolled: a fixed-height box would show the oldest ones first.
         if snap.is_live:
-            st.code("\n".join(snap.log_lines[-CONSOLE_LINES:]) or "(nothing yet)", language=None)
+            st.code(_console(snap.log_lines[-CONSOLE_LINES:]) or "(nothing yet)", language=None)
         else:
-            st.code("\n".join(snap.log_lines[-FULL_LOG_LINES:]), language=None, height=320)
+            st.code(_console(snap.log_lines[-FULL_LOG_LINES:]), language=None, height=320)
+
+
+def _console(lines: tuple[str, ...]) -> str:
+    """Log lines for the console, each at most CONSOLE_LINE_CHARS (and how much more it holds)."""
+    n = CONSOLE_LINE_CHARS
+    return "\n".join(x if len(x) <= n else f"{x[:n]}… [{len(x) - n:,} more characters]" for x in lines)
 
 
 def _progress(snap: RunSnapshot) -> None:
@@ -199,10 +208,15 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
         )
     else:
         how = snap.stop_label or snap.status_label
-        cols[1].metric("Epochs saved", "–", help=f"Only early stopping saves epochs; this run ended: {how}.")
+        # The stop reason is read back from the index or summary.json: text, never Markdown.
+        cols[1].metric(
+            "Epochs saved", "–", help=f"Only early stopping saves epochs; this run ended: {md(how)}."
+        )
     if snap.best_epoch is not None and snap.best_value is not None:
-        # The monitor is one of the metrics this model logs (validated before the run started).
-        cols[2].metric(f"Best {snap.monitor}", f"{snap.best_value:.4f}", help=f"at epoch {snap.best_epoch}")
+        # The monitor was validated before the run, but is read back from the index or summary.json:
+        # a metric name as Keras writes them is shown as it is, anything else escaped.
+        monitor = snap.monitor if _METRIC_NAME.fullmatch(snap.monitor or "") else md(snap.monitor)
+        cols[2].metric(f"Best {monitor}", f"{snap.best_value:.4f}", help=f"at epoch {snap.best_epoch}")
         cols[2].caption(f"epoch {snap.best_epoch}")
     test_key = next((k for k in ("accuracy", "mae", "loss") if k in snap.test_metrics), None)
     if test_key:

@@ -7,6 +7,7 @@ is looking at lives in the URL (``?run=<id>``), so a reload or a shared link re-
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import threading
 
@@ -14,9 +15,10 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
 
-from core.config import RunConfig
+from core.config import RunConfig, printable
 from core.engine.queue import TRAIN_IN_ENV, Trainer
 from core.store.runs import Run, RunStore, is_run_id
+from ui.text import md
 
 
 def _clean_problem_modules_except_keras() -> None:
@@ -45,7 +47,13 @@ def get_trainer() -> Trainer:
 
     ``ESLAB_TRAIN_IN=thread`` trains in the server process instead (simpler to debug; memory grows).
     """
-    trainer = Trainer(RunStore(), train_in=os.environ.get(TRAIN_IN_ENV, "process"))
+    try:
+        store = RunStore()
+    except (OSError, sqlite3.Error) as exc:  # a runs folder that cannot be made, opened or written
+        st.error(md(f"The runs folder cannot be used ({exc}). Check ESLAB_RUNS_DIR and its permissions."))
+        st.stop()
+        raise RuntimeError(f"The runs folder cannot be used: {exc}") from exc  # outside a page run
+    trainer = Trainer(store, train_in=os.environ.get(TRAIN_IN_ENV, "process"))
     if trainer.train_in == "process":
         from core.engine.worker_process import shared_pool
 
@@ -111,6 +119,39 @@ def linked_run_ids(param: str = "runs") -> list[str]:
             if len(ids) == MAX_LINKED_RUNS:
                 break
     return ids
+
+
+def link_problems(param: str = "runs") -> list[str]:
+    """What of a shared link ``linked_run_ids`` does not read, one sentence each (user text quoted
+    escaped): parts that are no run id, ids of runs that do not exist, ids past MAX_LINKED_RUNS."""
+    raw = st.query_params.get(param, "")
+    if not isinstance(raw, str) or not raw:
+        return []
+    parts = [p for p in raw[:65_536].split(",") if p]
+    not_ids = [p for p in parts if not is_run_id(p)]
+    ids = list(dict.fromkeys(p for p in parts if is_run_id(p)))
+    trainer = get_trainer()
+    missing = [r for r in ids[:MAX_LINKED_RUNS] if not trainer.exists(r)]
+    problems = []
+    if not_ids:
+        shown = ", ".join(repr(printable(p[:40])) for p in not_ids[:3])
+        more = f" and {len(not_ids) - 3:,} more" if len(not_ids) > 3 else ""
+        problems.append(
+            f"{len(not_ids):,} part{'s' if len(not_ids) > 1 else ''} of this link "
+            f"{'are' if len(not_ids) > 1 else 'is'} not a run id: {shown}{more}."
+        )
+    if missing:
+        shown = ", ".join(r[:6] + "…" for r in missing[:5])
+        more = f" and {len(missing) - 5:,} more" if len(missing) > 5 else ""
+        problems.append(
+            f"{len(missing):,} run{'s' if len(missing) > 1 else ''} of this link "
+            f"{'do' if len(missing) > 1 else 'does'} not exist (any more): {shown}{more}."
+        )
+    if len(ids) > MAX_LINKED_RUNS or len(raw) > 65_536:
+        problems.append(
+            f"This link names more runs than a page shows: only its first {MAX_LINKED_RUNS} run ids are read."
+        )
+    return problems
 
 
 def open_run(run_id: str) -> None:

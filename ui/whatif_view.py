@@ -66,7 +66,7 @@ def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
     cols[3].metric("Checkpoint kept", f"epoch {w.kept_epoch}" if w.kept_epoch else "none saved")
     if w.given_up is not None:
         cols[4].metric(
-            f"{w.checkpoint.monitor} given up",  # a metric the run logged (a selectbox of them)
+            md(f"{w.checkpoint.monitor} given up"),  # a logged key; a crafted history.jsonl may hold any
             f"{w.given_up:.5f}",
             help=md(
                 f"Kept checkpoint's {w.checkpoint.monitor} {w.value_at_kept:.5f} against the recording's "

@@ -53,11 +53,12 @@ def compare_figure(
                 )
     fig.update_layout(
         title={
-            "text": metric_title(metric.removeprefix("val_"))
+            # The metric is a key of the runs' history.jsonl: text, never Plotly's HTML.
+            "text": html.escape(metric_title(metric.removeprefix("val_")))
             + (" (validation)" if metric.startswith("val_") else "")
         },
         xaxis_title="epoch",
-        yaxis_title=metric,
+        yaxis_title=html.escape(metric),
         height=HEIGHT + 80,
         margin={"l": 50, "r": 20, "t": 60, "b": 40},
         legend={"orientation": "h", "y": -0.2},

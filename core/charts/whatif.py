@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -68,6 +70,11 @@ def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
     return fig
 
 
+def _template_text(text: str) -> str:
+    """A logged key inside a Plotly hover template: HTML-escaped and no %{...} expansion."""
+    return html.escape(text).replace("%", "%%").replace("{", "&#123;")
+
+
 def sweep_figure(frame, knee, *, monitor: str) -> go.Figure:
     """Epochs trained against the monitor's value at the final weights, one line per min_delta."""
     import pandas as pd
@@ -86,7 +93,7 @@ def sweep_figure(frame, knee, *, monitor: str) -> go.Figure:
                     [rows["patience"].to_numpy(), rows["exceeds_recording"].to_numpy()], axis=1
                 ),
                 hovertemplate="patience %{customdata[0]}<br>%{x} epochs<br>"
-                + monitor
+                + _template_text(monitor)
                 + " %{y:.5f}<extra>min_delta "
                 + f"{delta:g}</extra>",
             )

@@ -30,6 +30,7 @@ from core.data import uploads
 from core.data.contract import MIN_ROWS, DatasetError
 
 MAX_INFERRED_CLASSES = 50  # more distinct values than this is not inferred as classes
+MAX_UPLOAD_BYTES = 200 * 2**20  # the app's upload limit (.streamlit/config.toml maxUploadSize)
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {"auto": "detect", ",": "comma ,", ";": "semicolon ;", "\t": "tab", "|": "pipe |"}
 _DETECT_ORDER = ("\t", ";", "|", ",")  # on a tie: a comma inside ;-separated rows is a decimal comma
@@ -242,12 +243,42 @@ def _table(text: str, fmt: CsvFormat) -> CsvTable:
                 f"column 1..{width}.",
                 fixes=[("No header row", {"data.csv.header": False})],
             )
+        if problem := _header_names_problem(names, where(head[0])):
+            raise DatasetError(problem)
     else:
         notes.append(f"No header row: columns are named column 1..{width}.")
     if skipped:
         notes.append("Skipped line 1." if skipped == 1 else f"Skipped lines 1 to {skipped}.")
     frame = _frame(kept, sep, fmt.header, fmt.decimal)
     return CsvTable(frame, sep, where(head[0]) if head else None, tuple(notes))
+
+
+def _header_names_problem(names: list[str], line: int) -> str | None:
+    """A header row pandas would not read as given: it renames a repeated name ("a", "a.1") and an
+    empty one ("Unnamed: 1"), so a column chosen by name could silently be another one."""
+    for i, name in enumerate(names, 1):
+        if name == "":
+            return (
+                f"In the header row (line {line:,}), column {i:,} has no name. Name it (or delete the "
+                "column, if it is a saved row index), or choose no header row (data.csv.header = false)."
+            )
+    first: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        if name in first:
+            return (
+                f"The header row (line {line:,}) names the column {_quote(name)} twice (columns "
+                f"{first[name]:,} and {i:,}): each column needs its own name. Rename one, or choose no "
+                "header row (data.csv.header = false)."
+            )
+        first[name] = i
+    return None
+
+
+def _quote(value: Any, limit: int = 60) -> str:
+    """A cell or a name quoted in a message: its repr, cut to ``limit`` characters with its length."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
 
 
 def _frame(kept: str, sep: str, header: bool, decimal: str) -> pd.DataFrame:
@@ -323,7 +354,7 @@ def read_upload(
             _parsed.move_to_end(key)
     if hit is None:
         try:
-            hit = read_table(path, fmt=fmt)
+            hit = read_table(path, fmt=fmt, max_bytes=MAX_UPLOAD_BYTES)
         except DatasetError as exc:
             hit = exc
         with _parsed_lock:
@@ -370,7 +401,7 @@ def numeric_table(df: pd.DataFrame, cfg: DataConfig):
         example = _non_numeric_example(col)
         if example is None:
             continue
-        where = f"{name!r} (e.g. {example[1]!r} on data row {example[0]:,})"
+        where = f"{name!r} (e.g. {_quote(example[1])} on data row {example[0]:,})"
         decimal_comma = isinstance(example[1], str) and _DECIMAL_COMMA.match(example[1].strip())
         (comma_cols if decimal_comma and cfg.csv.decimal == "." else text_cols).append(where)
     fixes = []
@@ -400,7 +431,8 @@ def text_table(df: pd.DataFrame, cfg: DataConfig):
     if cfg.text_column == cfg.target_column:
         raise DatasetError("The text column and the label column must be different columns.")
     _check_min_rows(df)
-    if pd.api.types.is_numeric_dtype(text):
+    # Empty strings read as NaN: a column of only empty texts is a float column, not one of numbers.
+    if pd.api.types.is_numeric_dtype(text) and not text.isna().all():
         raise DatasetError(
             f"The text column {cfg.text_column!r} holds numbers, not text. Pick the text column."
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -215,8 +216,12 @@ def _reason(exc: BaseException) -> str:
 
 def _check_archive(file: Path) -> None:
     """A zip whose members would unpack to far more than the file holds is refused before any of it is
-    read (a few KB can otherwise inflate to gigabytes in the server)."""
-    size = file.stat().st_size
+    read (a few KB can otherwise inflate to gigabytes in the server). Only a regular file of the run's
+    folder: a named pipe would block its reader for ever, a device (a link to /dev/zero) never ends."""
+    info = os.lstat(file)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("it is not a regular file: a link, a named pipe or a device")
+    size = info.st_size
     with zipfile.ZipFile(file) as zf:
         unpacked = sum(info.file_size for info in zf.infolist())
     if unpacked > size + MAX_SLACK_BYTES:

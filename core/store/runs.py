@@ -9,6 +9,7 @@ Epochs here are 1-based, as Keras prints them ("Epoch 3/200").
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import math
@@ -16,6 +17,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -23,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -183,7 +185,11 @@ class RunSnapshot:
         return pd.DataFrame(rows, columns=_history_columns(self.history))
 
     def history_csv(self) -> bytes:
-        return self.history_frame().to_csv(index=False).encode()
+        """The history as CSV; a column name a spreadsheet would run as a formula (a crafted
+        history.jsonl key such as ``=HYPERLINK(...)``) gets a leading ``'``, as OWASP advises."""
+        frame = self.history_frame()
+        frame.columns = ["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in frame.columns]
+        return frame.to_csv(index=False).encode()
 
 
 def _history_columns(history: tuple[EpochRecord, ...]) -> list[str]:
@@ -846,6 +852,8 @@ def index_problem(path: Path, timeout: float = 30.0) -> str | None:
     """Why ``path`` is not a usable index of ours, or None. A lock or a permission is no problem of the
     file's: those raise, and the file stays where it is."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # open() of a named pipe would wait for ever
+            return "not a regular file (a folder, a named pipe or a device)"
         with open(path, "rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
     except OSError:
@@ -1187,10 +1195,25 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; OSError for anything else. Opened without
+    blocking and checked on the open file: a named pipe would wait for a writer for ever, and a device
+    (a link to /dev/zero) never ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_capped(path: Path, limit: int) -> str | None:
     """The file's text if it exists and is at most ``limit`` bytes; a bigger one reads as ``""``."""
     try:
-        with open(path, "rb") as fh:
+        with _open_regular(path) as fh:
             data = fh.read(limit + 1)
     except OSError:
         return None
@@ -1201,7 +1224,7 @@ def read_lines(path: Path, max_bytes: int = MAX_LINE_BYTES) -> list[str]:
     """The file's lines; one longer than ``max_bytes`` is skipped as damaged (and never held whole)."""
     lines: list[str] = []
     try:
-        with open(path, "rb") as fh:
+        with _open_regular(path) as fh:
             while chunk := fh.readline(max_bytes + 1):
                 if len(chunk) > max_bytes and not chunk.endswith(b"\n"):
                     while (rest := fh.readline(max_bytes + 1)) and not rest.endswith(b"\n"):

@@ -485,3 +485,15 @@ def test_whatif_figure_marks_the_replayed_stop_and_kept_epochs():
     assert [s.x0 for s in fig.layout.shapes if s.type == "line"][0] == BEST + PATIENCE
     marked = {t.name: t.x[0] for t in fig.data if t.mode == "markers"}
     assert marked == {f"final weights (epoch {BEST})": BEST, f"kept checkpoint (epoch {BEST})": BEST}
+
+
+def test_compare_figure_escapes_a_metric_name_from_a_crafted_history():
+    """Second audit of issue 9: the Compare page's metrics are the keys of the runs' history.jsonl, which
+    a crafted file sets; the title and axis title took them raw (Plotly renders <a href>, <b>)."""
+    from core.charts.compare import compare_figure
+
+    evil = '<a href="http://127.0.0.1:9/">x</a>'
+    records = [dataclasses.replace(r, logs={**r.logs, evil: 1.0}) for r in u_history(5)]
+    fig = compare_figure([make_snap(records), make_snap(records)], evil)
+    for text in (fig.layout.title.text, fig.layout.yaxis.title.text):
+        assert "<a" not in text and "&lt;a href=" in text

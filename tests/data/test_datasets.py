@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -927,3 +928,63 @@ def test_fashion_mnist_from_cached_files_without_any_patch(keras_home, no_networ
     ds = load(DataConfig(name="fashion_mnist"), validation_split=0.0, seed=0)
     assert ds.x_train.shape == (30, 28, 28, 1) and ds.x_test.shape == (20, 28, 28, 1) and ds.x_val is None
     assert ds.classes[0] == "T-shirt/top" and len(ds.classes) == 10
+
+
+# ------------------------------------------------------------------------------------------------
+# Second audit of issue 9: column names are read exactly as the header row gives them, or refused
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        # pandas renamed the second "a" to "a.1" (and a third one, after an "a.1", to "a.2"): a target
+        # column "a" then silently meant the first of them.
+        ("a,a,y", "names the column 'a' twice (columns 1 and 2)"),
+        ("a,a.1,a", "names the column 'a' twice (columns 1 and 3)"),
+        # pandas called it "Unnamed: 1", and a saved row index (",a,b,y") became a feature.
+        ("a,,y", "column 2 has no name"),
+        (",a,y", "column 1 has no name"),
+    ],
+)
+def test_a_header_row_with_duplicate_or_empty_names_is_refused(header, message):
+    rows = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))
+    with pytest.raises(DatasetError, match=re.escape(message)) as err:
+        read_csv(f"{header}\n{rows}".encode())
+    assert "data.csv.header" in str(err.value)
+    # Without a header row the same file reads, columns named column 1..3.
+    frame = read_csv(f"{header}\n{rows}".encode(), fmt=CsvFormat(header=False, skip_rows=1))
+    assert list(frame.columns) == ["column 1", "column 2", "column 3"]
+    # Names that only look alike are different names: kept exactly.
+    assert list(read_csv(f"a,a ,y\n{rows}".encode()).columns) == ["a", "a ", "y"]
+
+
+def test_a_text_column_of_only_empty_texts_is_called_empty_not_numbers(tmp_path):
+    """pandas reads a column of empty strings as NaN (a float column): it was refused as "holds numbers"."""
+    texts = "text,label\n" + "".join(f'"",{i % 2}\n' for i in range(40))
+    cfg = DataConfig(name="text_csv", **upload(texts), text_column="text", target_column="label")
+    with pytest.raises(DatasetError, match=r"'text' has empty texts \(40 cells, first on data row 1\)"):
+        describe(cfg)
+    numbers = "text,label\n" + "".join(f"{i},{i % 2}\n" for i in range(40))
+    cfg = DataConfig(name="text_csv", **upload(numbers), text_column="text", target_column="label")
+    with pytest.raises(DatasetError, match="holds numbers, not text"):
+        describe(cfg)
+
+
+def test_a_huge_cell_quoted_in_a_message_is_cut(tmp_path):
+    """A quoted field of 25,000 characters was quoted whole in the "not numeric" refusal."""
+    cell = "line\n" * 5000
+    text = f'a,b,y\n"{cell}",1,0\n' + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))
+    cfg = DataConfig(name="csv", **upload(text), target_column="y")
+    with pytest.raises(DatasetError) as err:
+        describe(cfg)
+    assert "Feature column(s) 'a' (e.g. 'line\\nline" in str(err.value)
+    assert "(25,000 characters)" in str(err.value) and len(str(err.value)) < 400
+
+
+def test_an_upload_larger_than_the_upload_limit_is_refused_not_read_whole(tmp_path, monkeypatch):
+    from core.data import csv_table
+
+    fields = csv_file(tmp_path, table(30))
+    monkeypatch.setattr(csv_table, "MAX_UPLOAD_BYTES", 100)
+    with pytest.raises(DatasetError, match="the limit is"):
+        describe(DataConfig(name="csv", **fields, target_column="y"))

@@ -258,3 +258,79 @@ def test_a_crafted_epoch_file_is_named_on_the_what_if_page_not_offered(page_env)
     assert any("model cannot be built" in shown(w) and "Lambda layer" in shown(w) for w in at.warning), [
         w.value for w in at.warning
     ]
+
+
+@pytest.mark.parametrize("name", ["log.txt", "history.jsonl", "config.json", "summary.json"])
+@pytest.mark.parametrize("craft", ["fifo", "dev-zero"])
+def test_a_run_file_that_is_a_pipe_or_a_device_is_not_read(tmp_path, name, craft):
+    """Second audit of issue 9: a named pipe in a run folder made every process that loaded the run, or
+    rebuilt the index, wait for ever in open(); a link to /dev/zero spun for ever skipping one endless
+    line. Only regular files are read; anything else reads as missing."""
+    root = tmp_path / "runs"
+    store = RunStore(root)
+    from core.store.runs import new_run_id
+
+    rid = new_run_id()
+    store.create(rid, quick_digits(), time.time())
+    store.close()
+    file = root / rid / name
+    file.unlink(missing_ok=True)
+    if craft == "fifo":
+        os.mkfifo(file)
+    else:
+        file.symlink_to("/dev/zero")
+    for p in root.glob("runs.sqlite*"):  # the next open rebuilds from the folder (config.json, summary.json)
+        p.unlink()
+    code = (
+        "import sys; from core.store.runs import RunStore; s = RunStore(sys.argv[1]); "
+        "print(s.ids(), [len(s.load(r).history) for r in s.ids()])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = "[]" if name == "config.json" else f"['{rid}'] [0]"  # no config.json: no run to recover
+    assert done.stdout.strip().startswith(expected), done.stdout
+
+
+@pytest.mark.parametrize("craft", ["fifo", "dev-zero"])
+def test_a_resume_point_that_is_a_pipe_or_a_device_is_refused_not_waited_on(tmp_path, craft):
+    """Second audit of issue 9: resume.npz as a named pipe, or a link to /dev/zero, made the page of a
+    stopped run (which asks whether it can resume) wait for ever."""
+    root = tmp_path / "runs"
+    store = RunStore(root)
+    from core.store.runs import new_run_id
+
+    rid = new_run_id()
+    store.create(rid, quick_digits(), time.time())
+    store.close()
+    file = resume_point.path(root / rid)
+    os.mkfifo(file) if craft == "fifo" else file.symlink_to("/dev/zero")
+    code = (
+        "import sys; from pathlib import Path; from core.engine import resume_point as r\n"
+        "d = Path(sys.argv[1])\nprint(r.saved_epoch(d))\n"
+        "try:\n    r.read(d)\nexcept r.ResumeError as e:\n    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root / rid)], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "None",
+        "The resume point of this run cannot be read (it is not a regular file: a link, a named pipe or a "
+        "device).",
+    ]
+
+
+def test_a_history_key_a_spreadsheet_would_run_is_quoted_in_the_history_csv():
+    from core.config import RunConfig
+    from core.store.runs import EpochRecord, RunSnapshot
+
+    records = (
+        EpochRecord(1, {"loss": 0.5, '=HYPERLINK("http://x")': 1.0, "+cmd": 2.0}, 0.1, False, None, None),
+    )
+    snap = RunSnapshot(id="0" * 32, config=RunConfig(), status="finished", created_at=0.0, history=records)
+    header = snap.history_csv().decode().splitlines()[0]
+    assert header.startswith("epoch,loss,")
+    assert "'=HYPERLINK" in header and ",'+cmd," in header
+    assert not any(cell.startswith(("=", "+")) for cell in header.split(","))

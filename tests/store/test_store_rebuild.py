@@ -537,3 +537,33 @@ def test_a_live_run_of_a_dead_process_is_interrupted_after_a_rebuild(store):
     snap = trainer.snapshot(rid)
     assert (snap.status, snap.config.name) == (INTERRUPTED, "orphan")
     assert json.loads((store.run_dir(rid) / "summary.json").read_text())["status"] == INTERRUPTED
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_an_index_that_is_a_folder_or_a_pipe_is_set_aside_not_waited_on(store, kind):
+    """Second audit of issue 9: ``runs.sqlite`` as a named pipe blocked every process opening the store
+    for ever (open() of a FIFO waits for a writer); as a folder, every page ended with an app-wide
+    error ("unable to open database file")."""
+    ids = [new_run_id() for _ in range(3)]
+    for i, rid in enumerate(ids):
+        store.create(rid, digits_config(), 1000.0 + i)
+    store.close()
+    root = store.root
+    for p in root.glob(INDEX + "*"):
+        p.unlink()
+    if kind == "folder":
+        (root / INDEX).mkdir()
+    else:
+        os.mkfifo(root / INDEX)
+    code = "import sys; from core.store.runs import RunStore; print(len(RunStore(sys.argv[1]).ids()))"
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # a process of its own: before, the pipe's open() never returned
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=30, cwd=repo
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "3"
+    [aside] = _set_aside(root)
+    assert aside.is_dir() if kind == "folder" else aside.is_fifo()  # kept for a human, never deleted

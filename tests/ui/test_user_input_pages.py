@@ -321,3 +321,176 @@ def test_the_runs_table_shows_an_uploads_file_name_not_a_hash():
             "digits run": "digits",
             "spoof run": "csv (invoice\\u202ecsv.exe)",
         }, (page, datasets)
+
+
+# ------------------------------------------------------------------------------------------------
+# Second audit of issue 9: links and actions on runs that are not (or no longer) there
+
+
+def _stored_run(name: str, status: str = "finished", epochs: int = 0) -> str:
+    """A run in the index (and its folder) without training: ``epochs`` epochs of a falling val_loss."""
+    import sqlite3
+    import time
+
+    from core.presets import quick_digits
+    from core.store.runs import EpochRecord, new_run_id
+    from ui.state import get_trainer
+
+    store = get_trainer().store
+    cfg = quick_digits()
+    cfg.name = name
+    rid = new_run_id()
+    store.create(rid, cfg, time.time())
+    for e in range(1, epochs + 1):
+        logs = {"loss": 1 / e, "accuracy": 0.5, "val_loss": 1 / e, "val_accuracy": 0.5}
+        store.append_history(rid, EpochRecord(e, logs, 0.1, True, 0, e))
+    with sqlite3.connect(store.root / "runs.sqlite") as db:
+        db.execute("UPDATE runs SET status = ?, epochs_run = ? WHERE id = ?", (status, epochs, rid))
+    db.close()
+    return rid
+
+
+def test_renaming_a_run_another_session_deleted_says_so():
+    """The Save name click of a tab whose run was deleted meanwhile ended the page with an app-wide
+    error (KeyError out of the store)."""
+    from ui.state import get_trainer
+
+    rid = _stored_run("doomed")
+    at = app("pages/2_Runs.py").run()
+    at.multiselect(key="runs_selected").set_value([rid]).run()
+    get_trainer().delete(rid)  # in another tab
+    at.text_input(key=f"rename_{rid}").set_value("new name")
+    at.button(key="runs_rename").click().run()
+    assert not at.exception, at.exception
+    assert any("no longer exists" in e.value for e in at.error), [e.value for e in at.error]
+    assert not get_trainer().store.exists(rid)
+
+
+def test_a_compare_link_says_which_of_its_runs_cannot_be_shown():
+    """?runs= with ids that do not exist, or are no ids at all, silently showed two other runs (and the
+    URL was rewritten to them); a link of over 20 runs was cut without a word."""
+    from tests.ui.test_pages import shown
+    from ui.state import MAX_LINKED_RUNS
+
+    a, b, c = _stored_run("a", epochs=2), _stored_run("b", epochs=2), _stored_run("c", epochs=2)
+    gone, garbage = "0" * 32, "../../etc/passwd"
+
+    def compare(link: str):
+        at = app("pages/3_Compare.py")
+        at.query_params["runs"] = link
+        at.run()
+        assert not at.exception, at.exception
+        return at, [shown(w) for w in at.warning]
+
+    at, warnings = compare(f"{gone},{'1' * 32}")
+    assert at.multiselect(key="compare_pick").value == []  # not two other runs passed off as the link's
+    assert any("2 runs of this link do not exist (any more): 000000…, 111111…" in w for w in warnings)
+
+    at, warnings = compare(f"{a},{garbage},{gone},{b},{a}")
+    assert at.multiselect(key="compare_pick").value == [a, b]
+    assert any("1 run of this link does not exist (any more): 000000…" in w for w in warnings), warnings
+    assert any("1 part of this link is not a run id: '../../etc/passwd'" in w for w in warnings), warnings
+
+    many = ",".join([f"{i:032x}" for i in range(1000)] + [c])
+    at, warnings = compare(many)
+    assert any(f"only its first {MAX_LINKED_RUNS} run ids are read" in w for w in warnings), warnings
+
+    at, warnings = compare(f"{a},{b},{c}")  # a good link: no warning
+    assert at.multiselect(key="compare_pick").value == [a, b, c] and not warnings
+
+
+def test_a_what_if_link_to_a_run_it_cannot_replay_says_so():
+    """?run= of a queued run, of no run, or of garbage silently replayed another run (the newest), and the
+    URL was rewritten to it."""
+    from tests.ui.test_pages import shown
+
+    recorded = _stored_run("recorded", epochs=3)
+    queued = _stored_run("waiting", status="queued")
+    for link, says in [
+        (queued, "has no finished epoch to replay yet"),
+        ("0" * 32, "does not exist (any more)"),
+        ("../etc/passwd", "does not exist (any more)"),
+    ]:
+        at = app("pages/4_What_if.py")
+        at.query_params["run"] = link
+        at.run()
+        assert not at.exception, at.exception
+        warnings = [shown(w) for w in at.warning]
+        assert any(says in w and "showing recorded" in w for w in warnings), (link, warnings)
+        assert at.selectbox(key="whatif_run").value == recorded
+    at = app("pages/4_What_if.py")
+    at.query_params["run"] = recorded
+    at.run()
+    assert not [w for w in at.warning if "this link" in w.value.lower()]
+    _set_status(queued, "stopped")  # no trainer of this process holds it: the teardown would wait for it
+
+
+def _set_status(rid: str, status: str) -> None:
+    import sqlite3
+
+    from ui.state import get_trainer
+
+    with sqlite3.connect(get_trainer().store.root / "runs.sqlite") as db:
+        db.execute("UPDATE runs SET status = ? WHERE id = ?", (status, rid))
+    db.close()
+
+
+def test_a_crafted_index_row_and_an_endless_log_line_are_shown_as_text_and_bounded():
+    """A monitor or stop reason from a crafted index row or summary.json reached the "Best …" metric's
+    label and the "Epochs saved" help as Markdown (an image fetch); 30 log lines of 900 KB went to the
+    console whole (27 MB in one page element)."""
+    import sqlite3
+
+    from tests.ui.test_pages import shown
+    from ui.live_view import CONSOLE_LINE_CHARS
+    from ui.state import get_trainer
+
+    evil = "![x](http://127.0.0.1:9/p.png)"
+    rid = _stored_run("crafted", epochs=3)
+    store = get_trainer().store
+    with sqlite3.connect(store.root / "runs.sqlite") as db:
+        db.execute(
+            "UPDATE runs SET monitor = ?, best_epoch = 2, best_value = 0.5, stop_reason = ? WHERE id = ?",
+            (evil, evil, rid),
+        )
+    db.close()
+    (store.run_dir(rid) / "log.txt").write_text(("z" * 900_000 + "\n") * 30 + "last line\n")
+    at = app()
+    at.query_params["run"] = rid
+    at.run()
+    assert not at.exception, at.exception
+    labels = [m.label for m in at.metric] + [m.help or "" for m in at.metric]
+    assert not [t for t in labels if evil in t], labels
+
+    class _E:
+        def __init__(self, value):
+            self.value = value
+
+    assert f"Best {evil}" in [shown(_E(m.label)) for m in at.metric]
+    [console] = [c.value for c in at.code]
+    assert len(console) < 31 * (CONSOLE_LINE_CHARS + 100)
+    assert f"… [{900_000 - CONSOLE_LINE_CHARS:,} more characters]" in console
+    assert console.endswith("last line")
+
+
+def test_a_runs_folder_that_cannot_be_used_is_a_message_on_every_page(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ESLAB_RUNS_DIR", str(blocker / "runs"))
+    monkeypatch.setenv("ESLAB_TRAIN_IN", "thread")
+    st.cache_resource.clear()
+    try:
+        for name in (
+            "app.py",
+            "pages/1_Train.py",
+            "pages/2_Runs.py",
+            "pages/3_Compare.py",
+            "pages/4_What_if.py",
+        ):
+            at = app(name)
+            at.run()
+            assert not at.exception, (name, at.exception)
+            assert any("The runs folder cannot be used" in e.value for e in at.error), name
+    finally:
+        monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))  # for the fixture's clean-up
+        st.cache_resource.clear()
