@@ -30,6 +30,7 @@ from core.data import uploads
 from core.engine.fit_one import fit_begun
 from core.engine.queue import InvalidConfig, QueueFull, Trainer
 from core.engine.resume_point import ResumeError
+from core.export import tensorboard_log
 from core.recorded import imports
 from core.store.runs import FAILED, FINISHED, STOPPED, Run, RunStore, default_runs_dir
 from core.validate import validate
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--name", default=None, help="the run's name (default: the file's name)")
     imp.add_argument("--tags", default=None, help="TensorBoard: the metrics to keep, e.g. loss,val_loss")
     imp.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
+    board = sub.add_parser("tensorboard", help="write a run's history as a TensorBoard log folder")
+    board.add_argument("run_id", help="the run's id (the 32 hex digits in the app's ?run= link)")
+    board.add_argument("folder", type=Path, help="where to write train/ and validation/")
+    board.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     args = parser.parse_args(argv)
 
     if args.command == "example-config":
@@ -82,6 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         if errors(problems):
             return 2
         print(f"{args.config}: valid" + (f" ({len(problems)} warning(s))" if problems else ""))
+        return 0
+    if args.command == "tensorboard":
+        try:
+            snap = RunStore(args.runs_dir).load(args.run_id)
+            written = tensorboard_log.write_folder(snap, args.folder)
+        except KeyError:
+            print("error: No such run.", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(printable(f"error: cannot write {args.folder}: {exc.strerror or exc}"), file=sys.stderr)
+            return 2
+        print(printable(f"{len(snap.history):,} epochs written to {', '.join(map(str, written))}"))
         return 0
     if args.command == "import":
         return _import(args.source, args.name, args.tags, args.runs_dir)

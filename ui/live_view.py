@@ -19,6 +19,7 @@ from core.data import datasets
 from core.engine import resume_point
 from core.engine.queue import QueueFull, Trainer
 from core.export import script as export
+from core.export import tensorboard_log
 from core.store import run_files
 from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from ui.live_chart import live_chart
@@ -250,6 +251,16 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
         mime="text/csv",
         on_click="ignore",
         key="dl_history",
+    )
+    d2.download_button(
+        "TensorBoard logs",
+        data=lambda: tensorboard_log.zipped(snap),
+        file_name=f"{checkpoint_file_name(snap).split('.')[0]}-tensorboard.zip",
+        mime="application/zip",
+        on_click="ignore",
+        key="dl_tensorboard",
+        help="The history as Keras' TensorBoard callback writes it (train/, validation/): unzip, then "
+        "tensorboard --logdir .",
     )
     if snap.damaged:
         # The config shown is a stand-in: a config JSON or a script made from it would be another run.

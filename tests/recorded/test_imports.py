@@ -192,3 +192,34 @@ def test_a_zip_never_writes_outside_its_folder_and_is_bounded(tmp_path, monkeypa
         z.writestr("readme.txt", b"hello")
     with pytest.raises(RecordingError, match="no event files under train/ or validation/"):
         imports.read_file(empty.getvalue(), "empty.zip")
+
+
+# --------------------------------------------------------------------------------------------
+# The other way: any run as a TensorBoard log folder, read back exactly.
+
+
+@pytest.mark.slow
+def test_an_app_run_written_as_tensorboard_logs_reads_back_exactly(fit, tmp_path):
+    from core.export import tensorboard_log
+
+    work, did = fit
+    store = RunStore(tmp_path / "runs")
+    run_id = imports.import_run(store, readings(work)["history_json"], "round trip")
+    snap = store.load(run_id)
+    command = [sys.executable, "-m", "core", "tensorboard", run_id, str(tmp_path / "tb")]
+    out = subprocess.run(
+        [*command, "--runs-dir", str(store.root)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    for rec in (
+        imports.read_tensorboard(tmp_path / "tb", "tb"),
+        imports.read_file(tensorboard_log.zipped(snap), "tb.zip"),
+    ):
+        for key, values in did["history"].items():
+            assert [e[key] for e in rec.epochs] == values, key
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["train", "validation"]
