@@ -226,3 +226,27 @@ def test_settings_outside_the_declaration_are_recorded_as_off_and_said(tmp_path)
     said = [line for line in snap.log_lines if line.startswith("Your early_stopping settings")]
     assert said and "early_stopping.patience" in said[0] and "recorded as off" in said[0]
     assert len(snap.history) == 2
+
+
+@pytest.mark.slow
+def test_the_project_installs_as_a_package_that_gives_eslab(tmp_path):
+    """`pip install .` (here into a folder, offline: no build isolation, no dependencies) gives `eslab`
+    and `core` (the public replay API) to a script run from anywhere."""
+    import shutil
+
+    source, target = tmp_path / "checkout", tmp_path / "site"
+    skip = shutil.ignore_patterns(".*", "runs", "build", "*.egg-info", "__pycache__", "tests", "bench")
+    shutil.copytree(ROOT, source, ignore=skip)  # setuptools builds in the tree: not in the real one
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(source)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert {"eslab", "core"} <= {p.name for p in target.iterdir()}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(target)}
+    code = "import eslab, core.replay, sys; print(eslab.LabCallback.__module__, 'streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["core.recorded.lab_callback", "False"]
+    assert str(ROOT) not in out.stderr
