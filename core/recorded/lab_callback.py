@@ -18,6 +18,7 @@ go on unrecorded. It needs Keras and this package only (no Streamlit, no server 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any
 
 import keras
 
+from core import metrics
 from core.config import (
     OPTIMIZERS,
     RECORDED_NAME,
@@ -54,6 +56,9 @@ class LabCallback(keras.callbacks.Callback):
         runs_dir: the app's runs folder (default: ``$ESLAB_RUNS_DIR``, else ``./runs``).
         early_stopping, checkpoint: your callbacks, when they are not in the same ``callbacks`` list
             (they are found there otherwise).
+        keep_best: with no ModelCheckpoint of yours, keep the best epoch's model in the run's folder
+            (a ``.keras`` file saved whenever ``monitor`` improves), so the app can hand it out.
+        monitor, mode: what ``keep_best`` watches (default: your EarlyStopping's, else ``val_loss``).
     """
 
     def __init__(
@@ -63,6 +68,9 @@ class LabCallback(keras.callbacks.Callback):
         *,
         early_stopping: keras.callbacks.EarlyStopping | None = None,
         checkpoint: keras.callbacks.ModelCheckpoint | None = None,
+        keep_best: bool = False,
+        monitor: str | None = None,
+        mode: str = "auto",
     ):
         super().__init__()
         problem = run_name_problem(name)
@@ -70,8 +78,14 @@ class LabCallback(keras.callbacks.Callback):
             raise ValueError(f"LabCallback name: {problem}.")
         self.name = name
         self.runs_dir = runs_dir
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"LabCallback mode: 'auto', 'min' or 'max', not {mode!r}.")
         self.es = early_stopping
         self.ck = checkpoint
+        self.keep_best = keep_best
+        self.monitor = monitor
+        self.mode = mode
+        self._kept: float | None = None  # the best value of what keep_best watches
         self.run: Run | None = None
         self.run_id: str | None = None
         self.stopped_by_app = False
@@ -215,6 +229,7 @@ class LabCallback(keras.callbacks.Callback):
         values = " - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items())
         run.log(f"Epoch {n}/{self.params.get('epochs')} - {seconds:.2f}s - {values}")
         saved = self._checkpoint(n, logs)
+        kept = self._keep_best(n, logs) if self.keep_best and self.ck is None else None
         es, fields = self.es, {}
         es_wait = es_best = None
         if es is not None:
@@ -225,6 +240,10 @@ class LabCallback(keras.callbacks.Callback):
                 fields["stopped_epoch"] = n
         if saved:
             fields["checkpoint_epoch"] = n
+        if kept is not None:
+            saved = kept
+            if kept:
+                fields.update(checkpoint_epoch=n, monitor=self.monitor, best_epoch=n, best_value=self._kept)
         ck = self.ck
         if ck is not None and ck.save_best_only and saved:
             fields.update(monitor=ck.monitor, best_epoch=n, best_value=_float(logs.get(ck.monitor)))
@@ -266,6 +285,38 @@ class LabCallback(keras.callbacks.Callback):
                 raise
             run.set_fields(checkpoint_path=str(target))
         return saved
+
+    def _keep_best(self, n: int, logs: dict) -> bool:
+        """Saves the model into the run's folder when the watched value improves (strictly, as Keras'
+        ModelCheckpoint does); whether it saved."""
+        run = self.run
+        if self.monitor is None:
+            self.monitor = self.es.monitor if self.es is not None else "val_loss"
+        current = _float(logs.get(self.monitor))
+        if current is None or not math.isfinite(current):
+            return False
+        mode = self.mode if self.mode != "auto" else metrics.resolve_mode(self.monitor, "auto")
+        if mode is None:
+            mode = self.es.mode if self.es is not None and self.es.mode in ("min", "max") else "min"
+            self.mode = mode
+        better = self._kept is None or (current < self._kept if mode == "min" else current > self._kept)
+        if not better:
+            run.log(f"Epoch {n}: {self.monitor} did not improve from {self._kept:.5f} (keep_best)")
+            return False
+        target = run.dir / "checkpoint.keras"
+        fd, tmp = tempfile.mkstemp(dir=run.dir, prefix=".checkpoint.", suffix=".keras")
+        os.close(fd)
+        try:
+            self.model.save(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        shown = "None" if self._kept is None else f"{self._kept:.5f}"
+        run.log(f"Epoch {n}: {self.monitor} improved from {shown} to {current:.5f}, kept in the run's folder")
+        self._kept = current
+        run.set_fields(checkpoint_path=str(target))
+        return True
 
     def on_train_end(self, logs=None):
         self._stop.set()

@@ -250,3 +250,29 @@ def test_the_project_installs_as_a_package_that_gives_eslab(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["core.recorded.lab_callback", "False"]
     assert str(ROOT) not in out.stderr
+
+
+def test_keep_best_keeps_the_best_epochs_model_when_the_script_has_no_checkpoint(tmp_path):
+    import keras
+
+    import eslab
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype("float32")
+    y = (x[:, 0] + rng.normal(size=120) > 0).astype("float32")
+    x_val, y_val = x[:30], y[:30]
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    lab = eslab.LabCallback(name="keep best", runs_dir=tmp_path / "runs", keep_best=True)
+    history = model.fit(x[30:], y[30:], validation_data=(x_val, y_val), epochs=25, verbose=0, callbacks=[lab])
+    val = history.history["val_loss"]
+    best = val.index(min(val)) + 1
+    snap = RunStore(tmp_path / "runs").load(lab.run_id)
+    assert (snap.monitor, snap.best_epoch, snap.checkpoint_epoch) == ("val_loss", best, best)
+    assert best < 25, "the fixture must overfit so that the best epoch is not the last"
+    kept = keras.models.load_model(snap.checkpoint_path, safe_mode=True)
+    assert kept.evaluate(x_val, y_val, verbose=0) == pytest.approx(min(val), rel=1e-6)
+    assert [r.epoch for r in snap.history if r.saved][-1] == best
