@@ -83,6 +83,18 @@ def split_indices(
     return Parts(rest, val, test, note)
 
 
+def split_for(cfg: DataConfig, y: np.ndarray, task: str, validation_split: float, seed: int) -> Parts:
+    """``split_indices`` with the data settings of a config."""
+    return split_indices(
+        y,
+        task,
+        test_fraction=cfg.test_fraction,
+        validation_split=validation_split,
+        seed=seed,
+        max_samples=cfg.max_samples,
+    )
+
+
 def split_and_scale(
     x: np.ndarray,
     y: np.ndarray,
@@ -97,14 +109,7 @@ def split_and_scale(
     image_shape: tuple[int, ...] | None = None,
 ) -> Dataset:
     """Split rows, then standardize features with statistics of the training part only."""
-    parts = split_indices(
-        y,
-        task,
-        test_fraction=cfg.test_fraction,
-        validation_split=validation_split,
-        seed=seed,
-        max_samples=cfg.max_samples,
-    )
+    parts = split_for(cfg, y, task, validation_split, seed)
     if image_shape is None:
         from sklearn.preprocessing import StandardScaler
 

@@ -14,7 +14,7 @@ import numpy as np
 from core.codegen import Piece, code
 from core.config import DataConfig
 from core.data.contract import Dataset
-from core.data.split import split_indices, to_dataset
+from core.data.split import split_for, to_dataset
 
 BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
@@ -30,14 +30,7 @@ def text_dataset(
     label: str,
 ) -> Dataset:
     """Split first, then build the vocabulary from the training texts alone."""
-    parts = split_indices(
-        y,
-        task,
-        test_fraction=cfg.test_fraction,
-        validation_split=validation_split,
-        seed=seed,
-        max_samples=cfg.max_samples,
-    )
+    parts = split_for(cfg, y, task, validation_split, seed)
     clean = np.array([BR.sub(" ", t) for t in texts], dtype=object)
     vectorize = fit_vectorizer(clean[parts.train], cfg.num_words, cfg.maxlen)
     return to_dataset(
