@@ -3,7 +3,8 @@
 A user-style fit (numpy arrays, shuffle=True, Keras' EarlyStopping and ModelCheckpoint) on the digits
 MLP and the tutorial's Conv1D (generated reviews), with and without LabCallback, interleaved A/B/A/B.
 Two measures, as docs/keras-streamlit-facts.md ("Measuring") asks on shared, noisy machines:
-  1. inside: seconds spent in LabCallback's hooks (the checkpoint copies included) / seconds of fit();
+  1. inside: seconds spent in LabCallback's per-epoch and per-batch hooks (the checkpoint copies
+     included) / seconds of fit(), and apart the one-time cost of creating and closing the run;
   2. A/B: process CPU seconds per epoch (first epoch left out), median of each fit, ratio per pair.
 
 Usage: python bench/lab_callback_overhead.py [--rounds 4] [--epochs 12]
@@ -49,19 +50,19 @@ class EpochCpu(keras.callbacks.Callback):
         self.seconds.append(time.process_time() - self._t)
 
 
-def timed(cb: LabCallback) -> list[float]:
-    """Wraps the callback's hooks to add up the wall time spent in them."""
-    spent = [0.0]
+def timed(cb: LabCallback) -> dict[str, float]:
+    """Wraps the callback's hooks to add up the wall time spent in each."""
+    spent = dict.fromkeys(HOOKS, 0.0)
     for name in HOOKS:
         hook = getattr(cb, name)
 
         @functools.wraps(hook)
-        def wrapper(*args, _hook=hook, **kwargs):
+        def wrapper(*args, _hook=hook, _name=name, **kwargs):
             t = time.perf_counter()
             try:
                 return _hook(*args, **kwargs)
             finally:
-                spent[0] += time.perf_counter() - t
+                spent[_name] += time.perf_counter() - t
 
         setattr(cb, name, wrapper)
     return spent
@@ -77,7 +78,7 @@ def one_fit(case: dict, with_lab: bool, epochs: int, work: Path) -> dict:
         keras.callbacks.ModelCheckpoint(str(work / "best.keras"), monitor="val_loss", save_best_only=True),
         cpu,
     ]
-    spent = [0.0]
+    spent = dict.fromkeys(HOOKS, 0.0)
     if with_lab:
         lab = LabCallback(name="bench", runs_dir=work / "runs")
         spent = timed(lab)
@@ -89,7 +90,13 @@ def one_fit(case: dict, with_lab: bool, epochs: int, work: Path) -> dict:
     )  # fmt: skip
     wall = time.perf_counter() - t
     keras.backend.clear_session()
-    return {"cpu_per_epoch": statistics.median(cpu.seconds[1:]), "wall": wall, "inside": spent[0]}
+    once = spent["on_train_begin"] + spent["on_train_end"]
+    return {
+        "cpu_per_epoch": statistics.median(cpu.seconds[1:]),
+        "wall": wall,
+        "inside": sum(spent.values()) - once,  # per epoch and batch: what grows with the fit
+        "once": once,  # creating and closing the run (model summary, folder, index row)
+    }
 
 
 def main() -> None:
@@ -109,17 +116,19 @@ def main() -> None:
     }
     out = {}
     for label, case in cases.items():
-        ratios, shares = [], []
+        ratios, shares, once = [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             one_fit(case, True, 2, Path(tmp))  # warm-up
             for _ in range(args.rounds):
                 a = one_fit(case, False, args.epochs, Path(tmp))
                 b = one_fit(case, True, args.epochs, Path(tmp))
                 ratios.append(b["cpu_per_epoch"] / a["cpu_per_epoch"])
-                shares.append(b["inside"] / b["wall"])
+                shares.append(b["inside"] / (b["wall"] - b["once"]))
+                once.append(b["once"])
         out[label] = {
             "inside_share_median": statistics.median(shares),
             "inside_share_range": [min(shares), max(shares)],
+            "once_ms_median": 1000 * statistics.median(once),
             "cpu_ratio_median": statistics.median(ratios),
             "cpu_ratio_range": [min(ratios), max(ratios)],
             "rounds": args.rounds,
@@ -127,7 +136,8 @@ def main() -> None:
         }
         print(
             f"{label:16s} inside {100 * statistics.median(shares):.2f}% "
-            f"({100 * min(shares):.2f}-{100 * max(shares):.2f}%), CPU per epoch with/without "
+            f"({100 * min(shares):.2f}-{100 * max(shares):.2f}%) + {1000 * statistics.median(once):.0f} ms "
+            "once, CPU per epoch with/without "
             f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})",
             flush=True,
         )

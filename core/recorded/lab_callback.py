@@ -86,6 +86,7 @@ class LabCallback(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = mode
         self._kept: float | None = None  # the best value of what keep_best watches
+        self._copied: str | None = None  # the checkpoint file written this epoch
         self.run: Run | None = None
         self.run_id: str | None = None
         self.stopped_by_app = False
@@ -228,9 +229,12 @@ class LabCallback(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._epoch_start
         values = " - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items())
         run.log(f"Epoch {n}/{self.params.get('epochs')} - {seconds:.2f}s - {values}")
+        self._copied = None
         saved = self._checkpoint(n, logs)
         kept = self._keep_best(n, logs) if self.keep_best and self.ck is None else None
         es, fields = self.es, {}
+        if self._copied is not None:
+            fields["checkpoint_path"] = self._copied
         es_wait = es_best = None
         if es is not None:
             es_wait = es.wait
@@ -283,7 +287,7 @@ class LabCallback(keras.callbacks.Callback):
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            run.set_fields(checkpoint_path=str(target))
+            self._copied = str(target)  # recorded with the epoch: one index write an epoch
         return saved
 
     def _keep_best(self, n: int, logs: dict) -> bool:
@@ -315,7 +319,7 @@ class LabCallback(keras.callbacks.Callback):
         shown = "None" if self._kept is None else f"{self._kept:.5f}"
         run.log(f"Epoch {n}: {self.monitor} improved from {shown} to {current:.5f}, kept in the run's folder")
         self._kept = current
-        run.set_fields(checkpoint_path=str(target))
+        self._copied = str(target)  # recorded with the epoch: one index write an epoch
         return True
 
     def on_train_end(self, logs=None):
