@@ -181,7 +181,9 @@ class LabCallback(keras.callbacks.Callback):
             notes.append("The learning rate could not be read (a schedule?); the config shows the default.")
         notes.append("A callback cannot see the batch size or the seed: the config's values are defaults.")
         if check_config(RunConfig(fit=fit)):
-            notes.append("The fit's settings are outside the app's ranges; the config shows defaults.")
+            notes.append(
+                "The fit's settings are outside the app's ranges: the config shows defaults (epochs capped)."
+            )
             fit = FitConfig(max_epochs=min(max(int(self.params.get("epochs") or 1), 1), 1_000_000))
         return fit
 

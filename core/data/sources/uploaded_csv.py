@@ -41,6 +41,10 @@ class UploadedCsv(DatasetSpec):
             rows.append(("TEXT_COLUMN", d.text_column, ""))
         return [*rows, ("TARGET_COLUMN", d.target_column, "the column to predict")]
 
+    def _info(self, cfg: DataConfig, df, y, task: str, classes: list, shape: tuple[int, ...]) -> DatasetInfo:
+        columns = tuple(map(str, df.columns))
+        return DatasetInfo(task, self.input_kind, len(classes) or None, capped(len(y), cfg), columns, shape)
+
     def _reader(self, ctx: ScriptContext) -> list[Piece]:
         return [DATA_TUPLE, SPLIT, *csv_read_pieces(ctx), *([] if ctx.task else [INFER_TASK])]
 
@@ -50,10 +54,7 @@ class TableCsv(UploadedCsv):
     def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
         df = read_config_csv(cfg, uploads_dir)
         x, y, task, classes = numeric_table(df, cfg)
-        columns = tuple(map(str, df.columns))
-        return DatasetInfo(
-            task, self.input_kind, len(classes) or None, capped(len(y), cfg), columns, (x.shape[1],)
-        )
+        return self._info(cfg, df, y, task, classes, (x.shape[1],))
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
         x, y, task, classes = numeric_table(read_config_csv(cfg, uploads_dir), cfg)
@@ -96,10 +97,7 @@ class TextCsv(UploadedCsv):
     def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
         df = read_config_csv(cfg, uploads_dir)
         _, y, task, classes = text_table(df, cfg)
-        columns = tuple(map(str, df.columns))
-        return DatasetInfo(
-            task, self.input_kind, len(classes) or None, capped(len(y), cfg), columns, (cfg.maxlen,)
-        )
+        return self._info(cfg, df, y, task, classes, (cfg.maxlen,))
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
         texts, y, task, classes = text_table(read_config_csv(cfg, uploads_dir), cfg)
