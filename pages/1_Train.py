@@ -188,6 +188,20 @@ state.pop("pending_config", None)  # every setting has been drawn: Start may use
 if err := state.pop("start_error", None):
     st.error(md(err))
 
+URL_CATCH_UP_S = 5.0  # how long after a start a rerun may still carry the browser's URL from before it
+
+
+# A click sent before the browser had the new ``?run=`` carries the old URL. When its button was
+# already gone from the page (the run that started was complete), Streamlit drops the click without
+# calling ``_start``, so the page body puts the run back (seen in CI: three rapid clicks, one run,
+# the page left on /Train without it).
+if (
+    not st.query_params.get("run")
+    and (started := state.get("last_started")) is not None
+    and time.monotonic() - state.get("started_at", -URL_CATCH_UP_S) < URL_CATCH_UP_S
+):
+    open_run(started)
+
 st.divider()
 run_id = url_run_id()
 if run_id:
