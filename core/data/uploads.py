@@ -1,8 +1,9 @@
 """Uploaded files: stored once by content, named by a content id, never by a path a user wrote.
 
-A config names a CSV only by its upload id (``data.upload``: the first 32 hex digits of the file's
-sha256). The file lives at ``<runs>/uploads/<id>.csv``; only strings of exactly that shape ever
-become a path, so no config, link or form value can make the server read any other file.
+A config names an uploaded file only by its upload id (``data.upload``, ``model.upload``: the first
+32 hex digits of the file's sha256). The file lives at ``<runs>/uploads/<id><suffix>``, the suffix
+one of ``SUFFIXES`` chosen by the code that reads it (never by a user); only ids of exactly that
+shape ever become a path, so no config, link or form value can make the server read any other file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.paths import default_runs_dir
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_NAME = 255
+SUFFIXES = (".csv", ".npz", ".zip", ".keras")  # what the app stores: tables, arrays, image folders, models
 
 
 class UploadError(ValueError):
@@ -38,17 +40,19 @@ def content_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def path_of(upload_id: str, uploads_dir: str | os.PathLike | None = None) -> Path:
+def path_of(upload_id: str, uploads_dir: str | os.PathLike | None = None, suffix: str = ".csv") -> Path:
     """Where an upload lives; only an id of the exact shape becomes a path."""
     if not is_upload_id(upload_id):
         raise UploadError(f"{upload_id!r} is not an upload id (32 lowercase hex digits).")
-    return Path(uploads_dir if uploads_dir is not None else default_dir()) / f"{upload_id}.csv"
+    if suffix not in SUFFIXES:
+        raise ValueError(f"uploads are kept as {', '.join(SUFFIXES)}, not {suffix!r}")  # a programming error
+    return Path(uploads_dir if uploads_dir is not None else default_dir()) / f"{upload_id}{suffix}"
 
 
-def store(data: bytes, uploads_dir: str | os.PathLike | None = None) -> str:
+def store(data: bytes, uploads_dir: str | os.PathLike | None = None, suffix: str = ".csv") -> str:
     """Keeps the bytes as an upload (temp file + rename, so never a torn one); returns its id."""
     upload_id = content_id(data)
-    path = path_of(upload_id, uploads_dir)
+    path = path_of(upload_id, uploads_dir, suffix)
     if path.is_file() and path.stat().st_size == len(data):
         return upload_id  # content-addressed: the same bytes are already there
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,13 +69,13 @@ def store(data: bytes, uploads_dir: str | os.PathLike | None = None) -> str:
     return upload_id
 
 
-def read(upload_id: str, uploads_dir: str | os.PathLike | None = None) -> bytes:
-    path = path_of(upload_id, uploads_dir)
+def read(upload_id: str, uploads_dir: str | os.PathLike | None = None, suffix: str = ".csv") -> bytes:
+    path = path_of(upload_id, uploads_dir, suffix)
     try:
         return path.read_bytes()
     except FileNotFoundError:
         raise UploadError(
-            "The uploaded CSV is not on this server (any more): upload the file again."
+            f"The uploaded {suffix.lstrip('.')} file is not on this server (any more): upload it again."
         ) from None
 
 
