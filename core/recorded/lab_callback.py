@@ -18,9 +18,11 @@ go on unrecorded. It needs Keras and this package only (no Streamlit, no server 
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -42,7 +44,7 @@ from core.config import (
     run_name_problem,
 )
 from core.recorded import keras_settings
-from core.store.runs import FINISHED, RUNNING, STOPPED, EpochRecord, Run, RunStore, new_run_id
+from core.store.runs import FINISHED, INTERRUPTED, RUNNING, STOPPED, EpochRecord, Run, RunStore, new_run_id
 
 STOP_POLL_SECONDS = 1.0  # how often the index is asked whether the app's Stop was pressed
 PROGRESS_SECONDS = 0.5  # how often the batch in flight is written for the app's live view
@@ -100,6 +102,8 @@ class LabCallback(keras.callbacks.Callback):
         self._progress_at = 0.0
         self._stop = threading.Event()
         self._watch: threading.Thread | None = None
+        self._fit_frame: Any = None  # the running ``fit`` call, to notice it ended by an exception
+        self._fit_thread: int | None = None
 
     # -- never break the user's fit -----------------------------------------------------------------
     def _safely(self, what: str, action, *args: Any) -> Any:
@@ -128,6 +132,7 @@ class LabCallback(keras.callbacks.Callback):
             [c for c in siblings[siblings.index(self) + 1 :] if c in (self.es, self.ck)] if siblings else []
         )
         self._steps = self.params.get("steps")
+        self._fit_thread, self._fit_frame = threading.get_ident(), _fit_frame()
         self._safely("create the run", self._begin, late)
 
     def _begin(self, late: list) -> None:
@@ -188,14 +193,47 @@ class LabCallback(keras.callbacks.Callback):
         return fit
 
     def _watch_for_stop(self) -> None:
+        """Polls the app's Stop, and whether the fit still runs: Keras calls no callback when an
+        exception (a KeyboardInterrupt in a notebook, an error in the user's code) leaves ``fit``, and
+        the process lives on, so without this the run would show "running" for ever."""
+        stop_asked = False
         while not self._stop.wait(STOP_POLL_SECONDS):
             try:
-                if self._store is not None and self.run_id and self._store.stop_requested(self.run_id):
+                if not self._fit_running():
+                    self._safely("end the run", self._ended_by_exception)
+                    return
+                asked = not stop_asked and self._store is not None and self.run_id is not None
+                if asked and self._store.stop_requested(self.run_id):
+                    stop_asked = True
                     self.run.log("Stop requested from the app.")
                     self.run.stop_requested.set()
-                    return
             except Exception:  # noqa: BLE001 - the watcher never takes the fit down
                 return
+
+    def _fit_running(self) -> bool:
+        if self._fit_frame is None or self._stop.is_set():
+            return True  # not a Keras fit we can see (a custom loop calling callbacks): never guessed
+        # Documented in the sys module ("for debugging"); the one way to see another thread's stack.
+        frame = sys._current_frames().get(self._fit_thread)  # noqa: SLF001
+        while frame is not None:
+            if frame is self._fit_frame:
+                return True
+            frame = frame.f_back
+        return False
+
+    def _ended_by_exception(self) -> None:
+        self._fit_frame = None  # let the fit's frame (and the arrays it holds) go
+        run = self.run
+        if run is None or self._stop.is_set():
+            return
+        epochs = run.snapshot().epoch
+        message = (
+            f"Your fit ended with an exception (an interrupt, or an error in your script) after {epochs} "
+            "epochs: Keras does not tell callbacks why. The epochs recorded are kept."
+        )
+        run.log(message)
+        run.set_status(INTERRUPTED, expect=(RUNNING,), stop_reason="exception", message=message)
+        self._store.close()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -326,6 +364,7 @@ class LabCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._stop.set()
+        self._fit_frame = None
         self._safely("finish the run", self._end)
 
     def _end(self) -> None:
@@ -352,6 +391,16 @@ class LabCallback(keras.callbacks.Callback):
             status, reason, message = FINISHED, "max_epochs", f"Trained all {epochs:,} epochs."
         run.set_status(status, stop_reason=reason, message=message)
         self._store.close()
+
+
+def _fit_frame() -> Any:
+    """The frame of the Keras ``fit`` call that is running this callback, if there is one."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "fit" and frame.f_globals.get("__name__", "").startswith("keras."):
+            return frame
+        frame = frame.f_back
+    return None
 
 
 def _float(value: Any) -> float | None:

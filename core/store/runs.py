@@ -55,6 +55,7 @@ STOP_REASONS = {
     "nan_loss": "loss became NaN",
     "error": "error",
     "interrupted": "interrupted (server stopped)",
+    "exception": "the script's fit raised (an interrupt or an error)",
 }
 
 MAX_BATCH_POINTS = 2000  # bound on batch-level points kept per run, whatever its length

@@ -276,3 +276,62 @@ def test_keep_best_keeps_the_best_epochs_model_when_the_script_has_no_checkpoint
     kept = keras.models.load_model(snap.checkpoint_path, safe_mode=True)
     assert kept.evaluate(x_val, y_val, verbose=0) == pytest.approx(min(val), rel=1e-6)
     assert [r.epoch for r in snap.history if r.saved][-1] == best
+
+
+class _Interrupt(Exception):
+    """Stands for the KeyboardInterrupt a notebook user sends (pytest would take a real one)."""
+
+
+def test_a_fit_that_raises_ends_its_run_instead_of_leaving_it_running(tmp_path):
+    """Keras calls no callback when an exception leaves ``fit``; in a notebook the process lives on, so
+    the run must not stay "running" for ever. The epochs recorded before it are kept."""
+    import keras
+
+    import eslab
+
+    class InterruptAt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise _Interrupt
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    lab = eslab.LabCallback(name="interrupted", runs_dir=tmp_path / "runs")
+    with pytest.raises(_Interrupt):
+        model.fit(x, x[:, 0], epochs=50, verbose=0, callbacks=[lab, InterruptAt()])
+    store = RunStore(tmp_path / "runs")
+    deadline = time.time() + 10 * STOP_POLL_SECONDS
+    while store.load(lab.run_id).status == "running":
+        assert time.time() < deadline, "the run still shows running"
+        time.sleep(0.1)
+    snap = store.load(lab.run_id)
+    assert (snap.status, snap.stop_reason) == ("interrupted", "exception")
+    assert [r.epoch for r in snap.history] == [1, 2, 3]
+    assert "ended with an exception" in snap.message
+    # The same callback records the next fit in the notebook as a new run, and ends it as Keras did.
+    model.fit(x, x[:, 0], epochs=2, verbose=0, callbacks=[lab])
+    again = store.load(lab.run_id)
+    assert again.id != snap.id
+    assert (again.status, again.stop_reason) == ("finished", "max_epochs")
+
+
+def test_a_fit_that_finishes_is_never_taken_for_one_that_raised(tmp_path):
+    """The watcher looks for the fit's frame on its thread: a fit slower than the poll, ended by
+    Keras, must end as Keras ended it (the watcher stops with on_train_end)."""
+    import keras
+
+    import eslab
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(STOP_POLL_SECONDS * 0.8)
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    lab = eslab.LabCallback(name="slow", runs_dir=tmp_path / "runs")
+    model.fit(x, x[:, 0], epochs=4, verbose=0, callbacks=[Slow(), lab])
+    time.sleep(2 * STOP_POLL_SECONDS)
+    snap = RunStore(tmp_path / "runs").load(lab.run_id)
+    assert (snap.status, snap.stop_reason, len(snap.history)) == ("finished", "max_epochs", 4)
