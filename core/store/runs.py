@@ -1252,7 +1252,18 @@ def read_history(path: Path) -> list[EpochRecord]:
 
 
 def _append_line(path: Path, line: str) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
+    """Appends to a regular file only: a named pipe put in a run's folder would block the training
+    process's next log line for ever (opened without blocking, checked on the open file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
         fh.write(line.replace("\n", " ") + "\n")
 
 

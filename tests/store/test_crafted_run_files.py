@@ -20,7 +20,7 @@ from core.engine import resume_point
 from core.engine.queue import Trainer
 from core.presets import quick_digits
 from core.store import run_files
-from core.store.runs import STOPPED, RunStore
+from core.store.runs import STOPPED, RunStore, new_run_id
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_HEADER = {"epoch": 2, "counts": [1, 0, -1], "early_stopping": None, "checkpoint": None, "summary": {}}
@@ -334,3 +334,28 @@ def test_a_history_key_a_spreadsheet_would_run_is_quoted_in_the_history_csv():
     assert header.startswith("epoch,loss,")
     assert "'=HYPERLINK" in header and ",'+cmd," in header
     assert not any(cell.startswith(("=", "+")) for cell in header.split(","))
+
+
+@pytest.mark.parametrize("name", ["log.txt", "history.jsonl"])
+def test_a_log_or_history_that_is_a_named_pipe_is_refused_not_written_into_for_ever(tmp_path, name):
+    """The writer appended with a blocking open(): a named pipe in a run's folder stopped the training
+    process at its next log line, waiting for a reader. It must raise (the run reports the failure)."""
+    root = tmp_path / "runs"
+    store = RunStore(root)
+    rid = new_run_id()
+    store.create(rid, quick_digits(), time.time())
+    store.close()
+    os.mkfifo(root / rid / name)
+    code = (
+        "import sys; from core.store.runs import EpochRecord, RunStore; s = RunStore(sys.argv[1])\n"
+        "try:\n"
+        f"    s.append_log(sys.argv[2], 'a line') if {name!r} == 'log.txt' else "
+        "s.append_history(sys.argv[2], EpochRecord(epoch=1, logs={'loss': 1.0}, seconds=0.1))\n"
+        "except OSError as e:\n    print('refused:', e.strerror)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root), rid], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # With no reader, a non-blocking open of a pipe fails at once (ENXIO); with one, fstat refuses it.
+    assert done.stdout.strip() in ("refused: No such device or address", "refused: not a regular file")
