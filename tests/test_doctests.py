@@ -11,7 +11,9 @@ MODULES = [
     "core.codegen",
     "core.data.contract",
     "core.models.contract",
+    "core.charts.buckets",
     "core.stopping.rules.rule",
+    "core.store.tail",
 ]
 
 

@@ -22,10 +22,12 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
+from core.charts.buckets import MinMaxBuckets
 from core.store.runs import RunSnapshot
 
 MAX_POINTS = 1500  # default bound on the points of one epoch series (and of the batch line)
@@ -154,7 +156,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
     if not history:
         annotations.append(_note(WAITING_NOTE))
     else:
-        cols = _columns(snap.id, history, (metric, val_key))
+        cols = _columns(snap.id, history, (metric, val_key), max_points)
         epochs, train, val = cols["epoch"], cols[metric], cols[val_key]
         if train is None and val is None:
             annotations.append(_note(f"this run logs no {metric}"))
@@ -165,8 +167,8 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         marker_epochs = [snap.best_epoch, snap.stopped_epoch, history[-1].es_best_epoch]
         keep = saved.tolist() + [i for i in map(_index_of(epochs), marker_epochs) if i is not None]
         if series:
-            budget = max_points // len(series)
-            idx = np.unique(np.concatenate([decimate_indices(y, budget, keep) for y in series.values()]))
+            kept = [cols["kept"][key] for key in series]
+            idx = np.unique(np.concatenate([*kept, keep, [0, len(epochs) - 1]]).astype(np.int64))
             if train is not None:
                 data["train"] = epochs[idx], train[idx]
             if val is not None:
@@ -420,6 +422,7 @@ class _Columns:
         self.epoch = np.zeros(0, dtype=np.int64)
         self.saved = np.zeros(0, dtype=np.int64)  # indices of the records with saved=True
         self.logs: dict[str, tuple[bool, np.ndarray]] = {}  # key -> (logged by any record, values)
+        self.buckets: dict[tuple[str, int], MinMaxBuckets] = {}  # (key, bucket limit) -> its decimation
 
     def matches(self, history) -> bool:
         n = len(history)
@@ -438,6 +441,12 @@ class _Columns:
             )
         self.n, self.first, self.last = len(history), history[0], history[-1]
 
+    def kept(self, key: str, limit: int) -> np.ndarray:
+        """The indices the decimation of ``key`` keeps, its buckets extended by the new epochs only."""
+        buckets = self.buckets.setdefault((key, limit), MinMaxBuckets(limit))
+        buckets.extend(self.logs[key][1])
+        return buckets.indices()
+
     def column(self, history, key: str) -> np.ndarray | None:
         if key not in self.logs:
             self.logs[key] = (any(key in r.logs for r in history), _log_values(history, key))
@@ -450,8 +459,9 @@ _CACHE_SIZE = 8
 _CACHE_LOCK = threading.Lock()
 
 
-def _columns(run_id: str, history, keys: Sequence[str]) -> dict[str, np.ndarray | None]:
-    """``epoch``, ``saved`` (indices) and each of ``keys`` (None if never logged) for ``history``."""
+def _columns(run_id: str, history, keys: Sequence[str], max_points: int) -> dict[str, Any]:
+    """``epoch``, ``saved`` (indices), each of ``keys`` (None if never logged) for ``history``, and
+    ``kept``: key -> the indices its decimation keeps (``max_points`` shared by the logged keys)."""
     with _CACHE_LOCK:
         cols = _CACHE.get(run_id)
         if cols is None or not cols.matches(history):
@@ -462,9 +472,12 @@ def _columns(run_id: str, history, keys: Sequence[str]) -> dict[str, np.ndarray 
             _CACHE.popitem(last=False)
         if cols.n != len(history):
             cols.extend(history)
-        out: dict[str, np.ndarray | None] = {"epoch": cols.epoch, "saved": cols.saved}
+        out: dict[str, Any] = {"epoch": cols.epoch, "saved": cols.saved}
         for key in keys:
             out[key] = cols.column(history, key)
+        logged = [key for key in keys if out[key] is not None]
+        limit = max_points // (2 * max(len(logged), 1))  # buckets of a series: a min and a max each
+        out["kept"] = {key: cols.kept(key, limit) for key in logged}
         return out
 
 
