@@ -31,9 +31,11 @@ from core.data.csv_table import (
     detect_delimiter,
     infer_task,
     kept_text,
+    part_counts,
     read_csv,
     read_table,
     read_upload,
+    split_by_column,
 )
 from core.data.registry import DATASETS
 from core.data.sources.keras_sets import KerasSet
@@ -63,7 +65,9 @@ __all__ = [
     "read_csv",
     "read_table",
     "read_upload",
+    "part_counts",
     "spec_of",
+    "split_by_column",
     "split_sizes",
 ]
 
