@@ -414,6 +414,7 @@ def split_by_column(df: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, np
         rows_of: dict[str, list[int]] = {}  # each refused value: the data rows holding it
         for pos in np.flatnonzero(bad):
             value = column.iloc[pos]
+            value = value.item() if isinstance(value, np.generic) else value  # 1, not np.int64(1)
             rows_of.setdefault("an empty cell" if _blank(value) else _quote(value), []).append(int(pos) + 1)
         listed = [
             f"{value} ({len(rows):,} row{'s' if len(rows) != 1 else ''}, first on data row {rows[0]:,})"
