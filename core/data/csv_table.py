@@ -815,7 +815,7 @@ SPLIT_COLUMN_READ = Piece(
             codes = <<codes>>
             unknown = sorted(set(words) - set(codes))
             if unknown:
-                raise ValueError(f"{SPLIT_COLUMN} holds {unknown}: not train, validation or test")
+                raise ValueError(f"{SPLIT_COLUMN}: {unknown} is not train, val(idation), test")
             part = words.map(codes).to_numpy(np.int64)
             return df.drop(columns=[SPLIT_COLUMN]), part
         ''',
@@ -833,7 +833,7 @@ TEST_FILE_READ = Piece(
             if set(test.columns) != set(df.columns):
                 raise ValueError(f"{TEST_CSV_PATH} must have the columns of {path}")
             test = test[list(df.columns)]
-            part = np.concatenate([np.zeros(len(df), np.int64), np.full(len(test), 2, np.int64)])
+            part = np.repeat(np.array([0, 2], np.int64), [len(df), len(test)])
             return pd.concat([df, test], ignore_index=True), part
     ''')
 )

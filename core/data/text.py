@@ -127,7 +127,7 @@ _OWN_IDS = "            out[start : start + len(chunk)] = np.asarray(vectorizer(
 # chunk to its longest text).
 _PADDED_IDS = """\
             ids = np.asarray(vectorizer(chunk))
-            ids = [row[: np.count_nonzero(row)] for row in ids]  # drop the chunk's padding
+            ids = [row[: np.count_nonzero(row)] for row in ids]  # no chunk padding
             out[start : start + len(chunk)] = keras.utils.pad_sequences(
                 ids, maxlen=MAXLEN, truncating=TRUNCATING, padding=PADDING
             )"""
