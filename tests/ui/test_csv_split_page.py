@@ -98,3 +98,13 @@ def test_the_padding_choice_maps_to_truncating_and_padding(tmp_path):
     at.session_state["data.name"] = "imdb"
     at.run()
     assert at.radio(key="data_pad_way").value == "pre"  # Keras' imdb is padded by pad_sequences
+
+
+@pytest.mark.parametrize("preset", ["seed_imdb", "seed_offline"])
+def test_the_seed_presets_pad_like_the_tutorial(preset):
+    at = app().run()
+    at.selectbox(key="preset_choice").set_value(preset).run()
+    at.button(key="load_preset").click().run()
+    assert not at.exception, at.exception
+    assert at.radio(key="data_pad_way").value == "pre"
+    assert (at.session_state["data.truncating"], at.session_state["data.padding"]) == ("pre", "pre")
