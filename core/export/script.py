@@ -191,7 +191,12 @@ def _header(ctx: _Context) -> str:
         f"Run it with:\n\n    {usage}",
         "It prints Keras' log of each epoch and, last, a line RESULT {...} with the best epoch, "
         "the epoch training stopped at and the test metrics of the kept model, as JSON."
-        + (" The CSV file defaults to the one the run was trained on (CSV_PATH)." if ctx.is_csv else ""),
+        + (" The CSV file defaults to the one the run was trained on (CSV_PATH)." if ctx.is_csv else "")
+        + (
+            " The test set is the second file, TEST_CSV_PATH."
+            if ctx.is_csv and cfg.data.test_upload is not None
+            else ""
+        ),
     ]
     if ctx.versions:
         paragraphs.append(
