@@ -2,7 +2,8 @@
 
 The config names the upload by its content id (``data.upload``), never by a path; the file is read
 with the options the config holds (``data.csv``), once per upload and options
-(``core/data/csv_table.py``).
+(``core/data/csv_table.py``). The file may name its own split: a column naming each row's part
+(``data.split_column``) or a second upload that is the test set (``data.test_upload``).
 """
 
 from __future__ import annotations
