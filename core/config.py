@@ -100,6 +100,26 @@ FileName = Annotated[
 ]
 
 
+Pad = Literal["pre", "post"]  # keras.utils.pad_sequences' names
+SPLIT_PARTS = {"train": "train", "validation": "validation", "val": "validation", "test": "test"}
+_SPLIT_COLUMN_DOC = (
+    "csv and text_csv: a column naming each row's part: train, test or validation (val), in any case; "
+    "it is not a feature. None: test and validation are drawn at random (test_fraction)."
+)
+_TEST_UPLOAD_DOC = (
+    "csv and text_csv: a second uploaded CSV (same columns) that is the test set, by content id. "
+    "None: the test part comes from the first file."
+)
+_TRUNCATING_DOC = (
+    "Text: which end of a longer text is cut off, as keras.utils.pad_sequences names it: pre keeps "
+    "the last maxlen tokens, post the first. None: the data's own way (Keras' imdb: pre; texts: post)."
+)
+_PADDING_DOC = (
+    "Text: where a shorter text is padded with 0, as keras.utils.pad_sequences names it: pre at the "
+    "front, post at the end. None: the data's own way (Keras' imdb: pre; texts: post)."
+)
+
+
 @dataclass
 class DataConfig:
     """Which data, and how to read it (see core.datasets for the names)."""
@@ -120,6 +140,12 @@ class DataConfig:
     max_samples: Annotated[int, _int(20, 10_000_000, "rows", "Seeded subsample of the data.")] | None = None
     num_words: Annotated[int, _int(100, 100_000, "words", "Text: vocabulary size, as in the seed.")] = 5000
     maxlen: Annotated[int, _int(1, 10_000, "tokens", "Text: sequence length, as in the seed.")] = 400
+    # -- your own split, and how texts are cut and padded (core/data/split.py, core/data/text.py) --
+    split_column: Annotated[str, _text(_SPLIT_COLUMN_DOC, max_length=500)] | None = None
+    test_upload: Annotated[str, _text(_TEST_UPLOAD_DOC, max_length=32, pattern=_UPLOAD_ID)] | None = None
+    test_file_name: FileName | None = None
+    truncating: Annotated[Pad, Field(description=_TRUNCATING_DOC)] | None = None
+    padding: Annotated[Pad, Field(description=_PADDING_DOC)] | None = None
 
 
 @pydantic.with_config(_DECLARED)
@@ -567,9 +593,9 @@ _NO_SERVER_PATHS = (
 def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
     typ = _scalar_type(path)
     leaf = path.rsplit(".", 1)[-1]
-    if path == "data.upload" and kind != "string_type":
+    if path in ("data.upload", "data.test_upload") and kind != "string_type":
         return "must be an upload id: 32 lowercase hex digits (the app sets it when you upload a CSV)"
-    if path == "data.file_name" and kind == "string_pattern_mismatch":
+    if path in ("data.file_name", "data.test_file_name") and kind == "string_pattern_mismatch":
         return "must be a plain file name, without / or \\ or control characters"
     optional = _optional(path)
     either = " or null (empty)" if optional else ""

@@ -42,7 +42,8 @@ def seed_imdb() -> RunConfig:
     es, ck = _seed_callbacks()
     return RunConfig(
         name="seed-imdb-conv1d",
-        data=DataConfig(name="imdb", num_words=5000, maxlen=400),
+        # pad_sequences(x, maxlen=maxlen): the last 400 tokens kept, zeros at the front.
+        data=DataConfig(name="imdb", num_words=5000, maxlen=400, truncating="pre", padding="pre"),
         model=ModelConfig(name="seed_conv1d"),
         fit=FitConfig(max_epochs=200_000, batch_size=32, validation_split=0.2),
         early_stopping=es,
@@ -54,7 +55,7 @@ def seed_offline() -> RunConfig:
     """The seed's model and callbacks on generated reviews, for machines that cannot download IMDB."""
     cfg = seed_imdb()
     cfg.name = "seed-conv1d-offline"
-    cfg.data = DataConfig(name="text_sentiment", num_words=5000, maxlen=400)
+    cfg.data = DataConfig(name="text_sentiment", num_words=5000, maxlen=400, truncating="pre", padding="pre")
     return cfg
 
 

@@ -162,6 +162,7 @@ def validate(
                 )
             )
 
+    _check_own_split(add, d, f, info)
     if info is not None:
         _check_split_sizes(add, d, f, info)
         if m.name in models.MODELS and input_kind in models.MODELS[m.name].input_kinds:
@@ -253,6 +254,48 @@ def _check_baseline_reachable(add, es: EarlyStoppingConfig) -> None:
 # -- split sizes ------------------------------------------------------------------------------------
 
 
+def _check_own_split(add, d: DataConfig, f: FitConfig, info: datasets.DatasetInfo | None) -> None:
+    """A split column or a test file: CSV sets only, one of the two; named validation rows replace
+    fit.validation_split (it must be above 0 to have validation at all, and its share is unused)."""
+    spec = datasets.DATASETS.get(d.name)
+    if spec is not None and spec.source != "csv":
+        for path, value in (("data.split_column", d.split_column), ("data.test_upload", d.test_upload)):
+            if value is not None:
+                add(Problem(path, f"{path}: applies to uploaded CSV files only; {spec.label} is not one."))
+    if d.split_column is not None and d.test_upload is not None:
+        add(
+            Problem(
+                "data.split_column",
+                "data.split_column and data.test_upload both name the test set: choose a split column "
+                "or a second file, not both.",
+            )
+        )
+    if spec is not None and spec.input_kind != "sequence":
+        for path, value in (("data.truncating", d.truncating), ("data.padding", d.padding)):
+            if value is not None:
+                add(Problem(path, f"{path}: applies to text data only; {spec.label} is not text.", "warning"))
+    parts = None if info is None else info.given_parts
+    if parts is None or parts[1] == 0:
+        return
+    if f.validation_split == 0:
+        add(
+            Problem(
+                "fit.validation_split",
+                f"The split column names {parts[1]:,} validation rows, but the validation split is 0 "
+                "(no validation): set it above 0 to validate on those rows, or mark them train.",
+            )
+        )
+    else:
+        add(
+            Problem(
+                "fit.validation_split",
+                f"The split column names {parts[1]:,} validation rows: they are the validation data, "
+                f"so the validation share ({f.validation_split:g}) is not used.",
+                "warning",
+            )
+        )
+
+
 def _check_split_sizes(add, d: DataConfig, f: FitConfig, info: datasets.DatasetInfo) -> None:
     """A test split of 3 gives an accuracy of 0, 33, 67 or 100%: say so before training."""
     sizes = datasets.split_sizes(d, info, f.validation_split)
@@ -264,7 +307,12 @@ def _check_split_sizes(add, d: DataConfig, f: FitConfig, info: datasets.DatasetI
             Problem(
                 "data.test_fraction",
                 f"The test split will hold about {n_test} samples: its accuracy moves in steps of "
-                f"{100 / n_test:.0f}%, too coarse to trust. Raise the test share or use more rows.",
+                f"{100 / n_test:.0f}%, too coarse to trust. "
+                + (
+                    "Put more rows in the test part."
+                    if info.given_parts is not None
+                    else "Raise the test share or use more rows."
+                ),
                 "warning",
             )
         )

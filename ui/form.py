@@ -147,18 +147,23 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
         _csv_inputs(uploads_dir, text=spec.name == "text_csv")
     else:
         state.pop("data.task", None)  # a task override applies to CSV files only
+        _split_mode("random")  # so do a split column and a test file
     if spec.source == "keras":
         _keras_availability(spec.name)
     if spec.input_kind == "sequence" or spec.name == "text_csv":
         c1, c2 = st.columns(2)
         _number(c1, "Vocabulary (words)", "data.num_words", step=500)
         _number(c2, "Sequence length", "data.maxlen", step=50)
+        _padding_choice(spec)
+    else:
+        state.pop("data.truncating", None)  # cutting and padding apply to texts only
+        state.pop("data.padding", None)
     c1, c2 = st.columns(2)
     c1.toggle("Limit rows", key="data.max_samples.on", help="Train on a seeded subsample: faster tinkering.")
     if state.get("data.max_samples.on"):
         _number(c2, "Rows", "data.max_samples", step=100)
     if spec.source != "keras":
-        _slider(st, "Test share", "data.test_fraction", step=0.05, help="Held out for the final test.")
+        _test_share()
     try:
         return datasets.describe(read_config().data, uploads_dir=uploads_dir)
     except datasets.DatasetError:
@@ -233,6 +238,155 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
         key="data.task",
         format_func=lambda t: "infer from the target" if t is None else t,
     )
+    _split_inputs(uploads_dir, frame, columns)
+
+
+SPLIT_MODES = {
+    "random": "random (test share)",
+    "column": "a column names each row's part",
+    "file": "a second file is the test set",
+}
+PART_NAMES = ("train", "validation", "test")
+_SPLIT_GUESSES = ("split", "part", "set", "subset", "fold")  # a column likely to name the parts
+
+
+def _split_mode(mode: str) -> None:
+    """Switch how the test set is chosen; the settings of the other ways are cleared."""
+    state = st.session_state
+    state["csv_split_mode"] = mode
+    state["csv_split_pick"] = mode == "column"  # the page picks a column on its next draw
+    if mode != "column":
+        state["data.split_column"] = None
+    if mode != "file":
+        state["data.test_upload"] = None
+        state["data.test_file_name"] = None
+        state.pop("csv_test_upload_seen", None)  # back to "file": the uploader's file applies again
+
+
+def _split_inputs(uploads_dir: Path, frame, columns: list[str]) -> None:
+    """Random split, a split column (with the rows it names per part) or a second file as the test set."""
+    state = st.session_state
+    # The mode follows the settings (a preset or an imported config may have set them).
+    just_picked = state.pop("csv_split_pick", False)
+    if state.get("data.split_column"):
+        state["csv_split_mode"] = "column"
+    elif state.get("data.test_upload"):
+        state["csv_split_mode"] = "file"
+    elif state.get("csv_split_mode") not in ("random", "file") and not just_picked:
+        state["csv_split_mode"] = "random"
+    st.radio(
+        "Split",
+        list(SPLIT_MODES),
+        key="csv_split_mode",
+        format_func=SPLIT_MODES.get,
+        horizontal=True,
+        on_change=lambda: _split_mode(state["csv_split_mode"]),
+        help="Your own test set: the kept checkpoint is evaluated on exactly those rows.",
+    )
+    mode = state["csv_split_mode"]
+    if mode == "column":
+        _split_column_inputs(frame, columns)
+    elif mode == "file":
+        _test_file_inputs(uploads_dir)
+
+
+def _split_column_inputs(frame, columns: list[str]) -> None:
+    state = st.session_state
+    taken = {state.get("data.target_column"), state.get("data.text_column")}
+    options = [c for c in columns if c not in taken]
+    if not options:
+        st.warning("Every column is in use: add a column naming each row's part (train / validation / test).")
+        return
+    if state.get("data.split_column") not in options:
+        guesses = [c for c in options if c.strip().casefold() in _SPLIT_GUESSES]
+        state["data.split_column"] = (guesses or options)[0]
+    st.selectbox(
+        "Split column",
+        options,
+        key="data.split_column",
+        help="Each row says train, test or validation (also val), in any case; it is not a feature.",
+    )
+    try:
+        _, part = datasets.split_by_column(frame, read_config().data)
+    except datasets.DatasetError:
+        return  # validate() names the values it refuses
+    counts = datasets.part_counts(part) or (0, 0, 0)
+    st.caption(
+        md(
+            f"{state['data.split_column']}: "
+            + ", ".join(f"{name} {n:,} rows" for name, n in zip(PART_NAMES, counts) if n)
+            + "."
+        )
+    )
+    if counts[1]:
+        st.caption(
+            "The validation rows are the validation data: the validation split share is not used "
+            "(it must stay above 0, or there is no validation)."
+        )
+
+
+def _test_file_inputs(uploads_dir: Path) -> None:
+    state = st.session_state
+    upload = st.file_uploader("Test set CSV (the same columns)", type=["csv"], key="csv_test_upload")
+    if upload is not None and state.get("csv_test_upload_seen") != upload.file_id:
+        try:
+            state["data.test_upload"] = uploads.store(upload.getvalue(), uploads_dir, ".csv")
+        except OSError as exc:
+            st.error(md(f"Could not keep the upload in the runs folder: {exc.strerror or exc}."))
+            return
+        state["csv_test_upload_seen"] = upload.file_id
+        state["data.test_file_name"] = uploads.display_name(upload.name)
+    test_id = state.get("data.test_upload")
+    if not test_id:
+        st.info("Upload the test set: a CSV with the same columns. Until then the split is random.")
+        return
+    name = state.get("data.test_file_name") or "the test file"
+    try:
+        rows = len(datasets.read_upload(test_id, read_config().data.csv, uploads_dir).frame)
+    except datasets.DatasetError:
+        return  # validate() says what is wrong with it
+    st.caption(md(f"{name}: {rows:,} test rows, read like the training file."))
+
+
+def _test_share() -> None:
+    """The test share slider; disabled, with the reason, when the data names the test rows."""
+    state = st.session_state
+    given = state.get("data.split_column") or state.get("data.test_upload")
+    _slider(
+        st,
+        "Test share",
+        "data.test_fraction",
+        step=0.05,
+        help="Held out for the final test.",
+        disabled=bool(given),
+    )
+    if given:
+        what = "split column" if state.get("data.split_column") else "test file"
+        st.caption(f"Not used: the {what} names the test rows.")
+
+
+def _padding_choice(spec) -> None:
+    """Which end of a long text is kept and where a short one is padded (data.truncating / padding)."""
+    state = st.session_state
+    n = state.get("data.maxlen", 400)
+    ways = {
+        "pre": f"Keep the last {n} tokens, pad at the front (as the tutorial / pad_sequences)",
+        "post": f"Keep the first {n} tokens, pad at the end",
+    }
+    truncating = state.get("data.truncating") or spec.default_pad
+    padding = state.get("data.padding") or spec.default_pad
+    if truncating == padding:
+        state["data_pad_way"] = truncating
+    else:  # a config set them apart: shown as it is, until a choice here
+        ways["mixed"] = f"truncating {truncating}, padding {padding} (as the config says)"
+        state["data_pad_way"] = "mixed"
+
+    def chosen() -> None:
+        way = state["data_pad_way"]
+        if way in ("pre", "post"):
+            state["data.truncating"] = state["data.padding"] = way
+
+    st.radio("Long and short texts", list(ways), key="data_pad_way", format_func=ways.get, on_change=chosen)
 
 
 def _apply_fix(values: dict[str, Any]) -> None:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from core.config import TASKS, DataConfig
+from core.config import TASKS, DataConfig, Pad
 
 if TYPE_CHECKING:
     from core.codegen import Piece, ScriptContext
@@ -62,6 +62,7 @@ class DatasetInfo:
     n_samples: int | None
     columns: tuple[str, ...] = ()  # every column of a CSV file
     input_shape: tuple[int, ...] | None = None  # per sample, as the model sees it
+    given_parts: tuple[int, int, int] | None = None  # rows the data names train / validation / test
 
 
 @dataclass
@@ -98,6 +99,8 @@ class DatasetSpec:
     offline: bool  # works without internet
     fixed_shape: tuple[int, ...] | None = None  # per-sample shape when no setting or file decides it
     own_test_split: bool = False  # the data comes with its test part (data.test_fraction unused)
+    # Sequences: how texts are cut and padded when data.truncating / data.padding are None.
+    default_pad: ClassVar[Pad] = "post"
 
     def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
         raise NotImplementedError

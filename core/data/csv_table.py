@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.codegen import Piece, ScriptContext, code
-from core.config import CsvFormat, DataConfig
+from core.config import SPLIT_PARTS, CsvFormat, DataConfig
 from core.data import uploads
 from core.data.contract import MIN_ROWS, DatasetError
 
@@ -370,6 +370,126 @@ def read_config_csv(cfg: DataConfig, uploads_dir: str | os.PathLike | None) -> p
     return read_upload(cfg.upload, cfg.csv, uploads_dir).frame
 
 
+# -- the parts a file names: a split column, or a second file as the test set ---------------------
+
+PART_CODES = {"train": 0, "validation": 1, "test": 2}  # split.TRAIN, VALIDATION, TEST
+
+
+def config_table(
+    cfg: DataConfig, uploads_dir: str | os.PathLike | None, *, text: bool
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows a run uses and, when the data names them, each row's part (0 train, 1 validation,
+    2 test): from ``data.split_column`` (dropped from the frame: it is no feature), or the rows of
+    ``data.test_upload`` appended as the test part. None: the split is drawn at random."""
+    df = read_config_csv(cfg, uploads_dir)
+    if cfg.split_column is not None and cfg.test_upload is not None:
+        raise DatasetError(
+            "Choose one way to name the test set: a split column (data.split_column) or a second "
+            "file (data.test_upload), not both."
+        )
+    if cfg.split_column is not None:
+        return split_by_column(df, cfg)
+    if cfg.test_upload is not None:
+        test = read_test_csv(cfg, uploads_dir)
+        return with_test_file(df, test, cfg, text=text)
+    return df, None
+
+
+def split_by_column(df: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """The frame without the split column, and the part each row names there (train, test,
+    validation or val; case and surrounding spaces do not matter). Anything else is refused,
+    naming the value and how many rows hold it; so is a file without train or test rows."""
+    name = cfg.split_column
+    column = _column(df, name, "split column (the one naming each row's part)")
+    for other, what in ((cfg.target_column, "target"), (cfg.text_column, "text")):
+        if name == other:
+            raise DatasetError(
+                f"The split column {name!r} is also the {what} column: pick a column that holds "
+                "train / test / validation for each row (data.split_column)."
+            )
+    words = column.map(lambda v: v.strip().casefold() if isinstance(v, str) else None)
+    codes = words.map(lambda w: PART_CODES.get(SPLIT_PARTS.get(w, ""), -1) if w is not None else -1)
+    bad = codes.to_numpy() < 0
+    if bad.any():
+        rows_of: dict[str, list[int]] = {}  # each refused value: the data rows holding it
+        for pos in np.flatnonzero(bad):
+            value = column.iloc[pos]
+            value = value.item() if isinstance(value, np.generic) else value  # 1, not np.int64(1)
+            rows_of.setdefault("an empty cell" if _blank(value) else _quote(value), []).append(int(pos) + 1)
+        listed = [
+            f"{value} ({len(rows):,} row{'s' if len(rows) != 1 else ''}, first on data row {rows[0]:,})"
+            for value, rows in list(rows_of.items())[:5]
+        ]
+        tally = rows_of
+        more = f" and {len(tally) - 5:,} other values" if len(tally) > 5 else ""
+        raise DatasetError(
+            f"The split column {name!r} holds {', '.join(listed)}{more}: each row must say train, test "
+            "or validation (val), in any case. Fix those cells, or pick another split column."
+        )
+    part = codes.to_numpy(dtype=np.int64)
+    for code_, word in ((0, "train"), (2, "test")):
+        if not (part == code_).any():
+            found = ", ".join(
+                f"{w} ({int((part == c).sum()):,})" for w, c in PART_CODES.items() if (part == c).any()
+            )
+            raise DatasetError(
+                f"The split column {name!r} names no {word} rows (it names {found}): a run needs "
+                f"train and test rows. Mark some rows {word}, or choose a random split."
+            )
+    return df.drop(columns=[name]), part
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
+def part_counts(part: np.ndarray | None) -> tuple[int, int, int] | None:
+    """Rows named train, validation and test."""
+    if part is None:
+        return None
+    return tuple(int((part == c).sum()) for c in (0, 1, 2))  # type: ignore[return-value]
+
+
+def read_test_csv(cfg: DataConfig, uploads_dir: str | os.PathLike | None) -> pd.DataFrame:
+    """The second file, read the way the first one is (data.csv)."""
+    name = cfg.test_file_name or "the test file"
+    try:
+        return read_upload(cfg.test_upload, cfg.csv, uploads_dir).frame
+    except DatasetError as exc:
+        raise DatasetError(f"The test file {name}: {exc}", fixes=exc.fixes) from None
+
+
+def with_test_file(
+    df: pd.DataFrame, test: pd.DataFrame, cfg: DataConfig, *, text: bool
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Both files as one frame (the test rows last, in the first file's column order) and each
+    row's part; the test file must have exactly the first file's columns."""
+    name = cfg.test_file_name or "the test file"
+    missing = [c for c in df.columns if c not in test.columns]
+    extra = [c for c in test.columns if c not in df.columns]
+    if missing or extra:
+        said = []
+        if missing:
+            said.append(f"lacks {', '.join(map(_quote, missing))}")
+        if extra:
+            said.append(f"has {', '.join(map(_quote, extra))}, which the training file does not")
+        raise DatasetError(
+            f"The test file {name} must have the training file's columns; it {' and '.join(said)}. "
+            "Give both files the same header row."
+        )
+    test = test[list(df.columns)]
+    problems = text_problems(test, cfg) if text else table_problems(test, cfg)[0]
+    if problems:
+        raise DatasetError(f"In the test file {name}: " + " ".join(problems))
+    both = pd.concat([df, test], ignore_index=True)
+    part = np.concatenate([np.zeros(len(df), np.int64), np.full(len(test), 2, np.int64)])
+    return both, part
+
+
 def _column(df: pd.DataFrame, name: str | None, what: str) -> pd.Series:
     cols = ", ".join(map(str, df.columns))
     if not name:
@@ -394,6 +514,18 @@ def numeric_table(df: pd.DataFrame, cfg: DataConfig):
     if len(df.columns) < 2:
         raise DatasetError(f"The file has only the target column {cfg.target_column!r}; add feature columns.")
     _check_min_rows(df)
+    problems, fixes = table_problems(df, cfg)
+    if problems:
+        raise DatasetError(" ".join(problems), fixes=fixes)
+    y, task, classes = _encode_target(target, cfg.task)
+    features = df.drop(columns=[cfg.target_column])
+    numbers = features.apply(_as_numbers).astype(np.float64)
+    return numbers, y, task, classes
+
+
+def table_problems(df: pd.DataFrame, cfg: DataConfig) -> tuple[list[str], list]:
+    """Every problem of a table's cells at once (feature columns that are not numbers, empty or
+    infinite cells), and the fixes the page may offer."""
     features = df.drop(columns=[cfg.target_column])
     problems = []
     text_cols, comma_cols = [], []
@@ -417,11 +549,7 @@ def numeric_table(df: pd.DataFrame, cfg: DataConfig):
             "numbers (e.g. one-hot) before uploading."
         )
     problems += _cell_problems(df)
-    if problems:
-        raise DatasetError(" ".join(problems), fixes=fixes)
-    y, task, classes = _encode_target(target, cfg.task)
-    numbers = features.apply(_as_numbers).astype(np.float64)
-    return numbers, y, task, classes
+    return problems, fixes
 
 
 def text_table(df: pd.DataFrame, cfg: DataConfig):
@@ -436,13 +564,7 @@ def text_table(df: pd.DataFrame, cfg: DataConfig):
         raise DatasetError(
             f"The text column {cfg.text_column!r} holds numbers, not text. Pick the text column."
         )
-    empty = text.isna() | (text.astype(str).str.strip() == "")
-    problems = []
-    if empty.any():
-        problems.append(
-            f"The text column {cfg.text_column!r} has empty texts ({_rows(empty)}): remove those rows."
-        )
-    problems += _cell_problems(df[[cfg.target_column]])
+    problems = text_problems(df, cfg)
     if problems:
         raise DatasetError(" ".join(problems))
     if cfg.task == "regression":
@@ -455,6 +577,18 @@ def text_table(df: pd.DataFrame, cfg: DataConfig):
             "classes."
         )
     return text.astype(str).tolist(), y, task, classes
+
+
+def text_problems(df: pd.DataFrame, cfg: DataConfig) -> list[str]:
+    """Empty texts, and empty or infinite labels."""
+    text = df[cfg.text_column]
+    empty = text.isna() | (text.astype(str).str.strip() == "")
+    problems = []
+    if empty.any():
+        problems.append(
+            f"The text column {cfg.text_column!r} has empty texts ({_rows(empty)}): remove those rows."
+        )
+    return problems + _cell_problems(df[[cfg.target_column]])
 
 
 def _check_min_rows(df: pd.DataFrame) -> None:
@@ -659,3 +793,57 @@ INFER_TASK = Piece(
             return "multiclass" if whole and few else "regression"
     ''')
 )
+
+
+def given_split(cfg: DataConfig) -> bool:
+    """Whether the data names each row's part (a split column, or a second file as the test set)."""
+    return cfg.split_column is not None or cfg.test_upload is not None
+
+
+_CODES = "{" + ", ".join(f'"{w}": {PART_CODES[p]}' for w, p in SPLIT_PARTS.items()) + "}"
+
+SPLIT_COLUMN_READ = Piece(
+    code(
+        '''
+        def read_parts(path):
+            """The CSV without SPLIT_COLUMN, and the part each row names there: 0 train,
+            1 validation, 2 test (train, validation or val, test; any case)."""
+            df = read_csv(path)
+            words = df[SPLIT_COLUMN].map(
+                lambda v: v.strip().casefold() if isinstance(v, str) else ""
+            )
+            codes = <<codes>>
+            unknown = sorted(set(words) - set(codes))
+            if unknown:
+                raise ValueError(f"{SPLIT_COLUMN}: {unknown} is not train, val(idation), test")
+            part = words.map(codes).to_numpy(np.int64)
+            return df.drop(columns=[SPLIT_COLUMN]), part
+        ''',
+        codes=_CODES,
+    )
+)
+
+TEST_FILE_READ = Piece(
+    code('''
+        def read_parts(path):
+            """The CSV and the test set TEST_CSV_PATH (the same columns) as one table, the test
+            rows last, and the part of each row: 0 train, 2 test."""
+            df = read_csv(path)
+            test = read_csv(TEST_CSV_PATH)
+            if set(test.columns) != set(df.columns):
+                raise ValueError(f"{TEST_CSV_PATH} must have the columns of {path}")
+            test = test[list(df.columns)]
+            part = np.repeat(np.array([0, 2], np.int64), [len(df), len(test)])
+            return pd.concat([df, test], ignore_index=True), part
+    ''')
+)
+
+
+def csv_parts_pieces(ctx: ScriptContext) -> list[Piece]:
+    """``read_parts`` when the data names each row's part; nothing for a random split."""
+    d = ctx.config.data
+    if d.split_column is not None:
+        return [SPLIT_COLUMN_READ]
+    if d.test_upload is not None:
+        return [TEST_FILE_READ]
+    return []

@@ -31,9 +31,11 @@ from core.data.csv_table import (
     detect_delimiter,
     infer_task,
     kept_text,
+    part_counts,
     read_csv,
     read_table,
     read_upload,
+    split_by_column,
 )
 from core.data.registry import DATASETS
 from core.data.sources.keras_sets import KerasSet
@@ -63,7 +65,9 @@ __all__ = [
     "read_csv",
     "read_table",
     "read_upload",
+    "part_counts",
     "spec_of",
+    "split_by_column",
     "split_sizes",
 ]
 
@@ -101,6 +105,17 @@ def load(cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Up
 
 def split_sizes(cfg: DataConfig, info: DatasetInfo, validation_split: float) -> tuple[int, int, int] | None:
     """(train, validation, test) sample counts the split will give, as scikit-learn rounds (ceil)."""
+    if info.given_parts is not None:  # the data names the parts (max_samples keeps a share of each)
+        total = sum(info.given_parts)
+        n_train, n_val, n_test = (
+            k if cfg.max_samples is None or cfg.max_samples >= total or not k
+            else max(1, round(cfg.max_samples * k / total))
+            for k in info.given_parts
+        )  # fmt: skip
+        if n_val == 0 and validation_split > 0:
+            n_val = math.ceil(n_train * validation_split)
+            n_train -= n_val
+        return n_train, n_val, n_test
     if spec_of(cfg.name).own_test_split or not info.n_samples:
         return None  # the data's own test split; large
     n = info.n_samples

@@ -83,8 +83,64 @@ def split_indices(
     return Parts(rest, val, test, note)
 
 
-def split_for(cfg: DataConfig, y: np.ndarray, task: str, validation_split: float, seed: int) -> Parts:
-    """``split_indices`` with the data settings of a config."""
+TRAIN, VALIDATION, TEST = 0, 1, 2  # the part a row belongs to, when the data names it
+
+
+def split_given(
+    part: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    *,
+    validation_split: float,
+    seed: int,
+    max_samples: int | None,
+) -> Parts:
+    """Row indices of train / validation / test when the data names each row's part (a split
+    column, or a second file as the test set). ``max_samples`` keeps a seeded, stratified share of
+    each part in proportion to its size; validation comes out of the train part, as today, unless
+    the data names validation rows, which then are the validation data."""
+    classify = task != "regression"
+    pools = [np.flatnonzero(part == k) for k in (TRAIN, VALIDATION, TEST)]
+    if max_samples is not None and max_samples < len(y):
+        pools = [
+            subsample(p, y, max(1, round(max_samples * len(p) / len(y))), seed, classify) if len(p) else p
+            for p in pools
+        ]
+    train, val, test = pools
+    note = ""
+    if len(val):
+        if validation_split == 0:
+            raise DatasetError(
+                f"The data names {len(val):,} validation rows, but the validation split is 0 (no "
+                "validation): set it above 0 to validate on those rows, or mark them train."
+            )
+        return Parts(train, val, test, note)
+    val = None
+    if validation_split > 0:
+        try:
+            train, val, note = take(train, y, validation_split, seed, classify)
+        except ValueError as exc:
+            raise DatasetError(
+                f"{len(train):,} training rows are too few for a validation split of "
+                f"{validation_split:g} ({exc}). Lower it, or use more data."
+            ) from None
+    return Parts(train, val, test, note)
+
+
+def split_for(
+    cfg: DataConfig,
+    y: np.ndarray,
+    task: str,
+    validation_split: float,
+    seed: int,
+    part: np.ndarray | None = None,
+) -> Parts:
+    """``split_indices`` with the data settings of a config; ``split_given`` when the data names
+    each row's part (``part``: TRAIN, VALIDATION or TEST per row)."""
+    if part is not None:
+        return split_given(
+            part, y, task, validation_split=validation_split, seed=seed, max_samples=cfg.max_samples
+        )
     return split_indices(
         y,
         task,
@@ -107,9 +163,10 @@ def split_and_scale(
     validation_split: float,
     seed: int,
     image_shape: tuple[int, ...] | None = None,
+    part: np.ndarray | None = None,
 ) -> Dataset:
     """Split rows, then standardize features with statistics of the training part only."""
-    parts = split_for(cfg, y, task, validation_split, seed)
+    parts = split_for(cfg, y, task, validation_split, seed, part)
     if image_shape is None:
         from sklearn.preprocessing import StandardScaler
 
@@ -241,6 +298,29 @@ SPLIT = Piece(
             if VALIDATION_SPLIT > 0:
                 rest, val = take(rest, y, VALIDATION_SPLIT, classify)
             return rest, val, test
+    ''')
+)
+
+
+SPLIT_GIVEN = Piece(
+    code('''
+        def split_given(y, part, classify):
+            """Rows of train, validation and test as the data names them (part: 0 train,
+            1 validation, 2 test). MAX_SAMPLES keeps a stratified share of each part; validation
+            comes out of the train part (VALIDATION_SPLIT) unless validation rows are named."""
+            pools = [np.flatnonzero(part == k) for k in (0, 1, 2)]
+            if MAX_SAMPLES is not None and MAX_SAMPLES < len(y):
+                for k, idx in enumerate(pools):
+                    n = max(1, round(MAX_SAMPLES * len(idx) / len(y)))
+                    if len(idx) and n < len(idx):
+                        pools[k] = take(idx, y, n, classify)[1]
+            train, val, test = pools
+            if len(val):
+                return train, val, test
+            val = None
+            if VALIDATION_SPLIT > 0:
+                train, val = take(train, y, VALIDATION_SPLIT, classify)
+            return train, val, test
     ''')
 )
 

@@ -191,7 +191,12 @@ def _header(ctx: _Context) -> str:
         f"Run it with:\n\n    {usage}",
         "It prints Keras' log of each epoch and, last, a line RESULT {...} with the best epoch, "
         "the epoch training stopped at and the test metrics of the kept model, as JSON."
-        + (" The CSV file defaults to the one the run was trained on (CSV_PATH)." if ctx.is_csv else ""),
+        + (" The CSV file defaults to the one the run was trained on (CSV_PATH)." if ctx.is_csv else "")
+        + (
+            " The test set is the second file, TEST_CSV_PATH."
+            if ctx.is_csv and cfg.data.test_upload is not None
+            else ""
+        ),
     ]
     if ctx.versions:
         paragraphs.append(
@@ -227,12 +232,18 @@ def _settings(ctx: _Context) -> str:
     rows: list[tuple[str, object, str]] = [("SEED", f.seed, "Python, NumPy and TensorFlow; also the splits")]
     task_note = "None: inferred from the target, as the app does" if ctx.is_csv else ""
     rows += [("TASK", ctx.task, task_note)]
-    if not ctx.spec.own_test_split:
+    given = d.split_column is not None or d.test_upload is not None  # the data names the test rows
+    if not ctx.spec.own_test_split and not given:
         rows += [("TEST_FRACTION", d.test_fraction, "share held out for the final test, first")]
     rows += [("VALIDATION_SPLIT", f.validation_split, "share of the rest for validation")]
     rows += [("MAX_SAMPLES", d.max_samples, "cap on the number of samples (None: all)")]
     if ctx.spec.input_kind == "sequence":
         rows += [("NUM_WORDS", d.num_words, "vocabulary size"), ("MAXLEN", d.maxlen, "tokens per text")]
+        if d.truncating is not None or d.padding is not None:
+            rows += [
+                ("TRUNCATING", d.truncating or ctx.spec.default_pad, "pre: keep the last MAXLEN tokens"),
+                ("PADDING", d.padding or ctx.spec.default_pad, "pre: zeros at the front"),
+            ]
     rows += ctx.spec.script_settings(ctx.script)
     for knob, facts in KNOBS.items():
         if knob in ctx.model.knobs:

@@ -14,11 +14,12 @@ import tempfile
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from core.codegen import Piece, ScriptContext, code, lit
-from core.config import DataConfig
+from core.config import DataConfig, Pad
 from core.data.contract import (
     Dataset,
     DatasetError,
@@ -29,6 +30,7 @@ from core.data.contract import (
     capped,
 )
 from core.data.split import DATA_TUPLE, Parts, subsample, take, to_dataset
+from core.data.text import pad_note, pad_way
 
 # Where keras.datasets.<name>.load_data fetches its files (keras/src/datasets/*.py, Keras 3.15).
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -101,7 +103,7 @@ class KerasSet(DatasetSpec):
         """(prep of rows of Keras' train + test arrays, shape, vocabulary, classes, description)."""
         raise NotImplementedError
 
-    def script_inputs(self) -> tuple[str, str, str]:
+    def script_inputs(self, cfg: DataConfig) -> tuple[str, str, str]:
         """(the x line, the prep function, the classes expression) of the exported loader."""
         raise NotImplementedError
 
@@ -179,7 +181,7 @@ class KerasSet(DatasetSpec):
         return x_tr, y_tr, x_te, y_te
 
     def script_pieces(self, ctx: ScriptContext) -> list[Piece]:
-        x_line, prep, classes = self.script_inputs()
+        x_line, prep, classes = self.script_inputs(ctx.config.data)
         source = code(
             '''
             def subsample(idx, y, n):
@@ -226,6 +228,7 @@ class KerasSequences(KerasSet):
     """IMDB: reviews as word ids (Keras' own index), padded to ``maxlen``."""
 
     script_load_args: str = "num_words=NUM_WORDS"
+    default_pad: ClassVar[Pad] = "pre"  # keras.utils.pad_sequences' own, as the tutorial calls it
 
     def load_kwargs(self, cfg: DataConfig) -> dict[str, int]:
         return {"num_words": cfg.num_words}
@@ -234,18 +237,32 @@ class KerasSequences(KerasSet):
         import keras
 
         x_all = np.concatenate([np.asarray(x_tr, dtype=object), np.asarray(x_te, dtype=object)])
+        truncating, padding = pad_way(cfg, self.default_pad)
 
         def prep(rows: np.ndarray) -> np.ndarray:
-            return keras.utils.pad_sequences(list(x_all[rows]), maxlen=cfg.maxlen).astype(np.int32)
+            return keras.utils.pad_sequences(
+                list(x_all[rows]), maxlen=cfg.maxlen, truncating=truncating, padding=padding
+            ).astype(np.int32)
 
         what = f"{cfg.num_words:,}-word vocabulary, length {cfg.maxlen}"
+        if (truncating, padding) != ("pre", "pre"):
+            what += pad_note(truncating, padding)
         return prep, (cfg.maxlen,), cfg.num_words, ["negative", "positive"], what
 
-    def script_inputs(self) -> tuple[str, str, str]:
-        prep = code("""
-            def prep(rows):
-                return keras.utils.pad_sequences(list(x[rows]), maxlen=MAXLEN).astype(np.int32)
-        """)
+    def script_inputs(self, cfg: DataConfig) -> tuple[str, str, str]:
+        if cfg.truncating is None and cfg.padding is None:  # pad_sequences' own way: pre, pre
+            prep = code("""
+                def prep(rows):
+                    return keras.utils.pad_sequences(list(x[rows]), maxlen=MAXLEN).astype(np.int32)
+            """)
+        else:
+            prep = code("""
+                def prep(rows):
+                    padded = keras.utils.pad_sequences(
+                        list(x[rows]), maxlen=MAXLEN, truncating=TRUNCATING, padding=PADDING
+                    )
+                    return padded.astype(np.int32)
+            """)
         x_line = "x = np.concatenate([np.asarray(x_tr, dtype=object), np.asarray(x_te, dtype=object)])"
         return x_line, prep, '["negative", "positive"]'
 
@@ -269,7 +286,8 @@ class KerasImages(KerasSet):
 
         return prep, (h, w, 1), None, self.classes(), f"{h}x{w} images"
 
-    def script_inputs(self) -> tuple[str, str, str]:
+    def script_inputs(self, cfg: DataConfig) -> tuple[str, str, str]:
+        del cfg
         prep = code("""
             def prep(rows):
                 images = x[rows].astype(np.float32) / 255.0

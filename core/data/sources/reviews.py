@@ -17,7 +17,7 @@ from core.codegen import Piece, ScriptContext, code
 from core.config import DataConfig
 from core.data.contract import GENERATOR_SEED, Dataset, DatasetInfo, DatasetSpec, Setting, Uploads
 from core.data.split import DATA_TUPLE, SPLIT
-from core.data.text import TEXT, text_dataset
+from core.data.text import pad_way, text_dataset, text_piece
 
 SIZE = 2000  # reviews when data.max_samples is not set (it sets the generated size)
 
@@ -143,7 +143,8 @@ class GeneratedReviews(DatasetSpec):
             generator=_generator_source(),
             size=str(SIZE),
         )
-        return [DATA_TUPLE, SPLIT, TEXT, Piece(source)]
+        own = pad_way(ctx.config.data, self.default_pad) == ("post", "post")
+        return [DATA_TUPLE, SPLIT, text_piece(own_padding=own), Piece(source)]
 
 
 TEXT_SENTIMENT = GeneratedReviews(

@@ -2,7 +2,8 @@
 
 The config names the upload by its content id (``data.upload``), never by a path; the file is read
 with the options the config holds (``data.csv``), once per upload and options
-(``core/data/csv_table.py``).
+(``core/data/csv_table.py``). The file may name its own split: a column naming each row's part
+(``data.split_column``) or a second upload that is the test set (``data.test_upload``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,19 @@ import numpy as np
 from core.codegen import Piece, ScriptContext, code
 from core.config import DataConfig
 from core.data.contract import Dataset, DatasetInfo, DatasetSpec, Setting, Uploads, capped, file_label
-from core.data.csv_table import INFER_TASK, csv_read_pieces, numeric_table, read_config_csv, text_table
-from core.data.split import DATA_TUPLE, SCALED_PREP, SPLIT, split_and_scale
-from core.data.text import TEXT, text_dataset
+from core.data.csv_table import (
+    INFER_TASK,
+    config_table,
+    csv_parts_pieces,
+    csv_read_pieces,
+    given_split,
+    numeric_table,
+    part_counts,
+    read_config_csv,
+    text_table,
+)
+from core.data.split import DATA_TUPLE, SCALED_PREP, SPLIT, SPLIT_GIVEN, split_and_scale
+from core.data.text import pad_way, text_dataset, text_piece
 
 
 def _task_line(ctx: ScriptContext) -> str:
@@ -37,27 +48,58 @@ class UploadedCsv(DatasetSpec):
             ("DELIMITER", d.csv.delimiter, '"auto": detected as the app does'),
             ("DECIMAL", d.csv.decimal, "decimal separator"),
         ]
+        if d.test_upload is not None:
+            name = d.test_file_name or "test.csv"
+            rows.append(("TEST_CSV_PATH", name, "the test set: the second file the run was given"))
         if self.input_kind == "sequence":
             rows.append(("TEXT_COLUMN", d.text_column, ""))
+        if d.split_column is not None:
+            rows.append(("SPLIT_COLUMN", d.split_column, "names each row's part: train, validation, test"))
         return [*rows, ("TARGET_COLUMN", d.target_column, "the column to predict")]
 
-    def _info(self, cfg: DataConfig, df, y, task: str, classes: list, shape: tuple[int, ...]) -> DatasetInfo:
-        columns = tuple(map(str, df.columns))
-        return DatasetInfo(task, self.input_kind, len(classes) or None, capped(len(y), cfg), columns, shape)
+    def _info(
+        self, cfg: DataConfig, columns, y, task: str, classes: list, shape: tuple[int, ...], part
+    ) -> DatasetInfo:
+        return DatasetInfo(
+            task,
+            self.input_kind,
+            len(classes) or None,
+            capped(len(y), cfg),
+            tuple(map(str, columns)),
+            shape,
+            part_counts(part),
+        )
 
     def _reader(self, ctx: ScriptContext) -> list[Piece]:
-        return [DATA_TUPLE, SPLIT, *csv_read_pieces(ctx), *([] if ctx.task else [INFER_TASK])]
+        given = given_split(ctx.config.data)
+        return [
+            DATA_TUPLE,
+            SPLIT_GIVEN if given else SPLIT,
+            *csv_read_pieces(ctx),
+            *csv_parts_pieces(ctx),
+            *([] if ctx.task else [INFER_TASK]),
+        ]
+
+    def _read_line(self, ctx: ScriptContext) -> str:
+        return "df, part = read_parts(path)" if given_split(ctx.config.data) else "df = read_csv(path)"
+
+    def _columns(self, cfg: DataConfig, uploads_dir: Uploads):
+        """The first file's columns (the split column among them) and the rows with their parts."""
+        df, part = config_table(cfg, uploads_dir, text=self.input_kind == "sequence")
+        columns = read_config_csv(cfg, uploads_dir).columns
+        return columns, df, part
 
 
 @dataclass(frozen=True)
 class TableCsv(UploadedCsv):
     def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
-        df = read_config_csv(cfg, uploads_dir)
+        columns, df, part = self._columns(cfg, uploads_dir)
         x, y, task, classes = numeric_table(df, cfg)
-        return self._info(cfg, df, y, task, classes, (x.shape[1],))
+        return self._info(cfg, columns, y, task, classes, (x.shape[1],), part)
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
-        x, y, task, classes = numeric_table(read_config_csv(cfg, uploads_dir), cfg)
+        df, part = config_table(cfg, uploads_dir, text=False)
+        x, y, task, classes = numeric_table(df, cfg)
         return split_and_scale(
             x.to_numpy(np.float64),
             y,
@@ -68,6 +110,7 @@ class TableCsv(UploadedCsv):
             cfg=cfg,
             validation_split=validation_split,
             seed=seed,
+            part=part,
         )
 
     def script_pieces(self, ctx: ScriptContext) -> list[Piece]:
@@ -75,18 +118,24 @@ class TableCsv(UploadedCsv):
             '''
             def load_data(path) -> Data:
                 """Your CSV: numeric feature columns, standardized; the target column encoded."""
-                df = read_csv(path)
+                <<read_line>>
                 <<task_line>>
                 y, classes = encode_target(df[TARGET_COLUMN], task)
                 features = df.drop(columns=[TARGET_COLUMN]).apply(pd.to_numeric)
                 x = features.astype(np.float64).to_numpy(np.float64)
-                train, val, test = split_indices(y, classify=task != "regression")
+                <<split_line>>
 
             <<prep>>
 
                 return to_data(prep, y, train, val, test, task, classes)
             ''',
+            read_line=self._read_line(ctx),
             task_line=_task_line(ctx),
+            split_line=(
+                'train, val, test = split_given(y, part, classify=task != "regression")'
+                if given_split(ctx.config.data)
+                else 'train, val, test = split_indices(y, classify=task != "regression")'
+            ),
             prep=textwrap.indent(SCALED_PREP, "    "),
         )
         return [*self._reader(ctx), Piece(source, ("from sklearn.preprocessing import StandardScaler",))]
@@ -95,28 +144,33 @@ class TableCsv(UploadedCsv):
 @dataclass(frozen=True)
 class TextCsv(UploadedCsv):
     def describe(self, cfg: DataConfig, uploads_dir: Uploads) -> DatasetInfo:
-        df = read_config_csv(cfg, uploads_dir)
+        columns, df, part = self._columns(cfg, uploads_dir)
         _, y, task, classes = text_table(df, cfg)
-        return self._info(cfg, df, y, task, classes, (cfg.maxlen,))
+        return self._info(cfg, columns, y, task, classes, (cfg.maxlen,), part)
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
-        texts, y, task, classes = text_table(read_config_csv(cfg, uploads_dir), cfg)
-        return text_dataset(texts, y, task, classes, cfg, validation_split, seed, file_label(cfg))
+        df, part = config_table(cfg, uploads_dir, text=True)
+        texts, y, task, classes = text_table(df, cfg)
+        return text_dataset(texts, y, task, classes, cfg, validation_split, seed, file_label(cfg), part)
 
     def script_pieces(self, ctx: ScriptContext) -> list[Piece]:
+        given = given_split(ctx.config.data)
         source = code(
             '''
             def load_data(path) -> Data:
                 """Your CSV of texts: the text column tokenized, the label column encoded."""
-                df = read_csv(path)
+                <<read_line>>
                 <<task_line>>
                 y, classes = encode_target(df[TARGET_COLUMN], task)
                 texts = df[TEXT_COLUMN].astype(str).tolist()
-                return vectorized(texts, y, task, classes)
+                return vectorized(texts, y, task, classes<<part>>)
             ''',
+            read_line=self._read_line(ctx),
             task_line=_task_line(ctx),
+            part=", part" if given else "",
         )
-        return [*self._reader(ctx), TEXT, Piece(source)]
+        own = pad_way(ctx.config.data, self.default_pad) == ("post", "post")
+        return [*self._reader(ctx), text_piece(given_split=given, own_padding=own), Piece(source)]
 
 
 CSV = TableCsv(
