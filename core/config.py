@@ -120,6 +120,10 @@ class DataConfig:
     max_samples: Annotated[int, _int(20, 10_000_000, "rows", "Seeded subsample of the data.")] | None = None
     num_words: Annotated[int, _int(100, 100_000, "words", "Text: vocabulary size, as in the seed.")] = 5000
     maxlen: Annotated[int, _int(1, 10_000, "tokens", "Text: sequence length, as in the seed.")] = 400
+    image_size: Annotated[int, _int(8, 256, "pixels", "images: each image resized to this square side.")] = 32
+    color_mode: Annotated[
+        Literal["grayscale", "rgb"], Field(description="images: 1 channel (grayscale) or 3 (rgb).")
+    ] = "rgb"
 
 
 @pydantic.with_config(_DECLARED)

@@ -41,7 +41,13 @@ _PREPARED = {
     "image": "split and scaled to 0..1",
     "sequence": "split and tokenized",
 }
-_STDLIB = {"argparse", "io", "json", "math", "os", "re", "typing"}
+_STDLIB = {"argparse", "io", "json", "math", "os", "re", "tempfile", "typing", "zipfile"}
+# Uploaded files the script reads (by source): the default name, and the argument's name in --help.
+_UPLOADED = {
+    "csv": ("data.csv", "CSV_FILE"),
+    "npz": ("data.npz", "NPZ_FILE"),
+    "images": ("images.zip", "ZIP_FILE"),
+}
 
 
 def export_script(config: RunConfig, *, data_path_hint: str | None = None) -> str:
@@ -110,9 +116,12 @@ class _Context:
         if spec.input_kind not in model.input_kinds:
             raise ValueError(f"The {model.label} does not take {spec.input_kind} data ({spec.label}).")
         task = spec.task if spec.task is not None else config.data.task
-        csv_path = (data_path_hint or config.data.file_name or "data.csv") if spec.source == "csv" else None
+        data_path = None
+        if spec.source in _UPLOADED:
+            data_path = data_path_hint or config.data.file_name or _UPLOADED[spec.source][0]
+        csv_path = data_path if spec.source == "csv" else None
         script = ScriptContext(
-            config, task, spec.input_kind, spec.label, spec.shape_for(config.data), csv_path
+            config, task, spec.input_kind, spec.label, spec.shape_for(config.data), csv_path, data_path
         )
         return cls(script, spec, model, dict(_versions()))
 
@@ -173,7 +182,8 @@ def _line(text: str) -> str:
 def _header(ctx: _Context) -> str:
     cfg = ctx.config
     es, ck = cfg.early_stopping, cfg.checkpoint
-    usage = f"python {script_file_name(cfg)}" + (" [CSV_FILE]" if ctx.is_csv else "")
+    reads = ctx.script.reads_file
+    usage = f"python {script_file_name(cfg)}" + (f" [{_UPLOADED[ctx.spec.source][1]}]" if reads else "")
     usage += " [--checkpoint PATH]" if ck.enabled else ""
     if es.enabled:
         stops = f"Stops: EarlyStopping on {_docstring_safe(es.monitor)}, patience {es.patience}."
@@ -191,7 +201,12 @@ def _header(ctx: _Context) -> str:
         f"Run it with:\n\n    {usage}",
         "It prints Keras' log of each epoch and, last, a line RESULT {...} with the best epoch, "
         "the epoch training stopped at and the test metrics of the kept model, as JSON."
-        + (" The CSV file defaults to the one the run was trained on (CSV_PATH)." if ctx.is_csv else ""),
+        + (" The CSV file defaults to the one the run was trained on (CSV_PATH)." if ctx.is_csv else "")
+        + (
+            " The file defaults to the one the run was trained on (DATA_PATH)."
+            if reads and not ctx.is_csv
+            else ""
+        ),
     ]
     if ctx.versions:
         paragraphs.append(
@@ -225,7 +240,7 @@ def _settings(ctx: _Context) -> str:
     cfg = ctx.config
     d, m, f = cfg.data, cfg.model, cfg.fit
     rows: list[tuple[str, object, str]] = [("SEED", f.seed, "Python, NumPy and TensorFlow; also the splits")]
-    task_note = "None: inferred from the target, as the app does" if ctx.is_csv else ""
+    task_note = "None: inferred from the target, as the app does" if ctx.script.reads_file else ""
     rows += [("TASK", ctx.task, task_note)]
     if not ctx.spec.own_test_split:
         rows += [("TEST_FRACTION", d.test_fraction, "share held out for the final test, first")]
@@ -449,6 +464,10 @@ def _main(ctx: _Context) -> _Piece:
     args_lines = []
     if ctx.is_csv:
         args_lines.append('    parser.add_argument("csv", nargs="?", default=CSV_PATH, help="the CSV file")')
+    elif ctx.script.reads_file:
+        args_lines.append(
+            '    parser.add_argument("data", nargs="?", default=DATA_PATH, help="the uploaded file")'
+        )
     if cfg.checkpoint.enabled:
         args_lines.append(
             '    parser.add_argument("--checkpoint", default=CHECKPOINT_PATH, help="where to save")'
@@ -508,7 +527,7 @@ def _main(ctx: _Context) -> _Piece:
         """,
         args="\n".join(args_lines),
         parse="args = parser.parse_args()" if args_lines else "parser.parse_args()  # only --help",
-        data_arg="args.csv" if ctx.is_csv else "",
+        data_arg="args.csv" if ctx.is_csv else ("args.data" if ctx.script.reads_file else ""),
         callbacks=callback_lines,
         validation=validation,
         names=", ".join(names),
