@@ -50,13 +50,17 @@ _UPLOADED = {
 }
 
 
-def export_script(config: RunConfig, *, data_path_hint: str | None = None) -> str:
-    """The run as a Python script. ``data_path_hint``: the CSV path to default to (CSV sets).
+def export_script(
+    config: RunConfig, *, data_path_hint: str | None = None, uploads_dir: datasets.Uploads = None
+) -> str:
+    """The run as a Python script. ``data_path_hint``: the uploaded file's path to default to (CSV,
+    .npz or zip sets). ``uploads_dir``: where an upload whose shape the script needs is (image
+    arrays: the CNN's layers depend on the image size); default ``<runs>/uploads``.
 
     Raises ValueError for a dataset or model the exporter does not know, or a model that does not
     take the dataset's kind of input (configs the app would not train either).
     """
-    ctx = _Context.of(config, data_path_hint)
+    ctx = _Context.of(config, data_path_hint, uploads_dir)
     pieces = [
         *ctx.spec.script_pieces(ctx.script),
         *_model_pieces(ctx),
@@ -106,7 +110,9 @@ class _Context:
     versions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, config: RunConfig, data_path_hint: str | None) -> _Context:
+    def of(
+        cls, config: RunConfig, data_path_hint: str | None, uploads_dir: datasets.Uploads = None
+    ) -> _Context:
         if config.data.name not in datasets.DATASETS:
             raise ValueError(f"Cannot export dataset {config.data.name!r}.")
         if config.model.name not in models.MODELS:
@@ -120,9 +126,13 @@ class _Context:
         if spec.source in _UPLOADED:
             data_path = data_path_hint or config.data.file_name or _UPLOADED[spec.source][0]
         csv_path = data_path if spec.source == "csv" else None
-        script = ScriptContext(
-            config, task, spec.input_kind, spec.label, spec.shape_for(config.data), csv_path, data_path
-        )
+        shape = spec.shape_for(config.data)
+        if shape is None and data_path is not None and spec.input_kind == "image":
+            try:  # the shape is the uploaded file's
+                shape = datasets.describe(config.data, uploads_dir=uploads_dir).input_shape
+            except datasets.DatasetError as exc:
+                raise ValueError(f"Cannot export this run: {exc}") from None
+        script = ScriptContext(config, task, spec.input_kind, spec.label, shape, csv_path, data_path)
         return cls(script, spec, model, dict(_versions()))
 
     @property
