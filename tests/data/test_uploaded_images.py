@@ -162,7 +162,7 @@ def test_loads_in_sorted_order_unpacked_once_into_the_uploads_folder():
     cfg = zip_config(image_zip(top="pets/"), color_mode="grayscale")
     ds = datasets.load(cfg, validation_split=0.2, seed=0)
     assert ds.classes == ["cats", "dogs"] and ds.input_shape == (8, 8, 1)
-    assert ds.x_train.dtype == np.float32 and 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert ds.x_train.dtype == np.float32 and ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
     assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 40
     folder = uploads.path_of(cfg.upload, None, ".zip").with_name(f"{cfg.upload}.images")
     assert sorted(p.name for p in folder.iterdir()) == ["cats", "dogs"]
