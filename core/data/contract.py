@@ -114,6 +114,11 @@ class DatasetSpec:
         del ctx
         return []
 
+    def upload_summary(self, cfg: DataConfig, uploads_dir: Uploads) -> str:
+        """What an uploaded file holds, one line for the page ("" for sets without an upload)."""
+        del cfg, uploads_dir
+        return ""
+
     def shape_for(self, cfg: DataConfig) -> tuple[int, ...] | None:
         """The per-sample shape, when the facts and the settings alone decide it."""
         if self.fixed_shape is not None:

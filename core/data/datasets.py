@@ -65,6 +65,7 @@ __all__ = [
     "read_upload",
     "spec_of",
     "split_sizes",
+    "upload_summary",
 ]
 
 
@@ -84,6 +85,11 @@ def describe(cfg: DataConfig, *, uploads_dir: Uploads = None) -> DatasetInfo:
     spec = spec_of(cfg.name)
     spec.check_task(cfg)
     return spec.describe(cfg, uploads_dir)
+
+
+def upload_summary(cfg: DataConfig, uploads_dir: Uploads = None) -> str:
+    """What the config's uploaded .npz or zip holds (arrays and shapes, classes and image counts)."""
+    return spec_of(cfg.name).upload_summary(cfg, uploads_dir)
 
 
 def load(cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads = None) -> Dataset:

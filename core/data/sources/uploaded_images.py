@@ -326,6 +326,9 @@ class UploadedImages(DatasetSpec):
             what=f"{shape[0]}x{shape[1]} {cfg.color_mode} images",
         )
 
+    def upload_summary(self, cfg: DataConfig, uploads_dir: Uploads) -> str:
+        return read_upload(cfg.upload, uploads_dir).summary()
+
     def script_settings(self, ctx: ScriptContext) -> list[Setting]:
         d = ctx.config.data
         return [

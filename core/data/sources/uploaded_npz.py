@@ -356,6 +356,9 @@ class UploadedNpz(DatasetSpec):
             what=what,
         )
 
+    def upload_summary(self, cfg: DataConfig, uploads_dir: Uploads) -> str:
+        return self._arrays(cfg, uploads_dir).summary()
+
     def script_settings(self, ctx: ScriptContext) -> list[Setting]:
         return [("DATA_PATH", ctx.data_path, "the .npz the run was trained on")]
 
