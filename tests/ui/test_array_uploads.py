@@ -59,7 +59,7 @@ def test_an_npz_upload_is_stored_described_and_trains(tmp_path):
     assert at.session_state["data.file_name"] == "my arrays.npz"
     assert uploads.path_of(upload_id, tmp_path / "runs" / "uploads", ".npz").read_bytes() == data
     assert any(
-        "my arrays.npz: x 120 samples of shape (4,), labels of dtype int64." == shown(c) for c in at.caption
+        shown(c) == "my arrays.npz: x 120 samples of shape (4,), labels of dtype int64." for c in at.caption
     )
     assert not errors(at)
     at.number_input(key="fit.max_epochs").set_value(3).run()
