@@ -65,8 +65,11 @@ __all__ = [
     "read_upload",
     "spec_of",
     "split_sizes",
+    "upload_suffix",
     "upload_summary",
 ]
+
+_UPLOAD_SUFFIXES = {"csv": ".csv", "npz": ".npz", "images": ".zip"}  # by source: how each kind is stored
 
 
 def spec_of(name: str) -> DatasetSpec:
@@ -85,6 +88,12 @@ def describe(cfg: DataConfig, *, uploads_dir: Uploads = None) -> DatasetInfo:
     spec = spec_of(cfg.name)
     spec.check_task(cfg)
     return spec.describe(cfg, uploads_dir)
+
+
+def upload_suffix(name: str) -> str | None:
+    """How a dataset's upload is stored (``.csv``, ``.npz``, ``.zip``); None for sets without one."""
+    spec = DATASETS.get(name)
+    return None if spec is None else _UPLOAD_SUFFIXES.get(spec.source)
 
 
 def upload_summary(cfg: DataConfig, uploads_dir: Uploads = None) -> str:

@@ -195,3 +195,15 @@ def test_an_uploaded_image_zip_trains_with_the_cnn_and_its_checkpoint_loads_back
     val = model.evaluate(ds.x_val, ds.y_val, batch_size=cfg.fit.batch_size, verbose=0, return_dict=True)
     assert val["loss"] == pytest.approx(best, abs=1e-5)
     assert snap.test_metrics["accuracy"] > 0.8
+
+
+def test_headless_data_file_is_stored_as_a_zip(tmp_path, capsys):
+    from core.__main__ import main
+
+    config = tmp_path / "run.json"
+    config.write_text(RunConfig(data=DataConfig(name="images"), model=ModelConfig(name="cnn")).to_json())
+    pets = tmp_path / "pets.zip"
+    pets.write_bytes(image_zip())
+    assert main(["validate", str(config), "--data-file", str(pets), "--runs-dir", str(tmp_path)]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert [p.suffix for p in (tmp_path / "uploads").iterdir()] == [".zip"]

@@ -4,7 +4,10 @@ one trains (tabular and images, with and without its own test part) and its chec
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +218,37 @@ def test_an_uploaded_npz_trains_and_its_checkpoint_loads_back(trainer, kind):
     val = model.evaluate(ds.x_val, ds.y_val, batch_size=cfg.fit.batch_size, verbose=0, return_dict=True)
     assert val["loss"] == pytest.approx(best, abs=1e-5)
     assert snap.test_metrics["accuracy"] > 0.8  # separable data: it learned something real
+
+
+def test_headless_data_file_is_stored_as_an_npz(tmp_path, capsys):
+    from core.__main__ import main
+
+    config = tmp_path / "run.json"
+    config.write_text(RunConfig(data=DataConfig(name="npz")).to_json())
+    arrays = tmp_path / "mine.npz"
+    arrays.write_bytes(npz_bytes(x=X, y=Y))
+    assert main(["validate", str(config), "--data-file", str(arrays), "--runs-dir", str(tmp_path)]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert [p.suffix for p in (tmp_path / "uploads").iterdir()] == [".npz"]
+
+
+def test_describing_an_npz_does_not_import_tensorflow(tmp_path):
+    script = (
+        "import sys\n"
+        "from core.config import DataConfig\n"
+        "from core.data import datasets\n"
+        "from tests.uploads import upload\n"
+        "from tests.data.array_files import blobs, npz_bytes\n"
+        "f = upload(npz_bytes(x=blobs()[0], y=blobs()[1]), 'a.npz', suffix='.npz')\n"
+        "print(datasets.describe(DataConfig(name='npz', **f)).n_samples)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"ESLAB_RUNS_DIR": str(tmp_path / "runs"), "PATH": "/usr/bin:/bin"},
+        cwd=str(Path(__file__).parents[2]),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "60"

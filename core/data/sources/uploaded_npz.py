@@ -410,7 +410,7 @@ class UploadedNpz(DatasetSpec):
 
 
             def given_test_indices(y, n_train, classify):
-                """The file's test part is the test part; validation comes out of its training part."""
+                """The file's own test part; validation comes out of its training part."""
                 keep_tr, keep_te = np.arange(n_train), np.arange(n_train, len(y))
                 if MAX_SAMPLES is not None and MAX_SAMPLES < len(y):
                     n_tr = max(1, round(MAX_SAMPLES * n_train / len(y)))
