@@ -207,3 +207,11 @@ def test_headless_data_file_is_stored_as_a_zip(tmp_path, capsys):
     assert main(["validate", str(config), "--data-file", str(pets), "--runs-dir", str(tmp_path)]) == 0
     assert "valid" in capsys.readouterr().out
     assert [p.suffix for p in (tmp_path / "uploads").iterdir()] == [".zip"]
+
+
+def test_an_image_cut_short_is_named_when_loading():
+    cut = PNG[: len(PNG) // 2]  # a PNG's signature and header, half its data
+    cfg = zip_config(classes_zip(**{"cats/cut.png": cut}))
+    assert datasets.describe(cfg).n_samples == 21  # its first bytes are a PNG's
+    with pytest.raises(datasets.DatasetError, match="The image 'cats/cut.png' cannot be decoded"):
+        datasets.load(cfg, validation_split=0.2, seed=0)

@@ -45,6 +45,9 @@ def test_x_and_y_describe_and_load_as_a_split_table():
     # Standardized with the training part's statistics only.
     assert np.allclose(ds.x_train.mean(axis=0), 0, atol=1e-5)
     assert ds.classes == ["0", "1", "2"]
+    # The page's cache keeps the labels, not the features: x is a stand-in of the same shape.
+    cached = uploaded_npz.read_upload(cfg.upload)
+    assert cached.x.shape == (60, 4) and cached.x.strides == (0, 0)
 
 
 def test_own_test_part_is_the_test_split_and_test_fraction_is_unused():

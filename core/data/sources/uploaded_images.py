@@ -389,6 +389,7 @@ class UploadedImages(DatasetSpec):
 def read_folder(folder: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The images of a folder of class folders as Keras reads them, scaled to 0..1; labels; classes."""
     import keras
+    import tensorflow as tf
 
     images = keras.utils.image_dataset_from_directory(
         str(folder),
@@ -401,10 +402,29 @@ def read_folder(folder: Path, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, 
         verbose=False,
     )
     classes = list(images.class_names)
-    batches = list(images.as_numpy_iterator())
+    try:
+        batches = list(images.as_numpy_iterator())
+    except tf.errors.OpError:
+        bad = _undecodable(folder)
+        raise DatasetError(
+            f"The image {bad!r} cannot be decoded (damaged or cut short): re-save it, or remove it, "
+            "and upload the zip again."
+        ) from None
     x = np.concatenate([b[0] for b in batches]) / 255.0
     y = np.concatenate([b[1] for b in batches]).astype(np.int64)
     return x, y, classes
+
+
+def _undecodable(folder: Path) -> str:
+    """The first image (in Keras' order) TensorFlow cannot decode, as a path inside the zip's folders."""
+    import tensorflow as tf
+
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            tf.io.decode_image(path.read_bytes(), expand_animations=False)
+        except tf.errors.OpError:
+            return path.relative_to(folder).as_posix()
+    return "?"
 
 
 IMAGES = UploadedImages(

@@ -12,11 +12,11 @@ CNN; uint8 pixels are divided by 255).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import textwrap
 import threading
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ def _mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MB"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class NpzArrays:
     """An uploaded .npz, checked: features and labels of every sample, the file's test part last."""
 
@@ -214,8 +214,10 @@ _read: collections.OrderedDict[tuple, NpzArrays | DatasetError] = collections.Or
 _read_lock = threading.Lock()
 
 
-def read_upload(upload_id: str | None, uploads_dir: Uploads = None) -> NpzArrays:
-    """An uploaded .npz, read once per content (the page asks on every rerun), then from a small cache."""
+def read_upload(upload_id: str | None, uploads_dir: Uploads = None, *, features: bool = False) -> NpzArrays:
+    """An uploaded .npz, checked once per content (the page asks on every rerun), then from a small
+    cache that keeps the labels but not the features (``x`` is a zero-memory stand-in of the same
+    shape and dtype); ``features=True`` reads the file again, for training."""
     if not upload_id:
         raise DatasetError("Upload an .npz file first.")
     try:
@@ -228,9 +230,12 @@ def read_upload(upload_id: str | None, uploads_dir: Uploads = None) -> NpzArrays
     key = (upload_id, str(path.parent), st.st_size, st.st_mtime_ns)
     with _read_lock:
         hit = _read.get(key)
+    if features and not isinstance(hit, DatasetError):
+        return read_npz(path)
     if hit is None:
         try:
-            hit = read_npz(path)
+            full = read_npz(path)
+            hit = dataclasses.replace(full, x=np.broadcast_to(np.zeros((), full.x.dtype), full.x.shape))
         except DatasetError as exc:
             hit = exc
         with _read_lock:
@@ -279,12 +284,12 @@ def encode(arrays: NpzArrays, task: str | None) -> tuple[np.ndarray, str, list[s
     return codes.astype(np.int64), task, [label_text(v) for v in classes.tolist()]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class UploadedNpz(DatasetSpec):
     """x of shape (n, features) (tabular) or (n, h, w[, c]) (image): which one is the plugin's fact."""
 
-    def _arrays(self, cfg: DataConfig, uploads_dir: Uploads) -> NpzArrays:
-        arrays = read_upload(cfg.upload, uploads_dir)
+    def _arrays(self, cfg: DataConfig, uploads_dir: Uploads, *, features: bool = False) -> NpzArrays:
+        arrays = read_upload(cfg.upload, uploads_dir, features=features)
         ndim = arrays.x.ndim
         xk = "x_train" if arrays.n_test else "x"
         shape = arrays.x.shape
@@ -316,7 +321,7 @@ class UploadedNpz(DatasetSpec):
         return DatasetInfo(task, self.input_kind, len(classes) or None, n, arrays.keys, self.shape_of(arrays))
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
-        arrays = self._arrays(cfg, uploads_dir)
+        arrays = self._arrays(cfg, uploads_dir, features=True)
         y, task, classes = encode(arrays, cfg.task)
         classify = task != "regression"
         if arrays.n_test:
