@@ -62,6 +62,7 @@ class DatasetInfo:
     n_samples: int | None
     columns: tuple[str, ...] = ()  # every column of a CSV file
     input_shape: tuple[int, ...] | None = None  # per sample, as the model sees it
+    test_samples: int | None = None  # a file's own test part (data.test_fraction unused), when it has one
 
 
 @dataclass

@@ -119,7 +119,7 @@ def split_sizes(cfg: DataConfig, info: DatasetInfo, validation_split: float) -> 
     if spec_of(cfg.name).own_test_split or not info.n_samples:
         return None  # the data's own test split; large
     n = info.n_samples
-    n_test = math.ceil(n * cfg.test_fraction)
+    n_test = math.ceil(n * cfg.test_fraction) if info.test_samples is None else info.test_samples
     rest = n - n_test
     n_val = math.ceil(rest * validation_split) if validation_split > 0 else 0
     return rest - n_val, n_val, n_test

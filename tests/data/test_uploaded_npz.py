@@ -58,6 +58,14 @@ def test_own_test_part_is_the_test_split_and_test_fraction_is_unused():
     np.testing.assert_array_equal(a.x_test, b.x_test)
     np.testing.assert_array_equal(a.y_test, Y[40:].astype(np.int32))
     assert "own test part" in a.description
+    # describe() counts what load() keeps, with max_samples too; the test part is the file's.
+    for cap in (None, 30, 45):
+        cfg = npz_config(npz_bytes(**arrays), max_samples=cap)
+        info = datasets.describe(cfg)
+        ds = datasets.load(cfg, validation_split=0.25, seed=0)
+        assert info.n_samples == len(ds.x_train) + len(ds.x_val) + len(ds.x_test)
+        assert info.test_samples == len(ds.x_test)
+        assert datasets.split_sizes(cfg, info, 0.25) == (len(ds.x_train), len(ds.x_val), len(ds.x_test))
 
 
 def test_text_labels_and_float_targets_infer_their_task_and_the_task_can_be_set():

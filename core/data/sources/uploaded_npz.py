@@ -318,7 +318,13 @@ class UploadedNpz(DatasetSpec):
         arrays = self._arrays(cfg, uploads_dir)
         _, task, classes = encode(arrays, cfg.task)
         n = len(arrays.y) if cfg.max_samples is None else min(len(arrays.y), cfg.max_samples)
-        return DatasetInfo(task, self.input_kind, len(classes) or None, n, arrays.keys, self.shape_of(arrays))
+        n_test = None
+        if arrays.n_test:  # as _given_test keeps them
+            n_tr = arrays.n_train if n == len(arrays.y) else max(1, round(n * arrays.n_train / len(arrays.y)))
+            n_test = arrays.n_test if n == len(arrays.y) else min(arrays.n_test, max(1, n - n_tr))
+            n = min(n_tr, arrays.n_train) + n_test
+        shape = self.shape_of(arrays)
+        return DatasetInfo(task, self.input_kind, len(classes) or None, n, arrays.keys, shape, n_test)
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
         arrays = self._arrays(cfg, uploads_dir, features=True)
