@@ -281,17 +281,7 @@ def _array_inputs(uploads_dir: Path, spec: datasets.DatasetSpec) -> None:
         )
         c2.radio("Colours", ["rgb", "grayscale"], key="data.color_mode", horizontal=True)
     name = state.get("data.file_name") or "your file"
-    cfg = read_config().data
-    try:
-        info = datasets.describe(cfg, uploads_dir=uploads_dir)
-    except datasets.DatasetError as exc:
-        st.error(md(f"{name}: {exc}"))
-        for fix_label, values in exc.fixes:
-            st.button(
-                fix_label, key=f"array_fix.{fix_label}", on_click=_apply_fix, args=(values,), type="primary"
-            )
-        return
-    st.caption(md(f"{name}: {datasets.upload_summary(cfg, uploads_dir)}"))
+    found = st.container()  # what the file holds, above the task (which stays reachable on an error)
     if spec.source == "npz":
         st.selectbox(
             "Task",
@@ -299,12 +289,23 @@ def _array_inputs(uploads_dir: Path, spec: datasets.DatasetSpec) -> None:
             key="data.task",
             format_func=lambda t: "infer from the labels" if t is None else t,
         )
-        if "x_test" in info.columns:
-            st.caption(
-                "The file's own test part (x_test, y_test) is the test split: the test share is unused."
-            )
     else:
-        state.pop("data.task", None)
+        state.pop("data.task", None)  # image folders are classes: binary or multiclass, by their count
+    cfg = read_config().data
+    try:
+        info = datasets.describe(cfg, uploads_dir=uploads_dir)
+    except datasets.DatasetError as exc:
+        found.error(md(f"{name}: {exc}"))
+        for fix_label, values in exc.fixes:
+            found.button(
+                fix_label, key=f"array_fix.{fix_label}", on_click=_apply_fix, args=(values,), type="primary"
+            )
+        return
+    found.caption(md(f"{name}: {datasets.upload_summary(cfg, uploads_dir)}"))
+    if "x_test" in info.columns:
+        found.caption(
+            "The file's own test part (x_test, y_test) is the test split: the test share is unused."
+        )
 
 
 def _stored(upload_id: str, uploads_dir: Path, suffix: str) -> bool:

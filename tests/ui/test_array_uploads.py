@@ -172,3 +172,15 @@ def test_a_zip_that_is_not_one_and_a_csv_id_left_over_are_handled():
     at.selectbox(key="data.name").set_value("npz").run()
     assert any("Upload an .npz" in shown(i) for i in at.info)
     assert not at.exception
+
+
+def test_a_task_that_does_not_fit_can_be_set_back():
+    x, y = blobs(60)
+    at = page_with("npz")
+    upload(at, "npz_upload", "three.npz", npz_bytes(x=x, y=y))
+    at.selectbox(key="data.task").set_value("binary").run()
+    assert any("Binary classification needs exactly 2 classes" in e for e in errors(at))
+    assert at.button(key="start").disabled
+    at.selectbox(key="data.task").set_value(None).run()
+    assert not errors(at)
+    assert not at.button(key="start").disabled
