@@ -75,3 +75,23 @@ def image_zip(
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def with_compression(data: bytes, method: int) -> bytes:
+    """A stored (uncompressed) zip relabelled as packed with ``method`` (9: deflate64, which Python's
+    zipfile cannot unpack), in every local and central header."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        i = out.find(signature)
+        while i >= 0:
+            out[i + offset : i + offset + 2] = method.to_bytes(2, "little")
+            i = out.find(signature, i + 4)
+    return bytes(out)
+
+
+def stored_zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()

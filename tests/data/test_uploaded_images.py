@@ -18,7 +18,7 @@ from core.data import datasets, uploads
 from core.data.sources import uploaded_images
 from core.engine.fit_one import load_checkpoint
 from core.store.runs import FINISHED
-from tests.data.array_files import image_zip, png, tiny_images
+from tests.data.array_files import image_zip, png, stored_zip, tiny_images, with_compression
 from tests.uploads import upload
 
 X, Y = tiny_images(20)
@@ -215,3 +215,8 @@ def test_an_image_cut_short_is_named_when_loading():
     assert datasets.describe(cfg).n_samples == 21  # its first bytes are a PNG's
     with pytest.raises(datasets.DatasetError, match="The image 'cats/cut.png' cannot be decoded"):
         datasets.load(cfg, validation_split=0.2, seed=0)
+
+
+def test_a_zip_packed_in_a_way_python_cannot_unpack_is_refused():
+    files = {f"{'cats' if i % 2 else 'dogs'}/{i}.png": PNG for i in range(12)}
+    assert "damaged or packed in a way" in refused(with_compression(stored_zip(files), 9))

@@ -17,7 +17,7 @@ from core.data import datasets
 from core.data.sources import uploaded_npz
 from core.engine.fit_one import load_checkpoint
 from core.store.runs import FINISHED
-from tests.data.array_files import blobs, npz_bytes, tiny_images
+from tests.data.array_files import blobs, npz_bytes, stored_zip, tiny_images, with_compression
 from tests.uploads import upload
 
 
@@ -263,3 +263,13 @@ def test_describing_an_npz_does_not_import_tensorflow(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "60"
+
+
+def test_a_damaged_or_strangely_packed_npz_is_refused():
+    members = {"x.npy": npz_member(X), "y.npy": npz_member(Y)}
+    assert "damaged or packed in a way" in refused(with_compression(stored_zip(members), 9))
+    packed = bytearray(_zip(members))
+    start = packed.find(b"x.npy") + 40  # inside x's deflate stream
+    packed[start : start + 200] = bytes(200)
+    message = refused(bytes(packed))
+    assert "damaged" in message or "not an .npz file" in message, message

@@ -19,6 +19,7 @@ import struct
 import tempfile
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,11 @@ EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_fro
 READ_BATCH = 64  # images per batch while reading the folder (the arrays do not depend on it)
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 _CACHE_SIZE = 4
+# A damaged member: a deflate stream cut short or corrupt, or a compression Python cannot unpack.
+UNREADABLE = (zlib.error, EOFError, NotImplementedError)
+_DAMAGED = (
+    "The zip is damaged or packed in a way Python cannot unpack: zip the folders again and upload that."
+)
 
 
 def _mb(n: float) -> str:
@@ -114,6 +120,8 @@ def list_zip(path: os.PathLike | str) -> ImageListing:
         raise DatasetError(
             "This is not a zip file: zip the folder of class folders and upload that."
         ) from None
+    except UNREADABLE:
+        raise DatasetError(_DAMAGED) from None
 
 
 def _listing(zf: zipfile.ZipFile) -> ImageListing:
@@ -260,8 +268,10 @@ def unpacked(upload_id: str, uploads_dir: Uploads) -> Path:
             if not folder.is_dir():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another process unpacked it meanwhile
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (zipfile.BadZipFile, *UNREADABLE)):
+            raise DatasetError(_DAMAGED) from None
         raise
     return folder
 

@@ -17,6 +17,7 @@ import os
 import textwrap
 import threading
 import zipfile
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ KEYS = ("x", "y", "x_train", "y_train", "x_test", "y_test")
 LAYOUTS = ({"x", "y"}, {"x_train", "y_train"}, {"x_train", "y_train", "x_test", "y_test"})
 _LAYOUT_TEXT = "x and y, or x_train and y_train (with x_test and y_test for your own test part)"
 _CACHE_SIZE = 2
+# A damaged member: a deflate stream cut short or corrupt, or a compression Python cannot unpack.
+UNREADABLE = (zlib.error, EOFError, NotImplementedError)
+_DAMAGED = "The .npz is damaged or packed in a way NumPy cannot read: save it again with numpy.savez."
 
 
 def _mb(n: float) -> str:
@@ -147,14 +151,19 @@ def read_npz(path: os.PathLike | str) -> NpzArrays:
         raise DatasetError(
             "This is not an .npz file (a zip of .npy arrays, as numpy.savez writes it)."
         ) from None
+    except UNREADABLE:
+        raise DatasetError(_DAMAGED) from None
     for key, (shape, dtype) in headers.items():
         if not shape:
             raise DatasetError(
                 f"Array {key!r} is a single number (shape ()); it must hold one entry per sample."
             )
         _numbers(key, dtype, text_ok=key.startswith("y"))
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in headers}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in headers}
+    except (zipfile.BadZipFile, ValueError, *UNREADABLE):
+        raise DatasetError(_DAMAGED) from None
     own_test = "x_test" in arrays
     xk, yk = ("x_train", "y_train") if "x_train" in arrays else ("x", "y")
     x, y = arrays[xk], _labels(yk, arrays[yk])
