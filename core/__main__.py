@@ -26,7 +26,7 @@ from pathlib import Path
 
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
 from core.config import RunConfig, check, errors, parse_json, printable, run_name_problem, schema
-from core.data import uploads
+from core.data import datasets, uploads
 from core.engine.fit_one import fit_begun
 from core.engine.queue import InvalidConfig, QueueFull, Trainer
 from core.engine.resume_point import ResumeError
@@ -151,7 +151,8 @@ def _read_config(path: Path) -> RunConfig | None:
 
 
 _DATA_FILE_HELP = (
-    "a local CSV for the csv / text_csv datasets: stored as an upload in the runs folder "
+    "a local CSV (csv / text_csv), .npz (npz / npz_images) or zip of image folders (images): stored as an "
+    "upload in the runs folder "
     "(<runs>/uploads) and named by the config's data.upload and data.file_name"
 )
 MAX_DATA_FILE = 200 * 2**20  # the app's upload limit (.streamlit/config.toml maxUploadSize)
@@ -179,7 +180,7 @@ def _with_data_file(config: RunConfig, data_file: Path | None, uploads_dir: Path
         )
         return None
     try:
-        upload_id = uploads.store(data, uploads_dir)
+        upload_id = uploads.store(data, uploads_dir, datasets.upload_suffix(config.data.name) or ".csv")
     except (uploads.UploadError, OSError) as exc:
         print(printable(f"error: cannot store --data-file in {uploads_dir}: {exc}"), file=sys.stderr)
         return None

@@ -77,6 +77,7 @@ class ScriptContext:
     data_label: str  # the dataset's label, for docstrings
     input_shape: tuple[int, ...] | None  # per sample, when it does not depend on a file
     csv_path: str | None  # the CSV the script reads by default (CSV sets only)
+    data_path: str | None = None  # any uploaded file the script reads by default (CSV, .npz, .zip)
 
     @property
     def has_val(self) -> bool:
@@ -85,6 +86,11 @@ class ScriptContext:
     @property
     def is_csv(self) -> bool:
         return self.csv_path is not None
+
+    @property
+    def reads_file(self) -> bool:
+        """The script reads an uploaded file: a command-line argument, defaulting to ``data_path``."""
+        return self.data_path is not None
 
 
 def setting(name: str, value: object, comment: str = "") -> tuple[str, object, str]:

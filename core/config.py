@@ -146,6 +146,10 @@ class DataConfig:
     test_file_name: FileName | None = None
     truncating: Annotated[Pad, Field(description=_TRUNCATING_DOC)] | None = None
     padding: Annotated[Pad, Field(description=_PADDING_DOC)] | None = None
+    image_size: Annotated[int, _int(8, 256, "pixels", "images: each image resized to this square side.")] = 32
+    color_mode: Annotated[
+        Literal["grayscale", "rgb"], Field(description="images: 1 channel (grayscale) or 3 (rgb).")
+    ] = "rgb"
 
 
 @pydantic.with_config(_DECLARED)

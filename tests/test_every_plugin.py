@@ -22,6 +22,7 @@ from core.config import DataConfig, FitConfig, ModelConfig, RunConfig
 from core.data import datasets
 from core.export.script import export_script
 from core.store.runs import FINISHED
+from tests.data.array_files import blobs, image_zip, npz_bytes, tiny_images
 from tests.data.test_datasets import accept_any_hash, keras_home  # noqa: F401 (fixtures, by name below)
 from tests.export.test_export import (
     assert_same_run,
@@ -83,6 +84,21 @@ def prepared_data(name: str, tmp_path: Path, request) -> tuple[DataConfig, list[
             **text,
         )
         return cfg, [str(upload_path(fields))]
+    if spec.source == "npz" and spec.input_kind == "tabular":
+        x, y = blobs(120)
+        fields = upload(npz_bytes(x=x, y=y), "arrays.npz", suffix=".npz")
+        cfg = DataConfig(name=name, **fields, max_samples=MAX_SAMPLES)
+        return cfg, [str(upload_path(fields, suffix=".npz"))]
+    if spec.source == "npz" and spec.input_kind == "image":  # with the file's own test part
+        x, y = tiny_images(120)
+        arrays = {"x_train": x[:90], "y_train": y[:90], "x_test": x[90:], "y_test": y[90:]}
+        fields = upload(npz_bytes(**arrays), "images.npz", suffix=".npz")
+        cfg = DataConfig(name=name, **fields, max_samples=MAX_SAMPLES)
+        return cfg, [str(upload_path(fields, suffix=".npz"))]
+    if spec.source == "images":
+        fields = upload(image_zip(n=60, top="pets/"), "pets.zip", suffix=".zip")
+        cfg = DataConfig(name=name, **fields, image_size=12, color_mode="rgb", max_samples=MAX_SAMPLES)
+        return cfg, [str(upload_path(fields, suffix=".zip"))]
     pytest.fail(
         f"No test data for dataset {name!r} (source {spec.source!r}, input kind {spec.input_kind!r}): "
         "teach prepared_data() in tests/test_every_plugin.py to provide it."

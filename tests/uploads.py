@@ -9,7 +9,10 @@ from core.data import uploads
 
 
 def upload(
-    content: str | bytes | os.PathLike, name: str | None = None, uploads_dir: str | os.PathLike | None = None
+    content: str | bytes | os.PathLike,
+    name: str | None = None,
+    uploads_dir: str | os.PathLike | None = None,
+    suffix: str = ".csv",
 ) -> dict[str, str]:
     """Stores ``content`` (text, bytes, or a file's path) under ``uploads_dir`` (default: the test's
     runs folder, see conftest) and returns the DataConfig fields naming it: upload and file_name."""
@@ -18,8 +21,10 @@ def upload(
         name = name or Path(content).name
     else:
         data = content.encode("utf-8") if isinstance(content, str) else content
-    return {"upload": uploads.store(data, uploads_dir), "file_name": name or "data.csv"}
+    return {"upload": uploads.store(data, uploads_dir, suffix), "file_name": name or f"data{suffix}"}
 
 
-def upload_path(fields: dict[str, str], uploads_dir: str | os.PathLike | None = None) -> Path:
-    return uploads.path_of(fields["upload"], uploads_dir)
+def upload_path(
+    fields: dict[str, str], uploads_dir: str | os.PathLike | None = None, suffix: str = ".csv"
+) -> Path:
+    return uploads.path_of(fields["upload"], uploads_dir, suffix)

@@ -145,6 +145,8 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
     st.caption(spec.description)
     if spec.source == "csv":
         _csv_inputs(uploads_dir, text=spec.name == "text_csv")
+    elif spec.source in ARRAY_UPLOADS:
+        _array_inputs(uploads_dir, spec)
     else:
         state.pop("data.task", None)  # a task override applies to CSV files only
         _split_mode("random")  # so do a split column and a test file
@@ -387,6 +389,88 @@ def _padding_choice(spec) -> None:
             state["data.truncating"] = state["data.padding"] = way
 
     st.radio("Long and short texts", list(ways), key="data_pad_way", format_func=ways.get, on_change=chosen)
+
+
+# Uploads of arrays and images: (stored suffix, uploader file type, the uploader's label, what to upload).
+ARRAY_UPLOADS = {
+    "npz": (
+        ".npz",
+        "npz",
+        ".npz file",
+        "Upload an .npz saved with numpy.savez: x and y, or x_train and y_train.",
+    ),
+    "images": (".zip", "zip", "Zip of class folders", "Upload a .zip with one folder of images per class."),
+}
+
+
+def _array_inputs(uploads_dir: Path, spec: datasets.DatasetSpec) -> None:
+    """Upload (stored by content id), what was found (or what is wrong, with its fix), the settings."""
+    state = st.session_state
+    suffix, kind, label, ask = ARRAY_UPLOADS[spec.source]
+    key = f"{spec.source}_upload"
+    upload = st.file_uploader(label, type=[kind], key=key)
+    if upload is not None and state.get(f"{key}_seen") != upload.file_id:
+        try:
+            upload_id = uploads.store(upload.getvalue(), uploads_dir, suffix)
+        except OSError as exc:
+            st.error(md(f"Could not keep the upload in the runs folder: {exc.strerror or exc}."))
+            return
+        state[f"{key}_seen"] = upload.file_id
+        if state.get("data.upload") != upload_id:
+            state["data.upload"] = upload_id
+            state.pop("data.task", None)
+        state["data.file_name"] = uploads.display_name(upload.name)
+    upload_id = state.get("data.upload")
+    if upload_id and not _stored(upload_id, uploads_dir, suffix) and _stored_as_other(upload_id, uploads_dir):
+        upload_id = None  # the upload of another kind of dataset (a CSV): this one needs its own file
+    if not upload_id:
+        state.pop("data.upload", None)
+        state.pop("data.file_name", None)
+        st.info(ask)
+        return
+    if spec.source == "images":
+        c1, c2 = st.columns(2)
+        _number(
+            c1, "Image size (pixels)", "data.image_size", step=8, help="Each image is resized to this square."
+        )
+        c2.radio("Colours", ["rgb", "grayscale"], key="data.color_mode", horizontal=True)
+    name = state.get("data.file_name") or "your file"
+    found = st.container()  # what the file holds, above the task (which stays reachable on an error)
+    if spec.source == "npz":
+        st.selectbox(
+            "Task",
+            [None, *metrics.TASKS],
+            key="data.task",
+            format_func=lambda t: "infer from the labels" if t is None else t,
+        )
+    else:
+        state.pop("data.task", None)  # image folders are classes: binary or multiclass, by their count
+    cfg = read_config().data
+    try:
+        info = datasets.describe(cfg, uploads_dir=uploads_dir)
+    except datasets.DatasetError as exc:
+        found.error(md(f"{name}: {exc}"))
+        for fix_label, values in exc.fixes:
+            found.button(
+                fix_label, key=f"array_fix.{fix_label}", on_click=_apply_fix, args=(values,), type="primary"
+            )
+        return
+    found.caption(md(f"{name}: {datasets.upload_summary(cfg, uploads_dir)}"))
+    if "x_test" in info.columns:
+        found.caption(
+            "The file's own test part (x_test, y_test) is the test split: the test share is unused."
+        )
+
+
+def _stored(upload_id: str, uploads_dir: Path, suffix: str) -> bool:
+    try:
+        return uploads.path_of(upload_id, uploads_dir, suffix).is_file()
+    except uploads.UploadError:
+        return False
+
+
+def _stored_as_other(upload_id: str, uploads_dir: Path) -> bool:
+    return any(_stored(upload_id, uploads_dir, suffix) for suffix in uploads.SUFFIXES)
 
 
 def _apply_fix(values: dict[str, Any]) -> None:

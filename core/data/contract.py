@@ -63,6 +63,7 @@ class DatasetInfo:
     columns: tuple[str, ...] = ()  # every column of a CSV file
     input_shape: tuple[int, ...] | None = None  # per sample, as the model sees it
     given_parts: tuple[int, int, int] | None = None  # rows the data names train / validation / test
+    test_samples: int | None = None  # a file's own test part (data.test_fraction unused), when it has one
 
 
 @dataclass
@@ -116,6 +117,11 @@ class DatasetSpec:
         """Extra named constants the pieces use (beyond SEED, TASK, the split and the model's)."""
         del ctx
         return []
+
+    def upload_summary(self, cfg: DataConfig, uploads_dir: Uploads) -> str:
+        """What an uploaded file holds, one line for the page ("" for sets without an upload)."""
+        del cfg, uploads_dir
+        return ""
 
     def shape_for(self, cfg: DataConfig) -> tuple[int, ...] | None:
         """The per-sample shape, when the facts and the settings alone decide it."""

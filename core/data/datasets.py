@@ -69,7 +69,11 @@ __all__ = [
     "spec_of",
     "split_by_column",
     "split_sizes",
+    "upload_suffix",
+    "upload_summary",
 ]
+
+_UPLOAD_SUFFIXES = {"csv": ".csv", "npz": ".npz", "images": ".zip"}  # by source: how each kind is stored
 
 
 def spec_of(name: str) -> DatasetSpec:
@@ -88,6 +92,17 @@ def describe(cfg: DataConfig, *, uploads_dir: Uploads = None) -> DatasetInfo:
     spec = spec_of(cfg.name)
     spec.check_task(cfg)
     return spec.describe(cfg, uploads_dir)
+
+
+def upload_suffix(name: str) -> str | None:
+    """How a dataset's upload is stored (``.csv``, ``.npz``, ``.zip``); None for sets without one."""
+    spec = DATASETS.get(name)
+    return None if spec is None else _UPLOAD_SUFFIXES.get(spec.source)
+
+
+def upload_summary(cfg: DataConfig, uploads_dir: Uploads = None) -> str:
+    """What the config's uploaded .npz or zip holds (arrays and shapes, classes and image counts)."""
+    return spec_of(cfg.name).upload_summary(cfg, uploads_dir)
 
 
 def load(cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads = None) -> Dataset:
@@ -119,7 +134,7 @@ def split_sizes(cfg: DataConfig, info: DatasetInfo, validation_split: float) -> 
     if spec_of(cfg.name).own_test_split or not info.n_samples:
         return None  # the data's own test split; large
     n = info.n_samples
-    n_test = math.ceil(n * cfg.test_fraction)
+    n_test = math.ceil(n * cfg.test_fraction) if info.test_samples is None else info.test_samples
     rest = n - n_test
     n_val = math.ceil(rest * validation_split) if validation_split > 0 else 0
     return rest - n_val, n_val, n_test

@@ -10,6 +10,8 @@ from core.data.sources.overfit import OVERFIT
 from core.data.sources.reviews import TEXT_SENTIMENT
 from core.data.sources.sklearn_sets import BREAST_CANCER, DIGITS, DIGITS_IMAGES, WINE
 from core.data.sources.uploaded_csv import CSV, TEXT_CSV
+from core.data.sources.uploaded_images import IMAGES
+from core.data.sources.uploaded_npz import NPZ, NPZ_IMAGES
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -23,6 +25,9 @@ DATASETS: dict[str, DatasetSpec] = {
         TEXT_SENTIMENT,
         CSV,
         TEXT_CSV,
+        NPZ,
+        NPZ_IMAGES,
+        IMAGES,
         IMDB,
         MNIST,
         FASHION_MNIST,

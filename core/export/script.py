@@ -41,16 +41,26 @@ _PREPARED = {
     "image": "split and scaled to 0..1",
     "sequence": "split and tokenized",
 }
-_STDLIB = {"argparse", "io", "json", "math", "os", "re", "typing"}
+_STDLIB = {"argparse", "io", "json", "math", "os", "re", "tempfile", "typing", "zipfile"}
+# Uploaded files the script reads (by source): the default name, and the argument's name in --help.
+_UPLOADED = {
+    "csv": ("data.csv", "CSV_FILE"),
+    "npz": ("data.npz", "NPZ_FILE"),
+    "images": ("images.zip", "ZIP_FILE"),
+}
 
 
-def export_script(config: RunConfig, *, data_path_hint: str | None = None) -> str:
-    """The run as a Python script. ``data_path_hint``: the CSV path to default to (CSV sets).
+def export_script(
+    config: RunConfig, *, data_path_hint: str | None = None, uploads_dir: datasets.Uploads = None
+) -> str:
+    """The run as a Python script. ``data_path_hint``: the uploaded file's path to default to (CSV,
+    .npz or zip sets). ``uploads_dir``: where an upload whose shape the script needs is (image
+    arrays: the CNN's layers depend on the image size); default ``<runs>/uploads``.
 
     Raises ValueError for a dataset or model the exporter does not know, or a model that does not
     take the dataset's kind of input (configs the app would not train either).
     """
-    ctx = _Context.of(config, data_path_hint)
+    ctx = _Context.of(config, data_path_hint, uploads_dir)
     pieces = [
         *ctx.spec.script_pieces(ctx.script),
         *_model_pieces(ctx),
@@ -100,7 +110,9 @@ class _Context:
     versions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, config: RunConfig, data_path_hint: str | None) -> _Context:
+    def of(
+        cls, config: RunConfig, data_path_hint: str | None, uploads_dir: datasets.Uploads = None
+    ) -> _Context:
         if config.data.name not in datasets.DATASETS:
             raise ValueError(f"Cannot export dataset {config.data.name!r}.")
         if config.model.name not in models.MODELS:
@@ -110,10 +122,17 @@ class _Context:
         if spec.input_kind not in model.input_kinds:
             raise ValueError(f"The {model.label} does not take {spec.input_kind} data ({spec.label}).")
         task = spec.task if spec.task is not None else config.data.task
-        csv_path = (data_path_hint or config.data.file_name or "data.csv") if spec.source == "csv" else None
-        script = ScriptContext(
-            config, task, spec.input_kind, spec.label, spec.shape_for(config.data), csv_path
-        )
+        data_path = None
+        if spec.source in _UPLOADED:
+            data_path = data_path_hint or config.data.file_name or _UPLOADED[spec.source][0]
+        csv_path = data_path if spec.source == "csv" else None
+        shape = spec.shape_for(config.data)
+        if shape is None and data_path is not None and spec.input_kind == "image":
+            try:  # the shape is the uploaded file's
+                shape = datasets.describe(config.data, uploads_dir=uploads_dir).input_shape
+            except datasets.DatasetError as exc:
+                raise ValueError(f"Cannot export this run: {exc}") from None
+        script = ScriptContext(config, task, spec.input_kind, spec.label, shape, csv_path, data_path)
         return cls(script, spec, model, dict(_versions()))
 
     @property
@@ -173,7 +192,8 @@ def _line(text: str) -> str:
 def _header(ctx: _Context) -> str:
     cfg = ctx.config
     es, ck = cfg.early_stopping, cfg.checkpoint
-    usage = f"python {script_file_name(cfg)}" + (" [CSV_FILE]" if ctx.is_csv else "")
+    reads = ctx.script.reads_file
+    usage = f"python {script_file_name(cfg)}" + (f" [{_UPLOADED[ctx.spec.source][1]}]" if reads else "")
     usage += " [--checkpoint PATH]" if ck.enabled else ""
     if es.enabled:
         stops = f"Stops: EarlyStopping on {_docstring_safe(es.monitor)}, patience {es.patience}."
@@ -195,6 +215,11 @@ def _header(ctx: _Context) -> str:
         + (
             " The test set is the second file, TEST_CSV_PATH."
             if ctx.is_csv and cfg.data.test_upload is not None
+            else ""
+        )
+        + (
+            " The file defaults to the one the run was trained on (DATA_PATH)."
+            if reads and not ctx.is_csv
             else ""
         ),
     ]
@@ -230,7 +255,7 @@ def _settings(ctx: _Context) -> str:
     cfg = ctx.config
     d, m, f = cfg.data, cfg.model, cfg.fit
     rows: list[tuple[str, object, str]] = [("SEED", f.seed, "Python, NumPy and TensorFlow; also the splits")]
-    task_note = "None: inferred from the target, as the app does" if ctx.is_csv else ""
+    task_note = "None: inferred from the target, as the app does" if ctx.script.reads_file else ""
     rows += [("TASK", ctx.task, task_note)]
     given = d.split_column is not None or d.test_upload is not None  # the data names the test rows
     if not ctx.spec.own_test_split and not given:
@@ -460,6 +485,10 @@ def _main(ctx: _Context) -> _Piece:
     args_lines = []
     if ctx.is_csv:
         args_lines.append('    parser.add_argument("csv", nargs="?", default=CSV_PATH, help="the CSV file")')
+    elif ctx.script.reads_file:
+        args_lines.append(
+            '    parser.add_argument("data", nargs="?", default=DATA_PATH, help="the uploaded file")'
+        )
     if cfg.checkpoint.enabled:
         args_lines.append(
             '    parser.add_argument("--checkpoint", default=CHECKPOINT_PATH, help="where to save")'
@@ -519,7 +548,7 @@ def _main(ctx: _Context) -> _Piece:
         """,
         args="\n".join(args_lines),
         parse="args = parser.parse_args()" if args_lines else "parser.parse_args()  # only --help",
-        data_arg="args.csv" if ctx.is_csv else "",
+        data_arg="args.csv" if ctx.is_csv else ("args.data" if ctx.script.reads_file else ""),
         callbacks=callback_lines,
         validation=validation,
         names=", ".join(names),

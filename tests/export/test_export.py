@@ -48,6 +48,7 @@ from core.data import datasets
 from core.data.sources.reviews import generate_reviews
 from core.export.script import export_config_json, export_script, script_file_name
 from core.store.runs import FINISHED
+from tests.data.array_files import blobs, npz_bytes, tiny_images
 from tests.uploads import upload, upload_path
 
 REPRO_TOL = 1e-6  # see the module docstring: measured difference is 0.0
@@ -170,12 +171,18 @@ COMBOS = [(d, m, None) for d, m in PAIRS] + [
 
 def base_config(dataset: str, model: str, task: str | None = None) -> RunConfig:
     regression = task == "regression"
+    source = datasets.DATASETS[dataset].source
+    uploaded = {"csv": ("0" * 32, "data.csv"), "images": ("0" * 32, "images.zip")}.get(source, (None, None))
+    if source == "npz":  # an image .npz's shape (the CNN's layers) is read from the file itself
+        x, y = tiny_images(40) if datasets.DATASETS[dataset].input_kind == "image" else blobs(40)
+        fields = upload(npz_bytes(x=x, y=y), "data.npz", suffix=".npz")
+        uploaded = (fields["upload"], fields["file_name"])
     return RunConfig(
         name=f"{dataset}-{model}",
         data=DataConfig(
             name=dataset,
-            upload="0" * 32 if datasets.DATASETS[dataset].source == "csv" else None,
-            file_name="data.csv" if datasets.DATASETS[dataset].source == "csv" else None,
+            upload=uploaded[0],
+            file_name=uploaded[1],
             target_column="label" if datasets.DATASETS[dataset].source == "csv" else None,
             text_column="review" if dataset == "text_csv" else None,
             task=task,
