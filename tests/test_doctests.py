@@ -11,6 +11,7 @@ MODULES = [
     "core.codegen",
     "core.data.contract",
     "core.models.contract",
+    "core.models.keras_file",
     "core.stopping.rules.rule",
 ]
 

@@ -21,6 +21,7 @@ def write_model(
     *,
     vocab: int | None = None,
     compile_with: tuple[str, str] | None = None,
+    units: int = 8,
     seed: int = 1,
 ) -> Path:
     """A small model for samples of ``input_shape`` and this task, saved as a .keras file.
@@ -34,14 +35,14 @@ def write_model(
     if vocab is not None:
         body = [
             keras.Input(shape=input_shape, dtype="int32"),
-            layers.Embedding(vocab, 8),
+            layers.Embedding(vocab, units),
             layers.GlobalAveragePooling1D(),
         ]
     else:
         body = [keras.Input(shape=input_shape)]
         if len(input_shape) > 1:
             body.append(layers.Flatten())
-        body += [layers.Dense(8, activation="relu"), layers.Dropout(0.1)]
+        body += [layers.Dense(units, activation="relu"), layers.Dropout(0.1)]
     model = keras.Sequential(body + head(keras, task, n_classes), name="my_model")
     if compile_with is not None:
         model.compile(optimizer=compile_with[0], loss=compile_with[1])
