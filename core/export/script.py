@@ -41,6 +41,7 @@ _PREPARED = {
     "image": "split and scaled to 0..1",
     "sequence": "split and tokenized",
 }
+_USES_LAYERS = re.compile(r"(?<![\w.])layers\.")  # `layers.Dense(...)`, not `keras.layers.Dense(...)`
 _STDLIB = {"argparse", "io", "json", "math", "os", "re", "typing"}
 
 
@@ -59,9 +60,11 @@ def export_script(config: RunConfig, *, data_path_hint: str | None = None) -> st
     ]
     imports = {line for piece in pieces for line in piece.imports}
     helpers = [p.code for p in pieces if p.code]
+    if any(_USES_LAYERS.search(text) for text in helpers):  # not so in a model file's script
+        imports.add("from keras import layers")
     parts = [
         _header(ctx),
-        _imports(imports | {"import keras", "import numpy as np", "from keras import layers"}),
+        _imports(imports | {"import keras", "import numpy as np"}),
         _settings(ctx),
     ]
     body = "\n\n\n".join(helpers)
