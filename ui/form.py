@@ -311,7 +311,7 @@ def _model_file_inputs(uploads_dir: Path, suffix: str) -> None:
     st.caption(
         md(
             f"{name}: input {facts.shape_text()}, output {facts.output_text()}, {facts.params:,} parameters, "
-            f"{facts.layers} layers, {compiled}{version}. Its saved weights are the starting point."
+            f"{facts.layers_text()}, {compiled}{version}. Its saved weights are the starting point."
         )
     )
     st.radio(

@@ -64,11 +64,18 @@ class KerasFileFacts:
     output_activation: str | None  # what that output goes through last ("softmax", "sigmoid", "linear")
     params: int  # every weight in the file (trainable or not), as count_params() counts them
     layers: int  # layers, not counting the Input
+    layer_classes: tuple[str, ...]  # their Keras classes, in order of first use, each once
     compiled: bool  # the file holds compile settings (an optimizer and a loss)
     keras_version: str | None
 
     def shape_text(self) -> str:
         return _shape(self.input_shape)
+
+    def layers_text(self, most: int = 6) -> str:
+        """``4 layers (Flatten, Dense, Dropout)``: what the model is made of, briefly."""
+        kinds = list(self.layer_classes[:most]) + (["..."] if len(self.layer_classes) > most else [])
+        inner = f" ({', '.join(kinds)})" if kinds else ""
+        return f"{self.layers:,} layer{'s' if self.layers != 1 else ''}{inner}"
 
     def output_text(self) -> str:
         if self.output_units is None:
@@ -349,6 +356,7 @@ def _architecture(config: dict) -> dict[str, Any]:
         "output_units": units,
         "output_activation": activation,
         "layers": len(body),
+        "layer_classes": tuple(dict.fromkeys(str(x.get("class_name"))[:40] for x in body)),
     }
 
 

@@ -121,10 +121,8 @@ class Uploaded(ModelSpec):
     def build_model(
         self, keras: Any, cfg: ModelConfig, ds: Dataset, fit: FitConfig, uploads_dir: Uploads
     ) -> Any:
-        facts = self.file_facts(
-            cfg, uploads_dir
-        )  # refuses Lambda layers and custom classes before Keras reads it
-        del facts
+        # The same checks as before training (Lambda layers, custom classes) before Keras reads it.
+        self.file_facts(cfg, uploads_dir)
         path = uploads.path_of(cfg.upload or "", uploads_dir, SUFFIX)
         own = cfg.compile == "own"
         try:

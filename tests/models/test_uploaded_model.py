@@ -245,7 +245,7 @@ def test_the_facts_are_read_without_tensorflow(tmp_path):
         f"f = read_facts(open({str(path)!r}, 'rb').read())\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
         "print(json.dumps([f.input_shape, f.output_units, f.output_activation, f.params, f.layers,\n"
-        "                  f.compiled]))\n"
+        "                  f.layer_classes, f.compiled]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2]
@@ -254,7 +254,8 @@ def test_the_facts_are_read_without_tensorflow(tmp_path):
     import keras
 
     model = keras.saving.load_model(path)
-    assert json.loads(out.stdout) == [[8, 8, 1], 10, "softmax", model.count_params(), 4, True]
+    layers = ["Flatten", "Dense", "Dropout"]
+    assert json.loads(out.stdout) == [[8, 8, 1], 10, "softmax", model.count_params(), 4, layers, True]
 
 
 # ------------------------------------------------------------------------------------------------

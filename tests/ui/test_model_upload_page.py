@@ -50,16 +50,18 @@ def test_without_a_file_the_page_asks_for_one_and_start_waits():
 
 
 def test_the_upload_is_described_and_trains_with_the_forms_settings(tmp_path):
+    import keras
+
     from ui.state import get_trainer
 
     path = write_model(tmp_path / "my model.keras", (64,), "multiclass", 10, units=16)
     at = with_model(path)
-    assert any(
-        shown(c) == "my model.keras: input (64,), output 10 softmax units, 1,210 parameters, 3 layers, "
-        "not compiled, saved with Keras " + __import__("keras").__version__ + ". Its saved weights are the "
+    expected = (
+        "my model.keras: input (64,), output 10 softmax units, 1,210 parameters, 3 layers (Dense, "
+        f"Dropout), not compiled, saved with Keras {keras.__version__}. Its saved weights are the "
         "starting point."
-        for c in at.caption
-    ), [shown(c) for c in at.caption]
+    )
+    assert any(shown(c) == expected for c in at.caption), [shown(c) for c in at.caption]
     assert not at.error
     assert at.radio(key="model.compile").value == "form"
     # The file has no compile settings of its own: choosing them is refused, naming the field.
