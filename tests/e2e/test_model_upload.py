@@ -8,6 +8,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.data import uploads
 from core.store.runs import FINISHED, RunStore
@@ -21,6 +22,23 @@ def _upload_model(page: Page, path) -> None:
     uploader = page.get_by_test_id("stFileUploader").filter(has_text="Model file (.keras)")
     uploader.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     wait_connected(page)
+
+
+def _choose_model(page: Page, label: str) -> None:
+    """Opens the Model selectbox and picks ``label``; again if a redraw closed the list first (a busy
+    machine redraws the sidebar while the click lands)."""
+    option = page.get_by_role("option", name=label)
+    for _ in range(3):
+        page.get_by_label("Model", exact=True).click()
+        try:
+            option.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            wait_connected(page)
+            continue
+        option.click()
+        break
+    wait_connected(page)
+    expect(page.get_by_label("Model", exact=True)).to_have_value(label)
 
 
 def test_a_keras_upload_is_checked_described_and_trained(server, page: Page, tmp_path):
@@ -40,9 +58,7 @@ def test_a_keras_upload_is_checked_described_and_trained(server, page: Page, tmp
     page.goto(f"{server.url}/Train")
     wait_connected(page)
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
-    page.get_by_label("Model", exact=True).click()
-    page.get_by_role("option", name="Your model (.keras)").click()
-    wait_connected(page)
+    _choose_model(page, "Your model (.keras)")
     expect(page.get_by_text("Upload a Keras 3 model")).to_be_visible()
     expect(page.get_by_role("button", name="Start training")).to_be_disabled()
 
