@@ -347,3 +347,26 @@ def test_own_compile_settings_train_and_the_exported_script_repeats_the_run(tmp_
 def test_a_bad_file_is_refused_by_read_facts_too(tmp_path):
     with pytest.raises(ModelFileError, match="Lambda layer"):
         read_facts(lambda_model(tmp_path).read_bytes())
+
+
+def test_the_headless_command_takes_the_model_file(tmp_path, capsys):
+    from core import __main__ as cli
+    from core.store.runs import RunStore
+
+    path = write_model(tmp_path / "cli model.keras", (64,), "multiclass", 10)
+    cfg = RunConfig(name="cli", model=ModelConfig(name="uploaded"), fit=FitConfig(max_epochs=2))
+    (tmp_path / "config.json").write_text(cfg.to_json())
+    runs = tmp_path / "cli-runs"
+    assert cli.main(["validate", str(tmp_path / "config.json"), "--runs-dir", str(runs)]) == 2
+    assert "error: model.upload: upload a .keras model file" in capsys.readouterr().err
+    assert (
+        cli.main(["train", str(tmp_path / "config.json"), "--runs-dir", str(runs), "--model-file", str(path)])
+        == 0
+    )
+    [run_id] = RunStore(runs).ids()
+    snap = RunStore(runs).load(run_id)
+    assert snap.status == FINISHED and len(snap.history) == 2
+    assert (snap.config.model.upload, snap.config.model.file_name) == (
+        uploads.content_id(path.read_bytes()),
+        "cli model.keras",
+    )
