@@ -145,8 +145,16 @@ def read_facts(data: bytes) -> KerasFileFacts:
             raise ModelFileError(
                 "config.json of this file is not a Keras model's config (not a JSON object)."
             )
-        _refuse_code_and_custom_classes(config)
-        facts = _architecture(config)
+        try:
+            _refuse_code_and_custom_classes(config)
+            facts = _architecture(config)
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(
+                "config.json of this file is not a Keras model's config the app can read: save the model "
+                'again with Keras 3, model.save("model.keras").'
+            ) from None
         params = _count_params(archive)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return KerasFileFacts(

@@ -370,3 +370,61 @@ def test_the_headless_command_takes_the_model_file(tmp_path, capsys):
         uploads.content_id(path.read_bytes()),
         "cli model.keras",
     )
+
+
+def _repacked(good: bytes, config: object) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(buffer, "w") as out:
+        for name in src.namelist():
+            data = src.read(name)
+            out.writestr(name, json.dumps(config).encode() if name == "config.json" else data)
+    return buffer.getvalue()
+
+
+def test_any_damage_to_config_json_is_a_message_never_a_crash(tmp_path):
+    """Hypothesis replaces any value in a real model's config.json with arbitrary JSON."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as hs
+
+    good = write_model(tmp_path / "good.keras", (8, 8, 1), "multiclass", 10).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(good)) as z:
+        original = json.loads(z.read("config.json"))
+    paths: list[tuple] = []
+
+    def collect(node, path=()):
+        paths.append(path)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                collect(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                collect(v, (*path, i))
+
+    collect(original)
+    values = hs.recursive(
+        hs.one_of(hs.none(), hs.booleans(), hs.integers(), hs.floats(), hs.text(max_size=8)),
+        lambda inner: hs.one_of(
+            hs.lists(inner, max_size=3), hs.dictionaries(hs.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=6,
+    )
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(hs.sampled_from(paths), values)
+    def check(path, value):
+        config = json.loads(json.dumps(original))
+        if not path:
+            config = value
+        else:
+            node = config
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+        try:
+            facts = read_facts(_repacked(good, config))
+        except ModelFileError as exc:
+            assert str(exc) and "Traceback" not in str(exc)
+        else:
+            assert facts.params > 0
+
+    check()
