@@ -95,10 +95,14 @@ def shape_text(shape: tuple[int | None, ...]) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_facts(path: str, size: int, mtime: float) -> KerasFileFacts:
+def _cached_facts(path: str, size: int, mtime: float) -> KerasFileFacts | str:
+    """The facts, or why there are none: a refused file is not read again on every page run."""
     del size, mtime  # part of the cache key only: a file is named by its content, but be safe
     with open(path, "rb") as fh:
-        return read_facts(fh.read(MAX_FILE_BYTES + 1))
+        try:
+            return read_facts(fh.read(MAX_FILE_BYTES + 1))
+        except ModelFileError as exc:
+            return str(exc)
 
 
 def facts_of_upload(upload_id: str, uploads_dir: str | os.PathLike | None = None) -> KerasFileFacts:
@@ -112,7 +116,10 @@ def facts_of_upload(upload_id: str, uploads_dir: str | os.PathLike | None = None
         raise ModelFileError(
             "The uploaded .keras file is not on this server (any more): upload it again."
         ) from None
-    return _cached_facts(str(path), stat.st_size, stat.st_mtime)
+    facts = _cached_facts(str(path), stat.st_size, stat.st_mtime)
+    if isinstance(facts, str):
+        raise ModelFileError(facts)
+    return facts
 
 
 def read_facts(data: bytes) -> KerasFileFacts:
