@@ -9,7 +9,8 @@ so it shows up in the app; the Keras-style log is printed as it is written.
 
 A config never names a file (``data.path`` is refused): ``--data-file PATH`` reads a local CSV given
 by the person running the command, stores it as an upload in the runs folder (``<runs>/uploads``)
-and sets the config's ``data.upload`` and ``data.file_name``, as an upload in the app does.
+and sets the config's ``data.upload`` and ``data.file_name``, as an upload in the app does;
+``--model-file PATH`` does the same with a ``.keras`` model (``model.upload``, ``model.file_name``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
     train.add_argument("--name", default=None, help="override the run's name")
     train.add_argument("--data-file", type=Path, default=None, help=_DATA_FILE_HELP)
+    train.add_argument("--model-file", type=Path, default=None, help=_MODEL_FILE_HELP)
     resume = sub.add_parser("resume", help="continue a stopped or interrupted run")
     resume.add_argument("run_id", help="the run's id (the 32 hex digits in the app's ?run= link)")
     resume.add_argument("--runs-dir", type=Path, default=None, help="where runs are stored")
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("validate", help="print a config's problems; exit 0 if it can train, 2 if not")
     check.add_argument("config", type=Path, help="a RunConfig as JSON")
     check.add_argument("--data-file", type=Path, default=None, help=_DATA_FILE_HELP)
+    check.add_argument("--model-file", type=Path, default=None, help=_MODEL_FILE_HELP)
     check.add_argument("--runs-dir", type=Path, default=None, help="where runs (and uploads) are stored")
     sub.add_parser("schema", help="print the JSON Schema every config is checked against")
     imp = sub.add_parser(
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         uploads_dir = _runs_root(args.runs_dir) / "uploads"
         config = _with_data_file(config, args.data_file, uploads_dir)
+        config = config and _with_model_file(config, args.model_file, uploads_dir)
         if config is None:
             return 2
         problems = validate(config, uploads_dir=uploads_dir)
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     uploads_dir = _runs_root(args.runs_dir) / "uploads"
     config = _with_data_file(config, args.data_file, uploads_dir)
+    config = config and _with_model_file(config, args.model_file, uploads_dir)
     if config is None:
         return 2
     _print_problems(validate(config, uploads_dir=uploads_dir))
@@ -195,6 +200,37 @@ def _read_data_file(path: Path, max_bytes: int) -> bytes | None:
     with open(path, "rb") as fh:
         data = fh.read(max_bytes + 1)
     return data if len(data) <= max_bytes else None
+
+
+_MODEL_FILE_HELP = (
+    "a local .keras model for the 'uploaded' model: stored as an upload in the runs folder and named by "
+    "the config's model.upload and model.file_name"
+)
+
+
+def _with_model_file(config: RunConfig, model_file: Path | None, uploads_dir: Path) -> RunConfig | None:
+    """The config with --model-file stored as an upload (.keras) and named by it."""
+    if model_file is None:
+        return config
+    try:
+        data = _read_data_file(model_file, MAX_DATA_FILE)
+    except OSError as exc:
+        print(
+            printable(f"error: --model-file: cannot read {model_file}: {exc.strerror or exc}"),
+            file=sys.stderr,
+        )
+        return None
+    if data is None:
+        print(printable(f"error: --model-file: {model_file} is over the {MAX_DATA_FILE // 2**20} MB limit."),
+              file=sys.stderr)  # fmt: skip
+        return None
+    try:
+        upload_id = uploads.store(data, uploads_dir, ".keras")
+    except (uploads.UploadError, OSError) as exc:
+        print(printable(f"error: cannot store --model-file in {uploads_dir}: {exc}"), file=sys.stderr)
+        return None
+    name = uploads.display_name(model_file.name)
+    return replace(config, model=replace(config.model, upload=upload_id, file_name=name))
 
 
 def _import(source: Path, name: str | None, tags: str | None, runs_dir: Path | None) -> int:

@@ -65,6 +65,7 @@ _FILE_NAME = r"^[^\x00-\x1f\x7f/\\]*$"  # a file's own name: no folders, no cont
 Bool = Annotated[bool, Field(strict=True)]
 _UPLOAD_DOC = "csv and text_csv: the uploaded file, by content id (the first 32 hex digits of its sha256)."
 _FILE_NAME_DOC = "The uploaded file's own name, for display only (never opened)."
+_MODEL_UPLOAD_DOC = "uploaded: the .keras model file, by content id (the first 32 hex digits of its sha256)."
 
 
 @pydantic.with_config(_DECLARED)
@@ -162,6 +163,15 @@ class ModelConfig:
     depth: Annotated[int, _int(0, 32, "layers", "MLP hidden layers.")] = 2
     dropout: Annotated[float, _float("Dropout rate after each hidden layer.", "rate", ge=0.0, le=0.9)] = 0.0
     filters: Annotated[int, _int(1, 512, "filters", "CNN filters in its first block.")] = 32
+    upload: Annotated[str, _text(_MODEL_UPLOAD_DOC, max_length=32, pattern=_UPLOAD_ID)] | None = None
+    file_name: FileName | None = None
+    compile: Annotated[
+        Literal["form", "own"],
+        Field(
+            description="uploaded: 'form', the form's optimizer and learning rate with the task's loss; "
+            "'own', the optimizer and loss the .keras file was compiled with."
+        ),
+    ] = "form"
 
 
 @pydantic.with_config(_DECLARED)
@@ -597,9 +607,12 @@ _NO_SERVER_PATHS = (
 def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
     typ = _scalar_type(path)
     leaf = path.rsplit(".", 1)[-1]
-    if path in ("data.upload", "data.test_upload") and kind != "string_type":
-        return "must be an upload id: 32 lowercase hex digits (the app sets it when you upload a CSV)"
-    if path in ("data.file_name", "data.test_file_name") and kind == "string_pattern_mismatch":
+    if path in ("data.upload", "data.test_upload", "model.upload") and kind != "string_type":
+        return "must be an upload id: 32 lowercase hex digits (the app sets it when you upload a file)"
+    if (
+        path in ("data.file_name", "data.test_file_name", "model.file_name")
+        and kind == "string_pattern_mismatch"
+    ):
         return "must be a plain file name, without / or \\ or control characters"
     optional = _optional(path)
     either = " or null (empty)" if optional else ""

@@ -101,6 +101,8 @@ def validate(
                 f"this dataset is {input_kind}. Pick {models.suggest(input_kind)} instead.",
             )
         )
+    model_problems = models.MODELS[m.name].check(m, info, uploads_dir) if m.name in models.MODELS else []
+    problems += model_problems
 
     has_val = f.validation_split > 0
     logged = metrics.logged_metrics(task, has_val) if task in metrics.TASKS else None
@@ -165,8 +167,12 @@ def validate(
     _check_own_split(add, d, f, info)
     if info is not None:
         _check_split_sizes(add, d, f, info)
-        if m.name in models.MODELS and input_kind in models.MODELS[m.name].input_kinds:
-            _check_resources(add, config, info)
+        if (
+            m.name in models.MODELS
+            and input_kind in models.MODELS[m.name].input_kinds
+            and not errors(model_problems)
+        ):
+            _check_resources(add, config, info, uploads_dir)
 
     problems.sort(key=lambda p: p.severity != "error")
     return problems
@@ -380,14 +386,16 @@ _SIZE_KNOBS = (
 )
 
 
-def _check_resources(add, config: RunConfig, info: datasets.DatasetInfo) -> None:
+def _check_resources(add, config: RunConfig, info: datasets.DatasetInfo, uploads_dir=None) -> None:
     limits = resource_limits()
-    params, memory = _estimate(config, info)
+    params, memory = _estimate(config, info, uploads_dir)
     over_params = params > limits.max_params
     over_memory = memory > limits.max_memory_mb * 2**20
     if not (over_params or over_memory):
         return
-    knob = _largest_knob(config, info, params if over_params else memory, by_params=over_params)
+    knob = _largest_knob(
+        config, info, params if over_params else memory, by_params=over_params, uploads_dir=uploads_dir
+    )
     value = _get(config, knob) if knob else None
     what = (
         f"{params:,} parameters; this server allows {limits.max_params:,} ({MAX_PARAMS_ENV})"
@@ -399,12 +407,14 @@ def _check_resources(add, config: RunConfig, info: datasets.DatasetInfo) -> None
     add(Problem(knob or "model", f"{knob or 'model'}: this run needs an estimated {what}. {fix}"))
 
 
-def _estimate(config: RunConfig, info: datasets.DatasetInfo) -> tuple[int, int]:
+def _estimate(config: RunConfig, info: datasets.DatasetInfo, uploads_dir=None) -> tuple[int, int]:
     """(parameters, bytes): weights, gradients and two Adam slots; activations of a batch; the data."""
     shape = info.input_shape or (1,)
     vocab = config.data.num_words
-    params = models.estimate_params(config.model, shape, info.task, info.n_classes, vocab)
-    per_sample_activations = models.estimate_activations(config.model, shape)
+    params = models.estimate_params(
+        config.model, shape, info.task, info.n_classes, vocab, uploads_dir=uploads_dir
+    )
+    per_sample_activations = models.estimate_activations(config.model, shape, uploads_dir=uploads_dir)
     n = info.n_samples or 0
     data_bytes = n * math.prod(shape) * 4 * 2  # float32, plus one working copy
     memory = params * 4 * 4 + config.fit.batch_size * per_sample_activations * 4 * 3 + data_bytes
@@ -412,7 +422,7 @@ def _estimate(config: RunConfig, info: datasets.DatasetInfo) -> tuple[int, int]:
 
 
 def _largest_knob(
-    config: RunConfig, info: datasets.DatasetInfo, current: int, *, by_params: bool
+    config: RunConfig, info: datasets.DatasetInfo, current: int, *, by_params: bool, uploads_dir=None
 ) -> str | None:
     """The setting whose default would shrink the estimate most: the one a message should name."""
     best, best_drop = None, 0
@@ -428,7 +438,7 @@ def _largest_knob(
             trial_info = replace(info, n_samples=min(info.n_samples or 0, 1000))
         else:
             trial_info = info
-        params, memory = _estimate(trial, trial_info)
+        params, memory = _estimate(trial, trial_info, uploads_dir)
         drop = current - (params if by_params else memory)
         if drop > best_drop:
             best, best_drop = path, drop

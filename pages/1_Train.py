@@ -99,7 +99,7 @@ with st.sidebar:
     st.header("Data")
     info = form.data_section(trainer.store.root / "uploads")
     st.header("Model")
-    form.model_section(info)
+    form.model_section(info, trainer.store.root / "uploads")
     st.header("Training")
     form.fit_section()
 

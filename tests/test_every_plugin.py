@@ -6,7 +6,8 @@ the same RESULT and the same history, epoch by epoch and metric by metric.
 The cases come from the registries when the tests are collected, so a new dataset or model is
 covered without editing this file; a dataset this file cannot provide data for (a new source, or a
 Keras set without a fake cache in tests/keras_cache.py) fails, saying so, rather than being skipped.
-Everything is offline and small: 100 samples, two epochs, 8 units, 4 filters, 100 words of 20 tokens.
+Everything is offline and small: 100 samples, two epochs, 8 units, 4 filters, 100 words of 20 tokens;
+a model that comes from an uploaded file gets a small .keras file fitting each dataset (prepared_model).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from core import models
 from core.config import DataConfig, FitConfig, ModelConfig, RunConfig
-from core.data import datasets
+from core.data import datasets, uploads
 from core.export.script import export_script
 from core.store.runs import FINISHED
 from tests.data.array_files import blobs, image_zip, npz_bytes, tiny_images
@@ -32,6 +33,7 @@ from tests.export.test_export import (
     write_text_csv,
 )
 from tests.keras_cache import FAKE_KERAS_CACHES, HISTORY_FILE, LAUNCHER
+from tests.models.keras_files import write_model
 from tests.uploads import upload, upload_path
 
 MAX_SAMPLES = 100  # the config's minimum is 20; 100 leaves every digit class in each part
@@ -105,6 +107,23 @@ def prepared_data(name: str, tmp_path: Path, request) -> tuple[DataConfig, list[
     )
 
 
+def prepared_model(name: str, data: DataConfig, tmp_path: Path) -> dict[str, str]:
+    """The ModelConfig fields a model needs beyond its knobs: for a model that comes from an uploaded
+    file, a real .keras file that fits the data (written by Keras beside the exported script, which
+    loads it as MODEL_PATH), stored as an upload."""
+    spec = models.MODELS[name]
+    if spec.upload is None:
+        return {}
+    if spec.upload != ".keras":
+        pytest.fail(
+            f"No test file for model {name!r} ({spec.upload} uploads): teach prepared_model() to write one."
+        )
+    info = datasets.describe(data)
+    vocab = data.num_words if info.input_kind == "sequence" else None
+    path = write_model(tmp_path / "my_model.keras", info.input_shape, info.task, info.n_classes, vocab=vocab)
+    return {"upload": uploads.store(path.read_bytes(), None, ".keras"), "file_name": path.name}
+
+
 def assert_shapes_as_described(ds: datasets.Dataset, info: datasets.DatasetInfo, spec) -> None:
     assert (ds.task, ds.input_kind) == (info.task, info.input_kind)
     assert ds.input_kind == spec.input_kind
@@ -141,7 +160,7 @@ def test_dataset_with_model_trains_estimates_and_exports_the_same_run(
     cfg = RunConfig(
         name=f"{dataset}-{model}",
         data=data,
-        model=ModelConfig(name=model, **KNOBS),
+        model=ModelConfig(name=model, **KNOBS, **prepared_model(model, data, tmp_path)),
         fit=FitConfig(max_epochs=EPOCHS),
     )
     spec = datasets.DATASETS[dataset]

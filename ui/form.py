@@ -18,6 +18,7 @@ from core import metrics
 from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, CsvFormat, Problem, RunConfig, limits, unchecked
 from core.data import datasets, uploads
 from core.models import MODELS, estimate_params
+from core.models.keras_file import ModelFileError
 from core.models.knobs import KNOBS
 from core.store import epoch_weights
 from ui.text import md
@@ -489,7 +490,7 @@ def _keras_availability(name: str) -> None:
         )
 
 
-def model_section(info: datasets.DatasetInfo | None) -> None:
+def model_section(info: datasets.DatasetInfo | None, uploads_dir: Path | None = None) -> None:
     state = st.session_state
     st.selectbox(
         "Model",
@@ -502,9 +503,63 @@ def model_section(info: datasets.DatasetInfo | None) -> None:
     )
     spec = MODELS[state["model.name"]]
     st.caption(spec.description)
+    if spec.upload is not None:
+        _model_file_inputs(uploads_dir if uploads_dir is not None else uploads.default_dir(), spec.upload)
     if spec.knobs:
         for col, knob in zip(st.columns(len(spec.knobs)), spec.knobs):
             _number(col, KNOBS[knob].label, f"model.{knob}", step=KNOBS[knob].step)
+
+
+COMPILE_CHOICES = {
+    "form": "the form's optimizer and loss",
+    "own": "the file's own compile settings",
+}
+
+
+def _model_file_inputs(uploads_dir: Path, suffix: str) -> None:
+    """Your model: the upload (stored by content id), what the file holds, how it is compiled."""
+    state = st.session_state
+    upload = st.file_uploader("Model file (.keras)", type=[suffix.lstrip(".")], key="model_upload")
+    if upload is not None and state.get("model_upload_seen") != upload.file_id:
+        try:
+            upload_id = uploads.store(upload.getvalue(), uploads_dir, suffix)
+        except OSError as exc:
+            st.error(md(f"Could not keep the upload in the runs folder: {exc.strerror or exc}."))
+            return
+        state["model_upload_seen"] = upload.file_id
+        state["model.upload"] = upload_id
+        state["model.file_name"] = uploads.display_name(upload.name)
+    if not state.get("model.upload"):
+        st.info(
+            'Upload a Keras 3 model saved with model.save("model.keras"): one input, one output, '
+            "Keras' built-in layers only (no Lambda, no custom classes)."
+        )
+        return
+    cfg = read_config().model
+    name = cfg.file_name or "your model"
+    try:
+        facts = MODELS[cfg.name].file_facts(cfg, uploads_dir)
+    except ModelFileError as exc:
+        st.error(md(f"{name}: {exc}"))
+        return
+    if facts is None:
+        return
+    compiled = "compiled" if facts.compiled else "not compiled"
+    version = f", saved with Keras {facts.keras_version}" if facts.keras_version else ""
+    st.caption(
+        md(
+            f"{name}: input {facts.shape_text()}, output {facts.output_text()}, {facts.params:,} parameters, "
+            f"{facts.layers_text()}, {compiled}{version}. Its saved weights are the starting point."
+        )
+    )
+    st.radio(
+        "Compile with",
+        list(COMPILE_CHOICES),
+        key="model.compile",
+        format_func=COMPILE_CHOICES.get,
+        help="The form's: the optimizer and learning rate under Training, the task's loss. The file's own: "
+        "the optimizer and loss it was saved with (the Training optimizer and learning rate are unused).",
+    )
 
 
 def fit_section() -> None:

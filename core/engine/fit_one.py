@@ -21,6 +21,7 @@ from core import metrics, models
 from core.config import RunConfig
 from core.data import datasets
 from core.engine import resume_point
+from core.models.keras_file import ModelFileError
 from core.stopping import arguments
 from core.store.runs import (
     FAILED,
@@ -57,7 +58,7 @@ def execute(run: Run) -> None:
             uploads_dir=run.store.root / "uploads",
         )
         run.log(ds.description)
-        model = models.build(ds, cfg.model, cfg.fit)
+        model = models.build(ds, cfg.model, cfg.fit, uploads_dir=run.store.root / "uploads")
         run.log(f"Model {cfg.model.name}: {model.count_params():,} parameters.")
         point = None
         if run.resume_epoch is not None:
@@ -68,7 +69,7 @@ def execute(run: Run) -> None:
                 "and checkpoint state restored."
             )
         _fit(run, ds, model, point)
-    except (datasets.DatasetError, resume_point.ResumeError) as exc:
+    except (datasets.DatasetError, resume_point.ResumeError, ModelFileError) as exc:
         record_failure(run, str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure becomes the run's message, not a crash
         try:
@@ -250,7 +251,9 @@ def checkpoint_path(run: Run):
     return run.dir / f"checkpoint{run.config.checkpoint.format}"
 
 
-def load_checkpoint(path, ds: datasets.Dataset | None = None, run_config: RunConfig | None = None):
+def load_checkpoint(
+    path, ds: datasets.Dataset | None = None, run_config: RunConfig | None = None, uploads_dir=None
+):
     """The seed's ``load_model``; weights-only files go into a freshly built model. Safe mode on."""
     import keras
 
@@ -258,7 +261,7 @@ def load_checkpoint(path, ds: datasets.Dataset | None = None, run_config: RunCon
     if path.endswith(".weights.h5"):
         if ds is None or run_config is None:
             raise ValueError("A weights-only checkpoint needs the dataset and config to rebuild the model.")
-        model = models.build(ds, run_config.model, run_config.fit)
+        model = models.build(ds, run_config.model, run_config.fit, uploads_dir=uploads_dir)
         model.load_weights(path)
         return model
     return keras.models.load_model(path, safe_mode=True)
@@ -268,7 +271,7 @@ def _evaluate_on_test(run: Run, ds: datasets.Dataset, model, ck) -> dict[str, fl
     """The seed's last step: the kept checkpoint (not the last weights) on the held-out test split."""
     source = "final weights"
     if ck is not None and ck.final_path.exists():
-        model = load_checkpoint(ck.final_path, ds, run.config)
+        model = load_checkpoint(ck.final_path, ds, run.config, run.store.root / "uploads")
         source = f"checkpoint of epoch {ck.saved_epochs[-1] + 1}" if ck.saved_epochs else "checkpoint"
     elif ck is not None:
         run.log("No checkpoint was saved; evaluating the final weights instead.")

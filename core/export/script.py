@@ -41,6 +41,7 @@ _PREPARED = {
     "image": "split and scaled to 0..1",
     "sequence": "split and tokenized",
 }
+_USES_LAYERS = re.compile(r"(?<![\w.])layers\.")  # `layers.Dense(...)`, not `keras.layers.Dense(...)`
 _STDLIB = {"argparse", "io", "json", "math", "os", "re", "tempfile", "typing", "zipfile"}
 # Uploaded files the script reads (by source): the default name, and the argument's name in --help.
 _UPLOADED = {
@@ -69,9 +70,11 @@ def export_script(
     ]
     imports = {line for piece in pieces for line in piece.imports}
     helpers = [p.code for p in pieces if p.code]
+    if any(_USES_LAYERS.search(text) for text in helpers):  # not so in a model file's script
+        imports.add("from keras import layers")
     parts = [
         _header(ctx),
-        _imports(imports | {"import keras", "import numpy as np", "from keras import layers"}),
+        _imports(imports | {"import keras", "import numpy as np"}),
         _settings(ctx),
     ]
     body = "\n\n\n".join(helpers)
@@ -221,7 +224,8 @@ def _header(ctx: _Context) -> str:
             " The file defaults to the one the run was trained on (DATA_PATH)."
             if reads and not ctx.is_csv
             else ""
-        ),
+        )
+        + (" It loads your model from MODEL_PATH." if ctx.model.upload is not None else ""),
     ]
     if ctx.versions:
         paragraphs.append(
@@ -270,14 +274,13 @@ def _settings(ctx: _Context) -> str:
                 ("PADDING", d.padding or ctx.spec.default_pad, "pre: zeros at the front"),
             ]
     rows += ctx.spec.script_settings(ctx.script)
+    rows += ctx.model.script_settings(ctx.script)
     for knob, facts in KNOBS.items():
         if knob in ctx.model.knobs:
             rows.append((knob.upper(), getattr(m, knob), facts.comment))
-    rows += [
-        ("MAX_EPOCHS", f.max_epochs, ""),
-        ("BATCH_SIZE", f.batch_size, ""),
-        ("LEARNING_RATE", f.learning_rate, f"of the {OPTIMIZERS[f.optimizer]} optimizer"),
-    ]
+    rows += [("MAX_EPOCHS", f.max_epochs, ""), ("BATCH_SIZE", f.batch_size, "")]
+    if not _own_compile(ctx):
+        rows += [("LEARNING_RATE", f.learning_rate, f"of the {OPTIMIZERS[f.optimizer]} optimizer")]
     if cfg.checkpoint.enabled:
         rows += [("CHECKPOINT_PATH", f"checkpoint{cfg.checkpoint.format}", "where ModelCheckpoint saves")]
     out = ["# The run's settings (its config JSON has them all)."]
@@ -305,7 +308,14 @@ def _epoch_order_piece() -> _Piece:
 # build_model: the model's layers (its plugin's source) under the task's output layer.
 
 
+def _own_compile(ctx: _Context) -> bool:
+    """A model file trained with the optimizer and loss saved in it (model.compile "own")."""
+    return ctx.model.upload is not None and ctx.config.model.compile == "own"
+
+
 def _model_pieces(ctx: _Context) -> list[_Piece]:
+    if (made := ctx.model.script_model(ctx.script)) is not None:
+        return _file_model_pieces(ctx, made)
     cfg = ctx.config
     dtype = ', dtype="int32"' if ctx.spec.input_kind == "sequence" else ""
     layers = ctx.model.script_layers(ctx.script)
@@ -351,6 +361,56 @@ def _model_pieces(ctx: _Context) -> list[_Piece]:
     if ctx.task is None:
         pieces.insert(0, _output_layers_piece())
     return pieces
+
+
+def _file_model_pieces(ctx: _Context, made: list[str]) -> list[_Piece]:
+    """build_model for a model that comes whole from a file: the plugin's lines make ``model``, then
+    it is compiled as the app compiles it (no output layer is added: the file has its own)."""
+    if ctx.task is None:  # a CSV whose task is inferred when the script runs
+        head, loss, metric_list = ["loss, metrics = loss_and_metrics(data)"], "loss", "metrics"
+    else:
+        head, loss, metric_list = [], _lit(HEADS[ctx.task].loss), _metric_list(ctx.task)
+    optimizer = optimizer_source(ctx.config.fit)
+    if _own_compile(ctx):
+        head, optimizer, loss = [], "model.optimizer", "model.loss"
+        made = [*made, "# Its own optimizer and loss, as saved in the file; the task's metrics."]
+    code = _code(
+        '''
+        def build_model(data: Data) -> keras.Model:
+            """<<doc>>"""
+        <<made>>
+            model.compile(
+                optimizer=<<optimizer>>,
+                loss=<<loss>>,
+                metrics=<<metrics>>,
+            )
+            return model
+        ''',
+        doc=ctx.model.script_doc,
+        made="\n".join(f"    {line}" for line in [*head, *made]),
+        optimizer=optimizer,
+        loss=loss,
+        metrics=metric_list,
+    )
+    pieces = [_Piece(code)]
+    if ctx.task is None:
+        pieces.insert(0, _loss_and_metrics_piece())
+    return pieces
+
+
+def _loss_and_metrics_piece() -> _Piece:
+    """The task's loss and metrics, for a CSV whose task is only known when the script reads it."""
+    lines = [
+        "def loss_and_metrics(data):",
+        '    """The loss and metrics for the task, as the app picks them."""',
+    ]
+    for task in ("binary", "multiclass"):
+        lines += [
+            f"    if data.task == {_lit(task)}:",
+            f"        return {_lit(HEADS[task].loss)}, {_metric_list(task)}",
+        ]
+    lines.append(f"    return {_lit(HEADS['regression'].loss)}, {_metric_list('regression')}")
+    return _Piece("\n".join(lines))
 
 
 def _metric_list(task: str) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.config import FitConfig, ModelConfig
 from core.metrics import TASK_METRICS
+from core.models.contract import Uploads
 from core.models.head import make_optimizer, output_layers
 from core.models.registry import MODELS
 
@@ -27,8 +28,8 @@ def suggest(input_kind: str) -> str:
     return "another model"
 
 
-def build(ds: Dataset, cfg: ModelConfig, fit: FitConfig) -> keras.Model:
-    """A compiled Sequential model for this dataset.
+def build(ds: Dataset, cfg: ModelConfig, fit: FitConfig, *, uploads_dir: Uploads = None) -> keras.Model:
+    """A compiled Sequential model for this dataset (or the uploaded model, compiled).
 
     The output layer is created before the hidden ones: Keras draws a layer's initial weights'
     seed when the layer is created, and the exported script repeats this order.
@@ -38,6 +39,8 @@ def build(ds: Dataset, cfg: ModelConfig, fit: FitConfig) -> keras.Model:
     spec = MODELS[cfg.name]
     if ds.input_kind not in spec.input_kinds:
         raise ValueError(f"The {spec.label} does not take {ds.input_kind} data.")
+    if (whole := spec.build_model(keras, cfg, ds, fit, uploads_dir)) is not None:
+        return whole
     head, loss = output_layers(keras, ds.task, len(ds.classes))
     model = keras.Sequential(spec.layers(keras, cfg, ds) + head, name=cfg.name)
     model.compile(optimizer=make_optimizer(keras, fit), loss=loss, metrics=list(TASK_METRICS[ds.task]))
@@ -45,13 +48,19 @@ def build(ds: Dataset, cfg: ModelConfig, fit: FitConfig) -> keras.Model:
 
 
 def estimate_params(cfg: ModelConfig, input_shape: tuple[int, ...], task: str, n_classes: int | None,
-                    vocab_size: int | None = None) -> int:  # fmt: skip
+                    vocab_size: int | None = None, *, uploads_dir: Uploads = None) -> int:  # fmt: skip
     """The parameter count ``build`` will produce, without TensorFlow (for size and disk estimates)."""
+    if (facts := MODELS[cfg.name].file_facts(cfg, uploads_dir)) is not None:
+        return facts.params
     outputs = n_classes if task == "multiclass" and n_classes else 1
     params, width = MODELS[cfg.name].hidden_params(cfg, tuple(input_shape), vocab_size)
     return params + width * outputs + outputs
 
 
-def estimate_activations(cfg: ModelConfig, input_shape: tuple[int, ...]) -> int:
+def estimate_activations(
+    cfg: ModelConfig, input_shape: tuple[int, ...], *, uploads_dir: Uploads = None
+) -> int:
     """Floats one sample's forward pass keeps for the backward pass (for the memory estimate)."""
+    if (facts := MODELS[cfg.name].file_facts(cfg, uploads_dir)) is not None:
+        return MODELS[cfg.name].activations(cfg, tuple(input_shape)) * max(facts.layers, 1)
     return MODELS[cfg.name].activations(cfg, tuple(input_shape))

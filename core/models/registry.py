@@ -8,6 +8,7 @@ from core.models.contract import ModelSpec
 from core.models.lstm import LSTM
 from core.models.mlp import MLP
 from core.models.seed_conv1d import SEED_CONV1D
+from core.models.uploaded import UPLOADED
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -16,5 +17,6 @@ MODELS: dict[str, ModelSpec] = {
         CNN,
         SEED_CONV1D,
         LSTM,
+        UPLOADED,
     )
 }

@@ -124,7 +124,7 @@ def _valid_values(path: str):
         return hs.sampled_from([".keras", ".h5"])
     if path in ("name",):
         return hs.text(min_size=1, max_size=MAX_NAME_CHARS).filter(lambda t: run_name_problem(t) is None)
-    if isinstance(default, str) or default is None and path.startswith("data."):
+    if isinstance(default, str) or default is None and path.startswith(("data.", "model.")):
         return hs.just(default)
     b = limits(path)
     if b.integer:

@@ -41,6 +41,7 @@ def knob_settings(knobs: tuple[str, ...]) -> list[ModelConfig]:
 CASES = [
     pytest.param(name, kind, shape, task, id=f"{name}-{kind}{'x'.join(map(str, shape))}-{task}")
     for name, spec in MODELS.items()
+    if spec.upload is None  # a model from a file: tests/models/test_uploaded_model.py, test_every_plugin.py
     for kind in spec.input_kinds
     for shape in SHAPES[kind]
     for task in TASKS
