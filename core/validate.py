@@ -316,7 +316,7 @@ def _check_split_sizes(add, d: DataConfig, f: FitConfig, info: datasets.DatasetI
                 f"{100 / n_test:.0f}%, too coarse to trust. "
                 + (
                     "Put more rows in the test part."
-                    if info.given_parts is not None
+                    if info.given_parts is not None or info.test_samples is not None
                     else "Raise the test share or use more rows."
                 ),
                 "warning",

@@ -333,7 +333,9 @@ class UploadedNpz(DatasetSpec):
             n_test = arrays.n_test if n == len(arrays.y) else min(arrays.n_test, max(1, n - n_tr))
             n = min(n_tr, arrays.n_train) + n_test
         shape = self.shape_of(arrays)
-        return DatasetInfo(task, self.input_kind, len(classes) or None, n, arrays.keys, shape, n_test)
+        return DatasetInfo(
+            task, self.input_kind, len(classes) or None, n, arrays.keys, shape, test_samples=n_test
+        )
 
     def load(self, cfg: DataConfig, *, validation_split: float, seed: int, uploads_dir: Uploads) -> Dataset:
         arrays = self._arrays(cfg, uploads_dir, features=True)
