@@ -1,7 +1,11 @@
-"""Every registered dataset with every model that takes its input kind, end to end: the data loads
-with the shapes describe() promised, the parameter estimate is the built model's count, the engine
-trains two epochs, and the exported script, run in a fresh interpreter, repeats the engine's run:
-the same RESULT and the same history, epoch by epoch and metric by metric.
+"""Every registered dataset with every model that takes its input kind: the data loads with the
+shapes describe() promised and the parameter estimate is the built model's count (every pair). The
+engine trains two epochs and the exported script, run in a fresh interpreter, repeats the engine's
+run (the same RESULT and the same history, epoch by epoch and metric by metric) for a covering set of
+pairs: every dataset with its first model, and every model on the first dataset of each input kind it
+takes and on the first whose task is inferred from a file. A fresh interpreter costs ~10 s (TensorFlow's
+import), and the full product (~50 pairs) cost four minutes of the suite for no path the covering set
+leaves out.
 
 The cases come from the registries when the tests are collected, so a new dataset or model is
 covered without editing this file; a dataset this file cannot provide data for (a new source, or a
@@ -42,16 +46,38 @@ TEXT = {"num_words": 100, "maxlen": 20}  # num_words: the config's minimum
 KNOBS = {"units": 8, "depth": 1, "filters": 4, "dropout": 0.1}
 
 
-def cases() -> list:
-    """(dataset, model) for every registered dataset and every model taking its input kind, with
-    ids "dataset-model"; a dataset no model takes is a case of its own (model None) that fails."""
-    out = []
+def pairs() -> list[tuple[str, str | None]]:
+    """(dataset, model) for every registered dataset and every model taking its input kind; a
+    dataset no model takes is a pair of its own (model None) that fails."""
+    out: list[tuple[str, str | None]] = []
     for name, spec in datasets.DATASETS.items():
         takers = [m for m, mspec in models.MODELS.items() if spec.input_kind in mspec.input_kinds]
-        out += [pytest.param(name, m, id=f"{name}-{m}") for m in takers]
-        if not takers:
-            out.append(pytest.param(name, None, id=f"{name}-no-model"))
+        out += [(name, m) for m in takers] or [(name, None)]
     return out
+
+
+def covering() -> list[tuple[str, str | None]]:
+    """The pairs that are trained and exported: each dataset's first pair, and for each model the first
+    dataset of every input kind it takes, and the first whose task is inferred from the file (the
+    exported script then picks the loss itself), in registry order."""
+    chosen: list[tuple[str, str | None]] = []
+    seen: set[tuple] = set()
+    for name, model in pairs():
+        spec = datasets.DATASETS[name]
+        for key in (
+            ("dataset", name),
+            ("kind", model, spec.input_kind),
+            ("inferred task", model, spec.task is None),
+        ):
+            if key not in seen:
+                seen.add(key)
+                if (name, model) not in chosen:
+                    chosen.append((name, model))
+    return chosen
+
+
+def cases(chosen: list[tuple[str, str | None]]) -> list:
+    return [pytest.param(d, m, id=f"{d}-{m or 'no-model'}") for d, m in chosen]
 
 
 def prepared_data(name: str, tmp_path: Path, request) -> tuple[DataConfig, list[str]]:
@@ -146,34 +172,32 @@ def assert_shapes_as_described(ds: datasets.Dataset, info: datasets.DatasetInfo,
     assert total == info.n_samples
 
 
-@pytest.mark.slow  # a fresh interpreter imports TensorFlow per case: ~10 s each
-@pytest.mark.parametrize(("dataset", "model"), cases())
-def test_dataset_with_model_trains_estimates_and_exports_the_same_run(
-    dataset, model, trainer, tmp_path, request
-):
-    if model is None:
-        pytest.fail(
-            f"No registered model takes {dataset!r}'s input kind "
-            f"{datasets.DATASETS[dataset].input_kind!r}; models: {', '.join(models.MODELS)}."
-        )
-    data, script_args = prepared_data(dataset, tmp_path, request)
-    cfg = RunConfig(
-        name=f"{dataset}-{model}",
-        data=data,
-        model=ModelConfig(name=model, **KNOBS, **prepared_model(model, data, tmp_path)),
-        fit=FitConfig(max_epochs=EPOCHS),
-    )
+@pytest.mark.parametrize(("dataset", "model"), cases(pairs()))
+def test_dataset_with_model_loads_as_described_and_is_estimated_exactly(dataset, model, tmp_path, request):
+    cfg = _config(dataset, model, tmp_path, request)[0]
     spec = datasets.DATASETS[dataset]
-
-    # Loads, with the shapes describe() promised.
     info = datasets.describe(cfg.data)
     ds = datasets.load(cfg.data, validation_split=cfg.fit.validation_split, seed=cfg.fit.seed)
     assert_shapes_as_described(ds, info, spec)
-
     # The estimate (no TensorFlow, from describe()) is the built model's count.
     vocab = cfg.data.num_words if spec.input_kind == "sequence" else None
     estimate = models.estimate_params(cfg.model, info.input_shape, info.task, info.n_classes, vocab)
     assert estimate == models.build(ds, cfg.model, cfg.fit).count_params()
+
+
+def test_the_covering_set_has_every_dataset_and_every_model_on_each_kind_it_takes():
+    chosen = covering()
+    assert {d for d, _ in chosen} == set(datasets.DATASETS)
+    for name, mspec in models.MODELS.items():
+        kinds = {datasets.DATASETS[d].input_kind for d, m in chosen if m == name}
+        takes = {s.input_kind for s in datasets.DATASETS.values()} & set(mspec.input_kinds)
+        assert kinds == takes, name
+
+
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow per case: ~10 s each
+@pytest.mark.parametrize(("dataset", "model"), cases(covering()))
+def test_dataset_with_model_trains_and_exports_the_same_run(dataset, model, trainer, tmp_path, request):
+    cfg, script_args = _config(dataset, model, tmp_path, request)
 
     # The engine trains it.
     snap = trainer.wait(trainer.start(cfg).id, timeout=600)
@@ -190,3 +214,19 @@ def test_dataset_with_model_trains_estimates_and_exports_the_same_run(
     assert {"loss", "val_loss"} <= set(history)
     engine = {k: [r.logs[k] for r in snap.history] for k in history}
     assert history == engine
+
+
+def _config(dataset: str, model: str | None, tmp_path: Path, request) -> tuple[RunConfig, list[str]]:
+    if model is None:
+        pytest.fail(
+            f"No registered model takes {dataset!r}'s input kind "
+            f"{datasets.DATASETS[dataset].input_kind!r}; models: {', '.join(models.MODELS)}."
+        )
+    data, script_args = prepared_data(dataset, tmp_path, request)
+    cfg = RunConfig(
+        name=f"{dataset}-{model}",
+        data=data,
+        model=ModelConfig(name=model, **KNOBS, **prepared_model(model, data, tmp_path)),
+        fit=FitConfig(max_epochs=EPOCHS),
+    )
+    return cfg, script_args
