@@ -16,6 +16,7 @@ import streamlit as st
 from core.data import uploads
 from core.store.runs import FINISHED
 from tests.models.keras_files import write_model
+from tests.models.test_uploaded_model import REFUSED
 from tests.ui.test_pages import app, shown, tick_until_done
 
 
@@ -106,4 +107,16 @@ def test_a_lambda_model_is_refused_with_why_and_what_to_do(tmp_path):
     messages = [shown(e) for e in at.error]
     assert any(m.startswith("lambda <b>.keras: The model has a Lambda layer") for m in messages), messages
     assert all("<b>" not in e.value for e in at.error)  # the file name is escaped text, never HTML
+    assert at.button(key="start").disabled
+
+
+@pytest.mark.parametrize(("make", "words"), REFUSED)
+def test_every_refused_file_is_named_on_the_page_and_start_waits(make, words, tmp_path):
+    """Each malformed or unfit file of tests/models/test_uploaded_model.py, on the page: the message
+    saying why (and what to do) is shown as text, and Start is disabled."""
+    at = with_model(make(tmp_path))
+    messages = [shown(e) for e in at.error]
+    hits = [m for m in messages if all(w in m for w in words)]
+    assert hits, messages
+    assert not any("Traceback" in m for m in messages)
     assert at.button(key="start").disabled
