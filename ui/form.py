@@ -228,8 +228,12 @@ def _csv_inputs(uploads_dir: Path, *, text: bool) -> None:
     st.caption(md(" ".join([f"{name}: {len(frame):,} rows, {frame.shape[1]} columns.", *table.notes])))
     st.dataframe(frame.head(5), hide_index=True, height=150, key="csv_preview")
     columns = [str(c) for c in frame.columns]
-    if state.get("data.target_column") not in columns:
-        state["data.target_column"] = columns[-1]
+    if state.get("data.target_column") not in columns:  # a new file: the defaults, shown to change
+        guess = datasets.split_column_guess(frame)  # a column naming train / test rows: offered first
+        if guess is not None and len(columns) > 2 and not state.get("data.test_upload"):
+            state["data.split_column"] = guess
+        rest = [c for c in columns if c != state.get("data.split_column")]
+        state["data.target_column"] = rest[-1]
     if text:
         if state.get("data.text_column") not in columns:
             state["data.text_column"] = columns[0]

@@ -439,6 +439,21 @@ def split_by_column(df: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, np
     return df.drop(columns=[name]), part
 
 
+def split_column_guess(df: pd.DataFrame) -> str | None:
+    """A column that already names each row's part (every cell train / test / validation / val, with
+    train and test rows), for the page to offer first; the last one if several do. A numeric column
+    never names parts."""
+    for name in reversed(df.columns):
+        column = df[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        words = set(column.map(lambda v: v.strip().casefold() if isinstance(v, str) else None))
+        parts = {SPLIT_PARTS.get(w) for w in words if w is not None}
+        if None not in words and None not in parts and {"train", "test"} <= parts:
+            return str(name)
+    return None
+
+
 def _blank(value: Any) -> bool:
     return (
         value is None

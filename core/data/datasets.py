@@ -36,6 +36,7 @@ from core.data.csv_table import (
     read_table,
     read_upload,
     split_by_column,
+    split_column_guess,
 )
 from core.data.registry import DATASETS
 from core.data.sources.keras_sets import KerasSet
@@ -68,6 +69,7 @@ __all__ = [
     "part_counts",
     "spec_of",
     "split_by_column",
+    "split_column_guess",
     "split_sizes",
     "upload_suffix",
     "upload_summary",

@@ -41,7 +41,12 @@ def open_csv(fields: dict[str, str], name: str = "csv"):
 def test_a_split_column_is_chosen_its_parts_counted_and_the_test_share_set_aside(tmp_path):
     fields = split_csv(tmp_path, lambda i: np.where(i % 5 == 0, "TEST", np.where(i % 7 == 0, "val", "train")))
     at = open_csv(fields)
-    assert at.radio(key="csv_split_mode").value == "random"
+    # A new file whose column already names train and test rows: offered as the split, the target
+    # the last other column (both shown, to change).
+    assert at.radio(key="csv_split_mode").value == "column"
+    assert at.selectbox(key="data.split_column").value == "Part"
+    assert at.selectbox(key="data.target_column").value == "label"
+    at.radio(key="csv_split_mode").set_value("random").run()
     assert not at.slider(key="data.test_fraction").disabled
     at.radio(key="csv_split_mode").set_value("column").run()
     assert not at.exception, at.exception
@@ -71,8 +76,8 @@ def test_an_unknown_part_is_refused_naming_the_value(tmp_path):
 
 
 def test_a_test_file_set_in_the_config_shows_its_rows(tmp_path):
-    fields = split_csv(tmp_path, lambda i: np.where(i % 2 == 0, "train", "test"))
-    test = upload(tmp_path / "split.csv", "held-out.csv", uploads_dir=tmp_path / "runs" / "uploads")
+    fields = upload(write_table_csv(tmp_path / "table.csv"), uploads_dir=tmp_path / "runs" / "uploads")
+    test = upload(tmp_path / "table.csv", "held-out.csv", uploads_dir=tmp_path / "runs" / "uploads")
     at = open_csv(fields)
     at.session_state["data.test_upload"] = test["upload"]
     at.session_state["data.test_file_name"] = test["file_name"]
@@ -108,3 +113,21 @@ def test_the_seed_presets_pad_like_the_tutorial(preset):
     assert not at.exception, at.exception
     assert at.radio(key="data_pad_way").value == "pre"
     assert (at.session_state["data.truncating"], at.session_state["data.padding"]) == ("pre", "pre")
+
+
+def test_a_split_column_last_in_the_file_is_offered_as_the_split_not_as_the_target(tmp_path):
+    """The target defaults to the last column; a last column saying train / test is the split."""
+    df = pd.read_csv(write_table_csv(tmp_path / "table.csv"))
+    df["subset"] = np.where(np.arange(len(df)) % 4 == 0, "test", "train")
+    df.to_csv(tmp_path / "last.csv", index=False)
+    at = open_csv(upload(tmp_path / "last.csv", uploads_dir=tmp_path / "runs" / "uploads"))
+    assert at.radio(key="csv_split_mode").value == "column"
+    assert at.selectbox(key="data.split_column").value == "subset"
+    assert at.selectbox(key="data.target_column").value == "label"
+    assert not at.error and not at.button(key="start").disabled
+    # A column with any other value is not a split: the plain default stays.
+    df["subset"] = np.where(np.arange(len(df)) % 4 == 0, "test", "holdout")
+    df.to_csv(tmp_path / "other.csv", index=False)
+    at = open_csv(upload(tmp_path / "other.csv", uploads_dir=tmp_path / "runs" / "uploads"))
+    assert at.radio(key="csv_split_mode").value == "random"
+    assert at.selectbox(key="data.target_column").value == "subset"
