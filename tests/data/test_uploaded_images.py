@@ -220,3 +220,27 @@ def test_an_image_cut_short_is_named_when_loading():
 def test_a_zip_packed_in_a_way_python_cannot_unpack_is_refused():
     files = {f"{'cats' if i % 2 else 'dogs'}/{i}.png": PNG for i in range(12)}
     assert "damaged or packed in a way" in refused(with_compression(stored_zip(files), 9))
+
+
+def _zip_of(entries: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries:
+            zf.writestr(name, data)  # a name twice, as zipfile allows (with a warning)
+    return buf.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([("cats/001.png", PNG)], "holds 'cats/001.png' twice"),
+        ([("cats//001.png", PNG)], "holds 'cats//001.png' twice"),  # one path once unpacked
+        ([("cats/x.png", PNG), ("cats/x.png/y.png", PNG)], "as a file and a folder"),
+        ([("cats/" + "x" * 252 + ".png", PNG)], "longer than 255 bytes"),
+    ],
+)
+def test_entries_that_cannot_all_be_unpacked_are_refused_before_unpacking(extra, message):
+    """Found by the audit: these passed the listing, then unpacking raised FileExistsError / OSError."""
+    files = [(f"{'cats' if i % 2 else 'dogs'}/{i:03d}.png", png(X[i])) for i in range(20)]
+    assert message in refused(_zip_of(files + extra))

@@ -38,6 +38,7 @@ MAX_UNPACKED_BYTES = 2**30  # all images together, unpacked
 MAX_RATIO = 200  # unpacked / packed size of one member larger than 1 MB: beyond it, a zip bomb
 MAX_PIXELS = 40_000_000  # one image's width x height (a small file can decode to gigabytes)
 MAX_ARRAY_BYTES = 512 * 2**20  # the decoded, resized images as float32
+MAX_NAME_BYTES = 255  # one file or folder name, as a file system stores it
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
 READ_BATCH = 64  # images per batch while reading the folder (the arrays do not depend on it)
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
@@ -141,6 +142,11 @@ def _listing(zf: zipfile.ZipFile) -> ImageListing:
         if skipped(parts):
             hidden += 1
             continue
+        if any(len(p.encode("utf-8")) > MAX_NAME_BYTES for p in parts):
+            raise DatasetError(
+                f"The zip's entry {info.filename!r} has a name longer than {MAX_NAME_BYTES} bytes: "
+                "shorten it."
+            )
         folders.update(parts[:i] for i in range(1, len(parts) if not info.is_dir() else len(parts) + 1))
         if info.is_dir():
             continue
@@ -152,6 +158,15 @@ def _listing(zf: zipfile.ZipFile) -> ImageListing:
                 "times its packed size: the app does not unpack it."
             )
         files.append(info)
+    seen: set[tuple[str, ...]] = set()
+    for info in files:  # unpacked, two of these would be one file (or a file where a folder is)
+        parts = _parts(info)
+        if parts in seen or parts in folders:
+            raise DatasetError(
+                f"The zip holds {info.filename!r} twice (or as a file and a folder): rename one and "
+                "zip again."
+            )
+        seen.add(parts)
     if total > MAX_UNPACKED_BYTES:
         raise DatasetError(f"The zip unpacks to {_mb(total)}; the limit is {_mb(MAX_UNPACKED_BYTES)}.")
     if not files:
