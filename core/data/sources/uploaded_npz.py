@@ -159,6 +159,13 @@ def read_npz(path: os.PathLike | str) -> NpzArrays:
                 f"Array {key!r} is a single number (shape ()); it must hold one entry per sample."
             )
         _numbers(key, dtype, text_ok=key.startswith("y"))
+        if key.startswith("y") and not dtype.isnative:  # pandas (inferring the task) cannot read them
+            raise DatasetError(
+                f"Array {key!r} is stored big-endian (dtype {dtype.str}): save it as "
+                f"{key}.astype({dtype.newbyteorder('=').str!r})."
+            )
+        if key.startswith("x") and 0 in shape[1:]:
+            raise DatasetError(f"Array {key!r} has shape {shape}: its samples hold no values.")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in headers}
