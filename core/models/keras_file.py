@@ -291,6 +291,8 @@ def _refuse_code_and_custom_classes(config: dict) -> None:
         if "module" not in node and "registered_name" not in node:
             continue  # a tensor, a tuple or a shape, not a class
         module = node.get("module")
+        if _keras_builtin_function(node):
+            continue
         if not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
             own = node.get("config") if cls == "function" and isinstance(node.get("config"), str) else None
             shown = own or node.get("registered_name") or cls
@@ -299,6 +301,19 @@ def _refuse_code_and_custom_classes(config: dict) -> None:
                 "function). The app loads only Keras' built-in layers: safe_mode, and no code from your "
                 "files. Rebuild the model from built-in layers and save it again."
             )
+
+
+def _keras_builtin_function(node: dict) -> bool:
+    """A function Keras saves as ``{"module": "builtins", "class_name": "function", "config": name}``
+    (a loss or metric given as a function, keras.losses.mse): Keras looks such a name up only among its
+    own activations, losses, metrics, ... (and refuses it if not found); ``>`` marks a custom one."""
+    name = node.get("config")
+    return (
+        node.get("module") == "builtins"
+        and node.get("class_name") == "function"
+        and isinstance(name, str)
+        and name.isidentifier()
+    )
 
 
 def _shape_of(value: Any, what: str) -> tuple[int | None, ...]:

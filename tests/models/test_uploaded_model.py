@@ -428,3 +428,28 @@ def test_any_damage_to_config_json_is_a_message_never_a_crash(tmp_path):
             assert facts.params > 0
 
     check()
+
+
+def test_a_loss_and_metric_given_as_keras_functions_are_keras_own(tmp_path):
+    """Found by the audit: Keras saves loss=keras.losses.sparse_categorical_crossentropy as
+    {"module": "builtins", "class_name": "function", ...}, which was refused as "not part of Keras"
+    though Keras' safe_mode loads it (it looks the name up only among its own functions)."""
+    import keras
+
+    path = good_digits_model(tmp_path)
+    model = keras.saving.load_model(path)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.sparse_categorical_crossentropy,
+        metrics=[keras.metrics.sparse_categorical_accuracy],
+    )
+    model.save(tmp_path / "functions.keras")
+    data = (tmp_path / "functions.keras").read_bytes()
+    assert '"module": "builtins"' in zipfile.ZipFile(io.BytesIO(data)).read("config.json").decode()
+    assert read_facts(data).compiled
+    assert keras.saving.load_model(tmp_path / "functions.keras", safe_mode=True).loss is not None
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        custom = json.loads(z.read("config.json"))
+    custom["compile_config"]["loss"]["config"] = "my_package>my_loss"  # a registered custom function
+    with pytest.raises(ModelFileError, match="'my_package>my_loss', which is not part of Keras"):
+        read_facts(_repacked(data, custom))
