@@ -284,3 +284,27 @@ def replace_pad(cfg: DataConfig, truncating, padding) -> DataConfig:
     from dataclasses import replace
 
     return replace(cfg, truncating=truncating, padding=padding)
+
+
+def test_a_label_no_training_row_holds_is_refused_naming_it(tmp_path):
+    """Found by the audit: a class only in the test file (or the rows named test) was taken, turning
+    a binary table into a three-class one whose third output never trains."""
+    table(tmp_path).to_csv(tmp_path / "train.csv", index=False)
+    fields = upload(tmp_path / "train.csv")
+    test_fields = upload("a,b,c,d,flag,label\n1,2,3,4,True,yes\n1,2,3,4,True,maybe\n", "test.csv")
+    cfg = DataConfig(
+        name="csv", **fields, target_column="label", test_upload=test_fields["upload"], test_file_name="t.csv"
+    )
+    with pytest.raises(DatasetError, match="The label 'maybe' in 'label' appears only in the test file"):
+        describe(cfg)
+    df = table(tmp_path, n=100)
+    parts = every_fifth_test(100, val_every=7)
+    df.loc[parts == " VAL ", "label"] = "maybe"  # a class only the validation rows hold
+    cfg = DataConfig(name="csv", **with_parts(tmp_path, df, parts), target_column="label")
+    with pytest.raises(
+        DatasetError, match="appears only in the rows the split column 'part' names validation"
+    ):
+        describe(cfg)
+    df.loc[(parts == "train") & (np.arange(100) % 3 == 0), "label"] = "maybe"  # in training too: a class
+    cfg = DataConfig(name="csv", **with_parts(tmp_path, df, parts, "ok.csv"), target_column="label")
+    assert describe(cfg).n_classes == 3
