@@ -244,3 +244,30 @@ def test_entries_that_cannot_all_be_unpacked_are_refused_before_unpacking(extra,
     """Found by the audit: these passed the listing, then unpacking raised FileExistsError / OSError."""
     files = [(f"{'cats' if i % 2 else 'dogs'}/{i:03d}.png", png(X[i])) for i in range(20)]
     assert message in refused(_zip_of(files + extra))
+
+
+def _jpeg_header(width: int, height: int, metadata: int) -> bytes:
+    """A JPEG's start: an APP1 (EXIF) segment of ``metadata`` bytes, then its frame header (SOF0)."""
+    import struct
+
+    app1 = b"\xff\xe1" + struct.pack(">H", metadata + 2) + b"\0" * metadata
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app1 + sof + b"\xff\xd9"
+
+
+def test_a_huge_jpeg_behind_large_metadata_is_refused(monkeypatch):
+    """Found by the audit: a JPEG whose frame header came after the first 64 kB (a full-size EXIF
+    segment) skipped the pixel cap, and TensorFlow would have decoded 60,000 x 60,000 pixels."""
+    import PIL.Image
+
+    behind = _jpeg_header(60_000, 60_000, 65_531)
+    assert "'cats/big.jpg' is 60,000 x 60,000 pixels" in refused(classes_zip(**{"cats/big.jpg": behind}))
+    monkeypatch.setattr(uploaded_images, "MAX_JPEG_HEAD", 70_000)
+    far = _jpeg_header(60_000, 60_000, 65_531).replace(
+        b"\xff\xc0", b"\xff\xe2\x00\x10" + b"\0" * 14 + b"\xff\xc0"
+    )
+    far = far[:2] + b"\xff\xe1\xff\xff" + b"\0" * 65_533 + far[2:]  # two full segments before it
+    assert "is a JPEG whose size is not in its first" in refused(classes_zip(**{"cats/far.jpg": far}))
+    buf = io.BytesIO()
+    PIL.Image.fromarray(X[0]).save(buf, "JPEG", exif=b"Exif\0\0" + b"\0" * 65_000)  # a real one
+    assert datasets.describe(zip_config(classes_zip(**{"cats/real.jpg": buf.getvalue()}))).n_samples == 21

@@ -38,6 +38,7 @@ MAX_UNPACKED_BYTES = 2**30  # all images together, unpacked
 MAX_RATIO = 200  # unpacked / packed size of one member larger than 1 MB: beyond it, a zip bomb
 MAX_PIXELS = 40_000_000  # one image's width x height (a small file can decode to gigabytes)
 MAX_ARRAY_BYTES = 512 * 2**20  # the decoded, resized images as float32
+MAX_JPEG_HEAD = 2**21  # a JPEG's size comes after its metadata (EXIF, ICC, XMP): read this far for it
 MAX_NAME_BYTES = 255  # one file or folder name, as a file system stores it
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
 READ_BATCH = 64  # images per batch while reading the folder (the arrays do not depend on it)
@@ -190,11 +191,19 @@ def _listing(zf: zipfile.ZipFile) -> ImageListing:
             )
         with zf.open(info) as fh:
             head = fh.read(65_536)
+            size = _size_of(head)
+            if size is None and head.startswith(b"\xff\xd8"):  # its size follows its metadata segments
+                head += fh.read(MAX_JPEG_HEAD - len(head))
+                size = _size_of(head)
         if not head.startswith(_MAGIC):
             raise DatasetError(
                 f"{info.filename!r} is not an image: its content is not PNG, JPEG, GIF or BMP."
             )
-        size = _size_of(head)
+        if size is None and head.startswith(b"\xff\xd8"):
+            raise DatasetError(
+                f"{info.filename!r} is a JPEG whose size is not in its first {_mb(MAX_JPEG_HEAD)} (or is "
+                "damaged): the app does not decode it blind. Re-save it without large metadata."
+            )
         if size is not None and size[0] * size[1] > MAX_PIXELS:
             raise DatasetError(
                 f"{info.filename!r} is {size[0]:,} x {size[1]:,} pixels; at most {MAX_PIXELS:,} pixels per "
