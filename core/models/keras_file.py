@@ -196,6 +196,11 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
         raise ModelFileError(f"The archive holds {len(infos):,} files; a .keras file holds a handful.")
     total = 0
     for info in infos:
+        if info.flag_bits & 0x1:
+            raise ModelFileError(
+                f"{info.filename!r} in the archive is encrypted (password-protected): save the model again "
+                'with model.save("model.keras").'
+            )
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > MAX_RATIO and info.file_size > 2**20:

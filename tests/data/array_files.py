@@ -95,3 +95,15 @@ def stored_zip(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+def encrypted(data: bytes) -> bytes:
+    """A zip with every member flagged encrypted (bit 0 of its flags), in local and central headers:
+    what a password-protected zip looks like to a reader without the password."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = out.find(signature)
+        while i >= 0:
+            out[i + offset] |= 1
+            i = out.find(signature, i + 4)
+    return bytes(out)

@@ -271,3 +271,10 @@ def test_a_huge_jpeg_behind_large_metadata_is_refused(monkeypatch):
     buf = io.BytesIO()
     PIL.Image.fromarray(X[0]).save(buf, "JPEG", exif=b"Exif\0\0" + b"\0" * 65_000)  # a real one
     assert datasets.describe(zip_config(classes_zip(**{"cats/real.jpg": buf.getvalue()}))).n_samples == 21
+
+
+def test_a_password_protected_zip_is_refused():
+    """Found by the audit: zipfile's RuntimeError ("password required") reached the page."""
+    from tests.data.array_files import encrypted
+
+    assert "is encrypted (password-protected)" in refused(encrypted(classes_zip()))

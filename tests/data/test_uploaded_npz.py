@@ -286,3 +286,10 @@ def test_big_endian_labels_and_empty_samples_are_refused_naming_the_array():
     assert "'x' has shape (60, 0, 8)" in refused(npz_bytes(x=images, y=Y), "npz_images")
     cfg = npz_config(npz_bytes(x=X.astype(">f8"), y=Y))  # big-endian features are read as they are
     assert datasets.describe(cfg).n_samples == 60
+
+
+def test_a_password_protected_npz_is_refused():
+    """Found by the audit: zipfile's RuntimeError ("password required") reached the page."""
+    from tests.data.array_files import encrypted
+
+    assert "member 'x.npy' is encrypted (password-protected)" in refused(encrypted(npz_bytes(x=X, y=Y)))

@@ -453,3 +453,12 @@ def test_a_loss_and_metric_given_as_keras_functions_are_keras_own(tmp_path):
     custom["compile_config"]["loss"]["config"] = "my_package>my_loss"  # a registered custom function
     with pytest.raises(ModelFileError, match="'my_package>my_loss', which is not part of Keras"):
         read_facts(_repacked(data, custom))
+
+
+def test_a_password_protected_keras_file_is_refused(tmp_path):
+    """Found by the audit: zipfile's RuntimeError ("password required") reached the page."""
+    from tests.data.array_files import encrypted
+
+    data = encrypted(good_digits_model(tmp_path).read_bytes())
+    with pytest.raises(ModelFileError, match="is encrypted"):
+        read_facts(data)

@@ -84,6 +84,8 @@ def _unsafe(info: zipfile.ZipInfo) -> str | None:
         return "points outside its folder (..)"
     if (info.external_attr >> 16) & 0o170000 == 0o120000:
         return "is a symbolic link"
+    if info.flag_bits & 0x1:
+        return "is encrypted (password-protected)"
     if "\\" in name or "\x00" in name:
         return "has a backslash or a NUL in its name"
     return None

@@ -83,6 +83,12 @@ def _member_headers(zf: zipfile.ZipFile) -> dict[str, tuple[tuple[int, ...], np.
             f"The .npz holds {bad[0]!r}, which is not a NumPy array (.npy): save it with "
             "numpy.savez(file, x=..., y=...)."
         )
+    locked = [m.filename for m in members if m.flag_bits & 0x1]
+    if locked:
+        raise DatasetError(
+            f"The .npz's member {locked[0]!r} is encrypted (password-protected): save it again with "
+            "numpy.savez."
+        )
     keys = [n.removesuffix(".npy") for n in names]
     extra = sorted(k for k in set(keys) if k not in KEYS)
     if extra:
