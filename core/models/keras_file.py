@@ -25,6 +25,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,26 @@ def read_facts(data: bytes) -> KerasFileFacts:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise ModelFileError(_not_a_zip(data)) from None
+    except _UNREADABLE:
+        raise ModelFileError(_DAMAGED) from None
+    try:
+        return _facts(archive)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, *_UNREADABLE):
+        raise ModelFileError(_DAMAGED) from None
+
+
+# A member's header or data damaged, a zip version or compression Python cannot unpack, an offset
+# outside the file.
+_UNREADABLE = (OSError, EOFError, NotImplementedError, ValueError, zlib.error)
+_DAMAGED = (
+    "This .keras file is damaged or packed in a way Python cannot unpack: save the model again with "
+    'model.save("model.keras").'
+)
+
+
+def _facts(archive: zipfile.ZipFile) -> KerasFileFacts:
     with archive:
         infos = archive.infolist()
         _check_members(infos)

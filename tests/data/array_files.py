@@ -107,3 +107,25 @@ def encrypted(data: bytes) -> bytes:
             out[i + offset] |= 1
             i = out.find(signature, i + 4)
     return bytes(out)
+
+
+def directory_moved(data: bytes, by: int = 100) -> bytes:
+    """A zip whose end record puts its central directory ``by`` bytes later than it is: every member's
+    offset then points before the file's start (zipfile seeks there: OSError, or ValueError in memory)."""
+    import struct
+
+    out = bytearray(data)
+    i = out.rfind(b"PK\x05\x06")
+    (offset,) = struct.unpack("<I", out[i + 16 : i + 20])
+    out[i + 16 : i + 20] = struct.pack("<I", offset + by)
+    return bytes(out)
+
+
+def needs_zip_version(data: bytes, version: int = 99) -> bytes:
+    """A zip whose members claim to need zip version ``version / 10`` to be unpacked."""
+    out = bytearray(data)
+    i = out.find(b"PK\x01\x02")
+    while i >= 0:
+        out[i + 6] = version
+        i = out.find(b"PK\x01\x02", i + 4)
+    return bytes(out)

@@ -278,3 +278,11 @@ def test_a_password_protected_zip_is_refused():
     from tests.data.array_files import encrypted
 
     assert "is encrypted (password-protected)" in refused(encrypted(classes_zip()))
+
+
+def test_a_zip_directory_pointing_outside_the_file_is_damaged():
+    """Found by the audit: zipfile's OSError (a seek before the file's start) reached the page."""
+    from tests.data.array_files import directory_moved, needs_zip_version
+
+    assert "damaged" in refused(directory_moved(classes_zip()))
+    assert "damaged" in refused(needs_zip_version(classes_zip()))

@@ -293,3 +293,11 @@ def test_a_password_protected_npz_is_refused():
     from tests.data.array_files import encrypted
 
     assert "member 'x.npy' is encrypted (password-protected)" in refused(encrypted(npz_bytes(x=X, y=Y)))
+
+
+def test_a_zip_directory_pointing_outside_the_file_is_damaged():
+    """Found by the audit: zipfile's OSError (a seek before the file's start) reached the page."""
+    from tests.data.array_files import directory_moved, needs_zip_version
+
+    assert "damaged" in refused(directory_moved(npz_bytes(x=X, y=Y)))
+    assert "damaged" in refused(needs_zip_version(npz_bytes(x=X, y=Y)))

@@ -462,3 +462,19 @@ def test_a_password_protected_keras_file_is_refused(tmp_path):
     data = encrypted(good_digits_model(tmp_path).read_bytes())
     with pytest.raises(ModelFileError, match="is encrypted"):
         read_facts(data)
+
+
+@pytest.mark.parametrize("damage", ["directory_moved", "needs_zip_version", "renamed_in_its_header"])
+def test_a_damaged_archive_is_a_message_never_a_crash(tmp_path, damage):
+    """Found by the audit: zipfile's ValueError (a seek before the start), NotImplementedError (a zip
+    version it cannot unpack) and BadZipFile (a member's two names differ) reached the page."""
+    from tests.data import array_files
+
+    good = good_digits_model(tmp_path).read_bytes()
+    if damage == "renamed_in_its_header":
+        i = good.find(b"PK\x03\x04")  # the first member's local header: its name at offset 30
+        data = good[: i + 30] + b"X" + good[i + 31 :]
+    else:
+        data = getattr(array_files, damage)(good)
+    with pytest.raises(ModelFileError, match="damaged or packed in a way Python cannot unpack"):
+        read_facts(data)

@@ -124,7 +124,7 @@ def list_zip(path: os.PathLike | str) -> ImageListing:
         raise DatasetError(
             "This is not a zip file: zip the folder of class folders and upload that."
         ) from None
-    except UNREADABLE:
+    except (OSError, *UNREADABLE):  # OSError: an offset in the zip's directory points before the file
         raise DatasetError(_DAMAGED) from None
 
 

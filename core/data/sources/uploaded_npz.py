@@ -157,7 +157,7 @@ def read_npz(path: os.PathLike | str) -> NpzArrays:
         raise DatasetError(
             "This is not an .npz file (a zip of .npy arrays, as numpy.savez writes it)."
         ) from None
-    except UNREADABLE:
+    except (OSError, *UNREADABLE):  # OSError: an offset in the zip's directory points before the file
         raise DatasetError(_DAMAGED) from None
     for key, (shape, dtype) in headers.items():
         if not shape:
@@ -175,7 +175,7 @@ def read_npz(path: os.PathLike | str) -> NpzArrays:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in headers}
-    except (zipfile.BadZipFile, ValueError, *UNREADABLE):
+    except (zipfile.BadZipFile, ValueError, OSError, *UNREADABLE):
         raise DatasetError(_DAMAGED) from None
     own_test = "x_test" in arrays
     xk, yk = ("x_train", "y_train") if "x_train" in arrays else ("x", "y")
