@@ -24,10 +24,12 @@ import io
 import json
 import math
 import os
+import shutil
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from core.data import uploads
 
@@ -250,6 +252,21 @@ def _json_member(archive: zipfile.ZipFile, name: str, cap: int) -> Any:
         ) from None
 
 
+def _seekable(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
+    """The member, for h5py's many seeks, copied once into a temporary file: zipfile (Python 3.11)
+    re-reads, and re-inflates, a member from its start on every backward seek (seconds for a 40 MB
+    weights file, minutes for a crafted 200 MB one)."""
+    copy = tempfile.TemporaryFile()  # noqa: SIM115 - returned open: the caller closes it
+    try:
+        with archive.open(name) as src:
+            shutil.copyfileobj(src, copy)  # at most its declared size (capped by _check_members)
+        copy.seek(0)
+    except BaseException:
+        copy.close()
+        raise
+    return copy
+
+
 def _count_params(archive: zipfile.ZipFile) -> int:
     """Every layer variable's size, from the HDF5 headers (the optimizer's variables are not counted)."""
     import h5py
@@ -266,7 +283,7 @@ def _count_params(archive: zipfile.ZipFile) -> int:
         return None
 
     try:
-        with archive.open("model.weights.h5") as fh, h5py.File(fh, "r") as h5:
+        with _seekable(archive, "model.weights.h5") as fh, h5py.File(fh, "r") as h5:
             h5.visititems(visit)
     except Exception:  # noqa: BLE001 - a damaged or crafted HDF5 file: any error means unreadable
         raise ModelFileError("model.weights.h5 in this file is not a readable weights file.") from None
