@@ -504,3 +504,14 @@ def test_the_weights_file_is_read_once_however_it_is_packed(tmp_path, monkeypatc
         read = 0
         assert read_facts(data).params == 64 * 512 + 512 + 512 * 10 + 10
         assert read <= size  # read once, not once per seek
+
+
+def test_a_model_taking_whole_numbers_is_refused_for_fractional_samples(tmp_path):
+    """Found by the audit: a model whose Input is int32 (token ids, for an Embedding) was taken for
+    digits' standardized features; Keras cut every value to a whole number (0.4 -> 0) and trained."""
+    path = write_model(tmp_path / "token ids.keras", (64,), "multiclass", 10, vocab=20)
+    cfg = config(path)
+    assert any("takes int32 inputs (whole numbers, such as token ids)" in m for m in refusals(cfg))
+    ds = datasets.load(cfg.data, validation_split=0.2, seed=cfg.fit.seed)
+    with pytest.raises(ModelFileError, match="Keras would cut them to whole numbers"):
+        models.build(ds, cfg.model, cfg.fit)  # the training process checks the loaded model too
