@@ -308,3 +308,16 @@ def test_a_label_no_training_row_holds_is_refused_naming_it(tmp_path):
     df.loc[(parts == "train") & (np.arange(100) % 3 == 0), "label"] = "maybe"  # in training too: a class
     cfg = DataConfig(name="csv", **with_parts(tmp_path, df, parts, "ok.csv"), target_column="label")
     assert describe(cfg).n_classes == 3
+
+
+def test_training_texts_without_a_word_are_a_message_not_a_tensorflow_error():
+    """Found by the audit: texts of punctuation alone gave an empty vocabulary, and TextVectorization
+    failed with FailedPreconditionError (Table not initialized) in load."""
+    rows = "\n".join(f'"!!! ...",{i % 2},{"test" if i % 5 == 0 else "train"}' for i in range(40))
+    fields = upload(f"text,label,part\n{rows}\n", "marks.csv")
+    cfg = DataConfig(
+        name="text_csv", **fields, text_column="text", target_column="label", split_column="part"
+    )
+    assert describe(cfg).given_parts == (32, 0, 8)
+    with pytest.raises(DatasetError, match="None of the 25 training texts holds a word"):
+        load(cfg, validation_split=0.2, seed=0)
