@@ -388,11 +388,41 @@ def config_table(
             "file (data.test_upload), not both."
         )
     if cfg.split_column is not None:
-        return split_by_column(df, cfg)
-    if cfg.test_upload is not None:
+        df, part = split_by_column(df, cfg)
+    elif cfg.test_upload is not None:
         test = read_test_csv(cfg, uploads_dir)
-        return with_test_file(df, test, cfg, text=text)
-    return df, None
+        df, part = with_test_file(df, test, cfg, text=text)
+    else:
+        return df, None
+    _labels_seen_in_training(df, part, cfg)
+    return df, part
+
+
+def _labels_seen_in_training(df: pd.DataFrame, part: np.ndarray, cfg: DataConfig) -> None:
+    """A class only the test (or validation) rows hold would add an output the model never trains
+    and change the task (two classes in training, three in all): refused, naming the label."""
+    name = cfg.target_column
+    if name is None or name not in df.columns:
+        return  # the table's own checks name the missing target
+    target = df[name]
+    if (cfg.task or infer_task(target)) == "regression":
+        return
+    seen = set(target[part == 0].dropna())
+    where = (
+        "the test file" if cfg.test_upload is not None else f"the rows the split column {cfg.split_column!r}"
+    )
+    for code_, word in ((2, "test"), (1, "validation")):
+        rows = target[part == code_].dropna()
+        new = rows[~rows.isin(seen)]
+        if len(new):
+            value = new.iloc[0]
+            value = value.item() if isinstance(value, np.generic) else value
+            said = f"{where} names {word}" if cfg.test_upload is None else where
+            raise DatasetError(
+                f"The label {_quote(value)} in {name!r} appears only in {said} "
+                f"({len(new):,} rows), never in a training row: the model could not learn it. Give "
+                f"training rows of that class, or remove those rows."
+            )
 
 
 def split_by_column(df: pd.DataFrame, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray]:

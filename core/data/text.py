@@ -13,7 +13,7 @@ import numpy as np
 
 from core.codegen import Piece, code
 from core.config import DataConfig, Pad
-from core.data.contract import Dataset
+from core.data.contract import Dataset, DatasetError
 from core.data.split import split_for, to_dataset
 
 BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -82,6 +82,11 @@ def fit_vectorizer(
         standardize="lower_and_strip_punctuation",
     )
     layer.adapt(train_texts.astype(str), batch_size=1024)
+    if len(layer.get_vocabulary()) <= 2:  # only padding and [UNK]: TensorFlow fails on the first lookup
+        raise DatasetError(
+            f"None of the {len(train_texts):,} training texts holds a word (once lower-cased and stripped "
+            "of punctuation): there is no vocabulary to learn from. Pick the column of texts."
+        )
 
     def vectorize(texts: np.ndarray) -> np.ndarray:
         out = np.zeros((len(texts), maxlen), dtype=np.int32)

@@ -24,9 +24,12 @@ import io
 import json
 import math
 import os
+import shutil
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from core.data import uploads
 
@@ -132,6 +135,26 @@ def read_facts(data: bytes) -> KerasFileFacts:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         raise ModelFileError(_not_a_zip(data)) from None
+    except _UNREADABLE:
+        raise ModelFileError(_DAMAGED) from None
+    try:
+        return _facts(archive)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, *_UNREADABLE):
+        raise ModelFileError(_DAMAGED) from None
+
+
+# A member's header or data damaged, a zip version or compression Python cannot unpack, an offset
+# outside the file.
+_UNREADABLE = (OSError, EOFError, NotImplementedError, ValueError, zlib.error)
+_DAMAGED = (
+    "This .keras file is damaged or packed in a way Python cannot unpack: save the model again with "
+    'model.save("model.keras").'
+)
+
+
+def _facts(archive: zipfile.ZipFile) -> KerasFileFacts:
     with archive:
         infos = archive.infolist()
         _check_members(infos)
@@ -196,6 +219,11 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
         raise ModelFileError(f"The archive holds {len(infos):,} files; a .keras file holds a handful.")
     total = 0
     for info in infos:
+        if info.flag_bits & 0x1:
+            raise ModelFileError(
+                f"{info.filename!r} in the archive is encrypted (password-protected): save the model again "
+                'with model.save("model.keras").'
+            )
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > MAX_RATIO and info.file_size > 2**20:
@@ -224,6 +252,21 @@ def _json_member(archive: zipfile.ZipFile, name: str, cap: int) -> Any:
         ) from None
 
 
+def _seekable(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
+    """The member, for h5py's many seeks, copied once into a temporary file: zipfile (Python 3.11)
+    re-reads, and re-inflates, a member from its start on every backward seek (seconds for a 40 MB
+    weights file, minutes for a crafted 200 MB one)."""
+    copy = tempfile.TemporaryFile()  # noqa: SIM115 - returned open: the caller closes it
+    try:
+        with archive.open(name) as src:
+            shutil.copyfileobj(src, copy)  # at most its declared size (capped by _check_members)
+        copy.seek(0)
+    except BaseException:
+        copy.close()
+        raise
+    return copy
+
+
 def _count_params(archive: zipfile.ZipFile) -> int:
     """Every layer variable's size, from the HDF5 headers (the optimizer's variables are not counted)."""
     import h5py
@@ -240,7 +283,7 @@ def _count_params(archive: zipfile.ZipFile) -> int:
         return None
 
     try:
-        with archive.open("model.weights.h5") as fh, h5py.File(fh, "r") as h5:
+        with _seekable(archive, "model.weights.h5") as fh, h5py.File(fh, "r") as h5:
             h5.visititems(visit)
     except Exception:  # noqa: BLE001 - a damaged or crafted HDF5 file: any error means unreadable
         raise ModelFileError("model.weights.h5 in this file is not a readable weights file.") from None
@@ -291,6 +334,8 @@ def _refuse_code_and_custom_classes(config: dict) -> None:
         if "module" not in node and "registered_name" not in node:
             continue  # a tensor, a tuple or a shape, not a class
         module = node.get("module")
+        if _keras_builtin_function(node):
+            continue
         if not (isinstance(module, str) and (module == "keras" or module.startswith("keras."))):
             own = node.get("config") if cls == "function" and isinstance(node.get("config"), str) else None
             shown = own or node.get("registered_name") or cls
@@ -299,6 +344,19 @@ def _refuse_code_and_custom_classes(config: dict) -> None:
                 "function). The app loads only Keras' built-in layers: safe_mode, and no code from your "
                 "files. Rebuild the model from built-in layers and save it again."
             )
+
+
+def _keras_builtin_function(node: dict) -> bool:
+    """A function Keras saves as ``{"module": "builtins", "class_name": "function", "config": name}``
+    (a loss or metric given as a function, keras.losses.mse): Keras looks such a name up only among its
+    own activations, losses, metrics, ... (and refuses it if not found); ``>`` marks a custom one."""
+    name = node.get("config")
+    return (
+        node.get("module") == "builtins"
+        and node.get("class_name") == "function"
+        and isinstance(name, str)
+        and name.isidentifier()
+    )
 
 
 def _shape_of(value: Any, what: str) -> tuple[int | None, ...]:

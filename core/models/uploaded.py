@@ -82,6 +82,19 @@ def input_problem(model_shape: tuple[int | None, ...], data_shape: tuple[int, ..
     )
 
 
+def dtype_problem(model_dtype: str, input_kind: str) -> str | None:
+    """Integer inputs (token ids, for an Embedding) fed features or pixels: Keras would cast them to
+    whole numbers without a word (0.4 -> 0, -2.2 -> -2), and train on that."""
+    if input_kind == "sequence" or not model_dtype.startswith(("int", "uint")):
+        return None
+    return (
+        f"model.upload: the model takes {model_dtype} inputs (whole numbers, such as token ids), but this "
+        f"dataset's samples are {input_kind} values (fractions): Keras would cut them to whole numbers. "
+        'Start the model with keras.Input(shape=..., dtype="float32") and save it again, or pick a text '
+        "dataset."
+    )
+
+
 @dataclass(frozen=True)
 class Uploaded(ModelSpec):
     def file_facts(self, cfg: ModelConfig, uploads_dir: Uploads) -> KerasFileFacts | None:
@@ -108,6 +121,8 @@ class Uploaded(ModelSpec):
             )
         shape = info.input_shape if info is not None else None
         if shape is not None and (message := input_problem(facts.input_shape, shape)) is not None:
+            out.append(Problem("model.upload", message))
+        if info is not None and (message := dtype_problem(facts.input_dtype, info.input_kind)) is not None:
             out.append(Problem("model.upload", message))
         if info is not None:
             message = output_problem(
@@ -183,6 +198,8 @@ def _check_loaded(model: Any, ds: Dataset, own: bool) -> None:
         )
     in_shape = tuple(model.inputs[0].shape[1:])
     if (message := input_problem(in_shape, ds.input_shape)) is not None:
+        raise ModelFileError(message)
+    if (message := dtype_problem(str(model.inputs[0].dtype), ds.input_kind)) is not None:
         raise ModelFileError(message)
     out_shape = tuple(model.outputs[0].shape[1:])
     units = out_shape[0] if len(out_shape) == 1 and out_shape[0] is not None else None

@@ -95,3 +95,37 @@ def stored_zip(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+def encrypted(data: bytes) -> bytes:
+    """A zip with every member flagged encrypted (bit 0 of its flags), in local and central headers:
+    what a password-protected zip looks like to a reader without the password."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = out.find(signature)
+        while i >= 0:
+            out[i + offset] |= 1
+            i = out.find(signature, i + 4)
+    return bytes(out)
+
+
+def directory_moved(data: bytes, by: int = 100) -> bytes:
+    """A zip whose end record puts its central directory ``by`` bytes later than it is: every member's
+    offset then points before the file's start (zipfile seeks there: OSError, or ValueError in memory)."""
+    import struct
+
+    out = bytearray(data)
+    i = out.rfind(b"PK\x05\x06")
+    (offset,) = struct.unpack("<I", out[i + 16 : i + 20])
+    out[i + 16 : i + 20] = struct.pack("<I", offset + by)
+    return bytes(out)
+
+
+def needs_zip_version(data: bytes, version: int = 99) -> bytes:
+    """A zip whose members claim to need zip version ``version / 10`` to be unpacked."""
+    out = bytearray(data)
+    i = out.find(b"PK\x01\x02")
+    while i >= 0:
+        out[i + 6] = version
+        i = out.find(b"PK\x01\x02", i + 4)
+    return bytes(out)

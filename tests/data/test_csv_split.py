@@ -284,3 +284,40 @@ def replace_pad(cfg: DataConfig, truncating, padding) -> DataConfig:
     from dataclasses import replace
 
     return replace(cfg, truncating=truncating, padding=padding)
+
+
+def test_a_label_no_training_row_holds_is_refused_naming_it(tmp_path):
+    """Found by the audit: a class only in the test file (or the rows named test) was taken, turning
+    a binary table into a three-class one whose third output never trains."""
+    table(tmp_path).to_csv(tmp_path / "train.csv", index=False)
+    fields = upload(tmp_path / "train.csv")
+    test_fields = upload("a,b,c,d,flag,label\n1,2,3,4,True,yes\n1,2,3,4,True,maybe\n", "test.csv")
+    cfg = DataConfig(
+        name="csv", **fields, target_column="label", test_upload=test_fields["upload"], test_file_name="t.csv"
+    )
+    with pytest.raises(DatasetError, match="The label 'maybe' in 'label' appears only in the test file"):
+        describe(cfg)
+    df = table(tmp_path, n=100)
+    parts = every_fifth_test(100, val_every=7)
+    df.loc[parts == " VAL ", "label"] = "maybe"  # a class only the validation rows hold
+    cfg = DataConfig(name="csv", **with_parts(tmp_path, df, parts), target_column="label")
+    with pytest.raises(
+        DatasetError, match="appears only in the rows the split column 'part' names validation"
+    ):
+        describe(cfg)
+    df.loc[(parts == "train") & (np.arange(100) % 3 == 0), "label"] = "maybe"  # in training too: a class
+    cfg = DataConfig(name="csv", **with_parts(tmp_path, df, parts, "ok.csv"), target_column="label")
+    assert describe(cfg).n_classes == 3
+
+
+def test_training_texts_without_a_word_are_a_message_not_a_tensorflow_error():
+    """Found by the audit: texts of punctuation alone gave an empty vocabulary, and TextVectorization
+    failed with FailedPreconditionError (Table not initialized) in load."""
+    rows = "\n".join(f'"!!! ...",{i % 2},{"test" if i % 5 == 0 else "train"}' for i in range(40))
+    fields = upload(f"text,label,part\n{rows}\n", "marks.csv")
+    cfg = DataConfig(
+        name="text_csv", **fields, text_column="text", target_column="label", split_column="part"
+    )
+    assert describe(cfg).given_parts == (32, 0, 8)
+    with pytest.raises(DatasetError, match="None of the 25 training texts holds a word"):
+        load(cfg, validation_split=0.2, seed=0)

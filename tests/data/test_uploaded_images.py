@@ -220,3 +220,69 @@ def test_an_image_cut_short_is_named_when_loading():
 def test_a_zip_packed_in_a_way_python_cannot_unpack_is_refused():
     files = {f"{'cats' if i % 2 else 'dogs'}/{i}.png": PNG for i in range(12)}
     assert "damaged or packed in a way" in refused(with_compression(stored_zip(files), 9))
+
+
+def _zip_of(entries: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries:
+            zf.writestr(name, data)  # a name twice, as zipfile allows (with a warning)
+    return buf.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([("cats/001.png", PNG)], "holds 'cats/001.png' twice"),
+        ([("cats//001.png", PNG)], "holds 'cats//001.png' twice"),  # one path once unpacked
+        ([("cats/x.png", PNG), ("cats/x.png/y.png", PNG)], "as a file and a folder"),
+        ([("cats/" + "x" * 252 + ".png", PNG)], "longer than 255 bytes"),
+    ],
+)
+def test_entries_that_cannot_all_be_unpacked_are_refused_before_unpacking(extra, message):
+    """Found by the audit: these passed the listing, then unpacking raised FileExistsError / OSError."""
+    files = [(f"{'cats' if i % 2 else 'dogs'}/{i:03d}.png", png(X[i])) for i in range(20)]
+    assert message in refused(_zip_of(files + extra))
+
+
+def _jpeg_header(width: int, height: int, metadata: int) -> bytes:
+    """A JPEG's start: an APP1 (EXIF) segment of ``metadata`` bytes, then its frame header (SOF0)."""
+    import struct
+
+    app1 = b"\xff\xe1" + struct.pack(">H", metadata + 2) + b"\0" * metadata
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app1 + sof + b"\xff\xd9"
+
+
+def test_a_huge_jpeg_behind_large_metadata_is_refused(monkeypatch):
+    """Found by the audit: a JPEG whose frame header came after the first 64 kB (a full-size EXIF
+    segment) skipped the pixel cap, and TensorFlow would have decoded 60,000 x 60,000 pixels."""
+    import PIL.Image
+
+    behind = _jpeg_header(60_000, 60_000, 65_531)
+    assert "'cats/big.jpg' is 60,000 x 60,000 pixels" in refused(classes_zip(**{"cats/big.jpg": behind}))
+    monkeypatch.setattr(uploaded_images, "MAX_JPEG_HEAD", 70_000)
+    far = _jpeg_header(60_000, 60_000, 65_531).replace(
+        b"\xff\xc0", b"\xff\xe2\x00\x10" + b"\0" * 14 + b"\xff\xc0"
+    )
+    far = far[:2] + b"\xff\xe1\xff\xff" + b"\0" * 65_533 + far[2:]  # two full segments before it
+    assert "is a JPEG whose size is not in its first" in refused(classes_zip(**{"cats/far.jpg": far}))
+    buf = io.BytesIO()
+    PIL.Image.fromarray(X[0]).save(buf, "JPEG", exif=b"Exif\0\0" + b"\0" * 65_000)  # a real one
+    assert datasets.describe(zip_config(classes_zip(**{"cats/real.jpg": buf.getvalue()}))).n_samples == 21
+
+
+def test_a_password_protected_zip_is_refused():
+    """Found by the audit: zipfile's RuntimeError ("password required") reached the page."""
+    from tests.data.array_files import encrypted
+
+    assert "is encrypted (password-protected)" in refused(encrypted(classes_zip()))
+
+
+def test_a_zip_directory_pointing_outside_the_file_is_damaged():
+    """Found by the audit: zipfile's OSError (a seek before the file's start) reached the page."""
+    from tests.data.array_files import directory_moved, needs_zip_version
+
+    assert "damaged" in refused(directory_moved(classes_zip()))
+    assert "damaged" in refused(needs_zip_version(classes_zip()))

@@ -273,3 +273,31 @@ def test_a_damaged_or_strangely_packed_npz_is_refused():
     packed[start : start + 200] = bytes(200)
     message = refused(bytes(packed))
     assert "damaged" in message or "not an .npz file" in message, message
+
+
+def test_big_endian_labels_and_empty_samples_are_refused_naming_the_array():
+    """Found by the audit: big-endian labels raised pandas' ValueError; samples of no values
+    (x of shape (n, 0)) passed describe and raised sklearn's ValueError in load."""
+    assert "'y' is stored big-endian (dtype >i8): save it as y.astype('<i8')" in refused(
+        npz_bytes(x=X, y=Y.astype(">i8"))
+    )
+    assert "'x' has shape (60, 0): its samples hold no values" in refused(npz_bytes(x=np.zeros((60, 0)), y=Y))
+    images = np.zeros((60, 0, 8), np.uint8)
+    assert "'x' has shape (60, 0, 8)" in refused(npz_bytes(x=images, y=Y), "npz_images")
+    cfg = npz_config(npz_bytes(x=X.astype(">f8"), y=Y))  # big-endian features are read as they are
+    assert datasets.describe(cfg).n_samples == 60
+
+
+def test_a_password_protected_npz_is_refused():
+    """Found by the audit: zipfile's RuntimeError ("password required") reached the page."""
+    from tests.data.array_files import encrypted
+
+    assert "member 'x.npy' is encrypted (password-protected)" in refused(encrypted(npz_bytes(x=X, y=Y)))
+
+
+def test_a_zip_directory_pointing_outside_the_file_is_damaged():
+    """Found by the audit: zipfile's OSError (a seek before the file's start) reached the page."""
+    from tests.data.array_files import directory_moved, needs_zip_version
+
+    assert "damaged" in refused(directory_moved(npz_bytes(x=X, y=Y)))
+    assert "damaged" in refused(needs_zip_version(npz_bytes(x=X, y=Y)))

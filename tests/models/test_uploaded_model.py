@@ -428,3 +428,90 @@ def test_any_damage_to_config_json_is_a_message_never_a_crash(tmp_path):
             assert facts.params > 0
 
     check()
+
+
+def test_a_loss_and_metric_given_as_keras_functions_are_keras_own(tmp_path):
+    """Found by the audit: Keras saves loss=keras.losses.sparse_categorical_crossentropy as
+    {"module": "builtins", "class_name": "function", ...}, which was refused as "not part of Keras"
+    though Keras' safe_mode loads it (it looks the name up only among its own functions)."""
+    import keras
+
+    path = good_digits_model(tmp_path)
+    model = keras.saving.load_model(path)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.sparse_categorical_crossentropy,
+        metrics=[keras.metrics.sparse_categorical_accuracy],
+    )
+    model.save(tmp_path / "functions.keras")
+    data = (tmp_path / "functions.keras").read_bytes()
+    assert '"module": "builtins"' in zipfile.ZipFile(io.BytesIO(data)).read("config.json").decode()
+    assert read_facts(data).compiled
+    assert keras.saving.load_model(tmp_path / "functions.keras", safe_mode=True).loss is not None
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        custom = json.loads(z.read("config.json"))
+    custom["compile_config"]["loss"]["config"] = "my_package>my_loss"  # a registered custom function
+    with pytest.raises(ModelFileError, match="'my_package>my_loss', which is not part of Keras"):
+        read_facts(_repacked(data, custom))
+
+
+def test_a_password_protected_keras_file_is_refused(tmp_path):
+    """Found by the audit: zipfile's RuntimeError ("password required") reached the page."""
+    from tests.data.array_files import encrypted
+
+    data = encrypted(good_digits_model(tmp_path).read_bytes())
+    with pytest.raises(ModelFileError, match="is encrypted"):
+        read_facts(data)
+
+
+@pytest.mark.parametrize("damage", ["directory_moved", "needs_zip_version", "renamed_in_its_header"])
+def test_a_damaged_archive_is_a_message_never_a_crash(tmp_path, damage):
+    """Found by the audit: zipfile's ValueError (a seek before the start), NotImplementedError (a zip
+    version it cannot unpack) and BadZipFile (a member's two names differ) reached the page."""
+    from tests.data import array_files
+
+    good = good_digits_model(tmp_path).read_bytes()
+    if damage == "renamed_in_its_header":
+        i = good.find(b"PK\x03\x04")  # the first member's local header: its name at offset 30
+        data = good[: i + 30] + b"X" + good[i + 31 :]
+    else:
+        data = getattr(array_files, damage)(good)
+    with pytest.raises(ModelFileError, match="damaged or packed in a way Python cannot unpack"):
+        read_facts(data)
+
+
+def test_the_weights_file_is_read_once_however_it_is_packed(tmp_path, monkeypatch):
+    """Found by the audit: h5py seeking inside the zip member made zipfile re-read (re-inflate) it
+    from its start on each backward seek: 11 s for a deflated 40 MB weights file, minutes for 200 MB."""
+    good = write_model(tmp_path / "wide.keras", (64,), "multiclass", 10, units=512).read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in src.namelist():
+            out.writestr(name, src.read(name))  # as a zip tool would repack it
+    size = zipfile.ZipFile(io.BytesIO(good)).getinfo("model.weights.h5").file_size
+    read = 0
+    original = zipfile.ZipExtFile.read
+
+    def counted(self, n=-1):
+        nonlocal read
+        data = original(self, n)
+        if self.name == "model.weights.h5":
+            read += len(data)
+        return data
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", counted)
+    for data in (good, buffer.getvalue()):
+        read = 0
+        assert read_facts(data).params == 64 * 512 + 512 + 512 * 10 + 10
+        assert read <= size  # read once, not once per seek
+
+
+def test_a_model_taking_whole_numbers_is_refused_for_fractional_samples(tmp_path):
+    """Found by the audit: a model whose Input is int32 (token ids, for an Embedding) was taken for
+    digits' standardized features; Keras cut every value to a whole number (0.4 -> 0) and trained."""
+    path = write_model(tmp_path / "token ids.keras", (64,), "multiclass", 10, vocab=20)
+    cfg = config(path)
+    assert any("takes int32 inputs (whole numbers, such as token ids)" in m for m in refusals(cfg))
+    ds = datasets.load(cfg.data, validation_split=0.2, seed=cfg.fit.seed)
+    with pytest.raises(ModelFileError, match="Keras would cut them to whole numbers"):
+        models.build(ds, cfg.model, cfg.fit)  # the training process checks the loaded model too

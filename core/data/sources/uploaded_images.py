@@ -38,6 +38,8 @@ MAX_UNPACKED_BYTES = 2**30  # all images together, unpacked
 MAX_RATIO = 200  # unpacked / packed size of one member larger than 1 MB: beyond it, a zip bomb
 MAX_PIXELS = 40_000_000  # one image's width x height (a small file can decode to gigabytes)
 MAX_ARRAY_BYTES = 512 * 2**20  # the decoded, resized images as float32
+MAX_JPEG_HEAD = 2**21  # a JPEG's size comes after its metadata (EXIF, ICC, XMP): read this far for it
+MAX_NAME_BYTES = 255  # one file or folder name, as a file system stores it
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
 READ_BATCH = 64  # images per batch while reading the folder (the arrays do not depend on it)
 _MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
@@ -82,6 +84,8 @@ def _unsafe(info: zipfile.ZipInfo) -> str | None:
         return "points outside its folder (..)"
     if (info.external_attr >> 16) & 0o170000 == 0o120000:
         return "is a symbolic link"
+    if info.flag_bits & 0x1:
+        return "is encrypted (password-protected)"
     if "\\" in name or "\x00" in name:
         return "has a backslash or a NUL in its name"
     return None
@@ -120,7 +124,7 @@ def list_zip(path: os.PathLike | str) -> ImageListing:
         raise DatasetError(
             "This is not a zip file: zip the folder of class folders and upload that."
         ) from None
-    except UNREADABLE:
+    except (OSError, *UNREADABLE):  # OSError: an offset in the zip's directory points before the file
         raise DatasetError(_DAMAGED) from None
 
 
@@ -141,6 +145,11 @@ def _listing(zf: zipfile.ZipFile) -> ImageListing:
         if skipped(parts):
             hidden += 1
             continue
+        if any(len(p.encode("utf-8")) > MAX_NAME_BYTES for p in parts):
+            raise DatasetError(
+                f"The zip's entry {info.filename!r} has a name longer than {MAX_NAME_BYTES} bytes: "
+                "shorten it."
+            )
         folders.update(parts[:i] for i in range(1, len(parts) if not info.is_dir() else len(parts) + 1))
         if info.is_dir():
             continue
@@ -152,6 +161,15 @@ def _listing(zf: zipfile.ZipFile) -> ImageListing:
                 "times its packed size: the app does not unpack it."
             )
         files.append(info)
+    seen: set[tuple[str, ...]] = set()
+    for info in files:  # unpacked, two of these would be one file (or a file where a folder is)
+        parts = _parts(info)
+        if parts in seen or parts in folders:
+            raise DatasetError(
+                f"The zip holds {info.filename!r} twice (or as a file and a folder): rename one and "
+                "zip again."
+            )
+        seen.add(parts)
     if total > MAX_UNPACKED_BYTES:
         raise DatasetError(f"The zip unpacks to {_mb(total)}; the limit is {_mb(MAX_UNPACKED_BYTES)}.")
     if not files:
@@ -175,11 +193,19 @@ def _listing(zf: zipfile.ZipFile) -> ImageListing:
             )
         with zf.open(info) as fh:
             head = fh.read(65_536)
+            size = _size_of(head)
+            if size is None and head.startswith(b"\xff\xd8"):  # its size follows its metadata segments
+                head += fh.read(MAX_JPEG_HEAD - len(head))
+                size = _size_of(head)
         if not head.startswith(_MAGIC):
             raise DatasetError(
                 f"{info.filename!r} is not an image: its content is not PNG, JPEG, GIF or BMP."
             )
-        size = _size_of(head)
+        if size is None and head.startswith(b"\xff\xd8"):
+            raise DatasetError(
+                f"{info.filename!r} is a JPEG whose size is not in its first {_mb(MAX_JPEG_HEAD)} (or is "
+                "damaged): the app does not decode it blind. Re-save it without large metadata."
+            )
         if size is not None and size[0] * size[1] > MAX_PIXELS:
             raise DatasetError(
                 f"{info.filename!r} is {size[0]:,} x {size[1]:,} pixels; at most {MAX_PIXELS:,} pixels per "

@@ -83,6 +83,12 @@ def _member_headers(zf: zipfile.ZipFile) -> dict[str, tuple[tuple[int, ...], np.
             f"The .npz holds {bad[0]!r}, which is not a NumPy array (.npy): save it with "
             "numpy.savez(file, x=..., y=...)."
         )
+    locked = [m.filename for m in members if m.flag_bits & 0x1]
+    if locked:
+        raise DatasetError(
+            f"The .npz's member {locked[0]!r} is encrypted (password-protected): save it again with "
+            "numpy.savez."
+        )
     keys = [n.removesuffix(".npy") for n in names]
     extra = sorted(k for k in set(keys) if k not in KEYS)
     if extra:
@@ -151,7 +157,7 @@ def read_npz(path: os.PathLike | str) -> NpzArrays:
         raise DatasetError(
             "This is not an .npz file (a zip of .npy arrays, as numpy.savez writes it)."
         ) from None
-    except UNREADABLE:
+    except (OSError, *UNREADABLE):  # OSError: an offset in the zip's directory points before the file
         raise DatasetError(_DAMAGED) from None
     for key, (shape, dtype) in headers.items():
         if not shape:
@@ -159,10 +165,17 @@ def read_npz(path: os.PathLike | str) -> NpzArrays:
                 f"Array {key!r} is a single number (shape ()); it must hold one entry per sample."
             )
         _numbers(key, dtype, text_ok=key.startswith("y"))
+        if key.startswith("y") and not dtype.isnative:  # pandas (inferring the task) cannot read them
+            raise DatasetError(
+                f"Array {key!r} is stored big-endian (dtype {dtype.str}): save it as "
+                f"{key}.astype({dtype.newbyteorder('=').str!r})."
+            )
+        if key.startswith("x") and 0 in shape[1:]:
+            raise DatasetError(f"Array {key!r} has shape {shape}: its samples hold no values.")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in headers}
-    except (zipfile.BadZipFile, ValueError, *UNREADABLE):
+    except (zipfile.BadZipFile, ValueError, OSError, *UNREADABLE):
         raise DatasetError(_DAMAGED) from None
     own_test = "x_test" in arrays
     xk, yk = ("x_train", "y_train") if "x_train" in arrays else ("x", "y")
