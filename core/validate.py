@@ -103,6 +103,17 @@ def validate(
         )
     model_problems = models.MODELS[m.name].check(m, info, uploads_dir) if m.name in models.MODELS else []
     problems += model_problems
+    if m.name in models.MODELS and models.MODELS[m.name].upload is None:
+        for path, value in (("model.upload", m.upload), ("model.file_name", m.file_name)):
+            if value is not None:
+                add(
+                    Problem(
+                        path,
+                        f"{path}: the {models.MODELS[m.name].label} is built by the app, so the uploaded "
+                        "model file is not used (choose Your model to train it, or clear the field).",
+                        "warning",
+                    )
+                )
 
     has_val = f.validation_split > 0
     logged = metrics.logged_metrics(task, has_val) if task in metrics.TASKS else None
@@ -268,6 +279,24 @@ def _check_own_split(add, d: DataConfig, f: FitConfig, info: datasets.DatasetInf
         for path, value in (("data.split_column", d.split_column), ("data.test_upload", d.test_upload)):
             if value is not None:
                 add(Problem(path, f"{path}: applies to uploaded CSV files only; {spec.label} is not one."))
+    if d.test_upload is not None and d.test_upload == d.upload:
+        add(
+            Problem(
+                "data.test_upload",
+                "data.test_upload: the test file is the training file itself (the same content), so the "
+                "kept checkpoint would be tested on rows it trained on. Upload the held-out rows as the "
+                "second file.",
+            )
+        )
+    if d.test_file_name is not None and d.test_upload is None:
+        add(
+            Problem(
+                "data.test_file_name",
+                "data.test_file_name: names a test file, but data.test_upload holds none, so it is not "
+                "used: upload the test file, or clear the name.",
+                "warning",
+            )
+        )
     if d.split_column is not None and d.test_upload is not None:
         add(
             Problem(

@@ -321,3 +321,21 @@ def test_training_texts_without_a_word_are_a_message_not_a_tensorflow_error():
     assert describe(cfg).given_parts == (32, 0, 8)
     with pytest.raises(DatasetError, match="None of the 25 training texts holds a word"):
         load(cfg, validation_split=0.2, seed=0)
+
+
+def test_the_training_file_as_its_own_test_file_is_refused_and_a_lone_test_name_is_said(tmp_path):
+    """The same content as training and test set would test the kept checkpoint on its training rows."""
+    from tests.uploads import upload
+
+    fields = upload(write_table_csv(tmp_path / "t.csv"), uploads_dir=tmp_path / "uploads")
+    same = RunConfig()
+    same.data = DataConfig(name="csv", **fields, target_column="label", test_upload=fields["upload"])
+    problems = validate(same, uploads_dir=tmp_path / "uploads")
+    assert any(p.field == "data.test_upload" and p.severity == "error" and "training file itself" in p.message
+               for p in problems), problems  # fmt: skip
+    lone = RunConfig()
+    lone.data = DataConfig(name="csv", **fields, target_column="label", test_file_name="held-out.csv")
+    problems = validate(lone, uploads_dir=tmp_path / "uploads")
+    assert [(p.field, p.severity) for p in problems if p.field.startswith("data.test")] == [
+        ("data.test_file_name", "warning")
+    ]

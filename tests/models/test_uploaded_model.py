@@ -515,3 +515,14 @@ def test_a_model_taking_whole_numbers_is_refused_for_fractional_samples(tmp_path
     ds = datasets.load(cfg.data, validation_split=0.2, seed=cfg.fit.seed)
     with pytest.raises(ModelFileError, match="Keras would cut them to whole numbers"):
         models.build(ds, cfg.model, cfg.fit)  # the training process checks the loaded model too
+
+
+def test_a_model_file_named_for_a_model_the_app_builds_is_said_not_used(tmp_path):
+    """A config JSON with model.upload and the MLP: the file is not used, and the page says so."""
+    cfg = config(good_digits_model(tmp_path))
+    cfg.model.name = "mlp"
+    problems = validate(cfg)
+    assert {(p.field, p.severity) for p in problems if p.field.startswith("model.")} == {
+        ("model.upload", "warning"),
+        ("model.file_name", "warning"),
+    }
