@@ -9,9 +9,10 @@ PORT ?= 8501
 run: $(VENV)/.app-installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-# Two workers (this is a 2-core machine); a file's tests stay on one worker (module fixtures, ports).
+# Two workers (this is a 2-core machine). Tests go to whichever worker is free; a module with a
+# module-scoped fixture keeps its tests on one worker with an xdist_group mark (loadgroup).
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: $(VENV)/.dev-installed
 	$(PY) -m pytest -m "not slow and not e2e"

@@ -17,7 +17,7 @@ from core.stopping import replay
 from core.store.runs import RunStore
 from tests.e2e.conftest import ROOT, early_stopping_off, run_id_of, set_number, wait_connected
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-runs-pages")]  # its module fixture: one worker
 
 
 def _record(server, tmp_path_factory, name: str, patience: int | None, epochs: int) -> str:

@@ -19,7 +19,7 @@ from core.presets import quick_digits
 from core.store.runs import RunStore
 from tests.e2e.conftest import ROOT, StreamlitServer, wait_connected
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-user-input")]  # its module fixture: one worker
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from core.engine.queue import Trainer
 from core.store.runs import FINISHED, INTERRUPTED, RUNNING, STOPPED, RunStore
 from tests.headless import start_headless
 
+pytestmark = pytest.mark.xdist_group("resume")  # its module fixture runs once, on one worker
+
 
 def resumable_config(**fit) -> RunConfig:
     """Digits MLP with dropout (its masks must continue too) that early-stops at epoch 12."""

@@ -20,6 +20,8 @@ from core.recorded.imports import RecordingError
 from core.replay import replay_early_stopping
 from core.store.runs import RunStore
 
+pytestmark = pytest.mark.xdist_group("recorded-imports")  # its module fixture runs once, on one worker
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 

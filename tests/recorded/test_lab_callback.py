@@ -27,6 +27,8 @@ from core.replay import replay_early_stopping
 from core.store.runs import RunStore
 from core.validate import validate
 
+pytestmark = pytest.mark.xdist_group("lab-callback")  # its module fixture runs once, on one worker
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("user_script.py")
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
