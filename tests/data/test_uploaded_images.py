@@ -286,3 +286,12 @@ def test_a_zip_directory_pointing_outside_the_file_is_damaged():
 
     assert "damaged" in refused(directory_moved(classes_zip()))
     assert "damaged" in refused(needs_zip_version(classes_zip()))
+
+
+def test_a_jpeg_with_fill_bytes_before_its_markers_has_its_size_read():
+    """JPEG allows any number of 0xFF fill bytes before a marker (ITU T.81, B.1.1.2); the size reader
+    stopped at them, so such a file was refused as one whose size could not be found."""
+    plain = _jpeg_header(60_000, 60_000, 100)
+    filled = plain.replace(b"\xff\xc0", b"\xff\xff\xff\xc0").replace(b"\xff\xe1", b"\xff\xff\xe1")
+    assert uploaded_images._size_of(filled) == uploaded_images._size_of(plain) == (60_000, 60_000)
+    assert "'cats/big.jpg' is 60,000 x 60,000 pixels" in refused(classes_zip(**{"cats/big.jpg": filled}))

@@ -106,6 +106,12 @@ def _size_of(head: bytes) -> tuple[int, int] | None:
             if head[i] != 0xFF:
                 return None
             marker = head[i + 1]
+            if marker == 0xFF:  # a fill byte: any number may come before a marker (JPEG, B.1.1.2)
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD9:  # TEM, RSTn, SOI, EOI: no length follows
+                i += 2
+                continue
             if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
                 h, w = struct.unpack(">HH", head[i + 5 : i + 9])
                 return w, h
