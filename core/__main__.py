@@ -171,26 +171,31 @@ def _with_data_file(config: RunConfig, data_file: Path | None, uploads_dir: Path
     """The config with --data-file stored as an upload and named by it (the only file this reads)."""
     if data_file is None:
         return config
+    suffix = datasets.upload_suffix(config.data.name) or ".csv"
+    stored = _store_file("--data-file", data_file, uploads_dir, suffix)
+    return stored and replace(config, data=replace(config.data, upload=stored[0], file_name=stored[1]))
+
+
+def _store_file(flag: str, path: Path, uploads_dir: Path, suffix: str) -> tuple[str, str | None] | None:
+    """(upload id, display name) of the local file ``path`` stored as an upload; None after printing
+    why it cannot be (unreadable, over the limit, the runs folder not writable)."""
     try:
-        data = _read_data_file(data_file, MAX_DATA_FILE)
+        data = _read_data_file(path, MAX_DATA_FILE)
     except OSError as exc:
-        print(
-            printable(f"error: --data-file: cannot read {data_file}: {exc.strerror or exc}"), file=sys.stderr
-        )
+        print(printable(f"error: {flag}: cannot read {path}: {exc.strerror or exc}"), file=sys.stderr)
         return None
     if data is None:
         print(
-            printable(f"error: --data-file: {data_file} is over the {MAX_DATA_FILE // 2**20} MB limit."),
+            printable(f"error: {flag}: {path} is over the {MAX_DATA_FILE // 2**20} MB limit."),
             file=sys.stderr,
         )
         return None
     try:
-        upload_id = uploads.store(data, uploads_dir, datasets.upload_suffix(config.data.name) or ".csv")
+        upload_id = uploads.store(data, uploads_dir, suffix)
     except (uploads.UploadError, OSError) as exc:
-        print(printable(f"error: cannot store --data-file in {uploads_dir}: {exc}"), file=sys.stderr)
+        print(printable(f"error: cannot store {flag} in {uploads_dir}: {exc}"), file=sys.stderr)
         return None
-    name = uploads.display_name(data_file.name)
-    return replace(config, data=replace(config.data, upload=upload_id, file_name=name))
+    return upload_id, uploads.display_name(path.name)
 
 
 def _read_data_file(path: Path, max_bytes: int) -> bytes | None:
@@ -212,25 +217,8 @@ def _with_model_file(config: RunConfig, model_file: Path | None, uploads_dir: Pa
     """The config with --model-file stored as an upload (.keras) and named by it."""
     if model_file is None:
         return config
-    try:
-        data = _read_data_file(model_file, MAX_DATA_FILE)
-    except OSError as exc:
-        print(
-            printable(f"error: --model-file: cannot read {model_file}: {exc.strerror or exc}"),
-            file=sys.stderr,
-        )
-        return None
-    if data is None:
-        print(printable(f"error: --model-file: {model_file} is over the {MAX_DATA_FILE // 2**20} MB limit."),
-              file=sys.stderr)  # fmt: skip
-        return None
-    try:
-        upload_id = uploads.store(data, uploads_dir, ".keras")
-    except (uploads.UploadError, OSError) as exc:
-        print(printable(f"error: cannot store --model-file in {uploads_dir}: {exc}"), file=sys.stderr)
-        return None
-    name = uploads.display_name(model_file.name)
-    return replace(config, model=replace(config.model, upload=upload_id, file_name=name))
+    stored = _store_file("--model-file", model_file, uploads_dir, ".keras")
+    return stored and replace(config, model=replace(config.model, upload=stored[0], file_name=stored[1]))
 
 
 def _import(source: Path, name: str | None, tags: str | None, runs_dir: Path | None) -> int:

@@ -12,6 +12,7 @@ MODULES = [
     "core.data.contract",
     "core.models.contract",
     "core.charts.buckets",
+    "core.data.checked_cache",
     "core.models.keras_file",
     "core.stopping.rules.rule",
     "core.store.tail",

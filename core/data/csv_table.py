@@ -17,7 +17,6 @@ import math
 import os
 import pathlib
 import re
-import threading
 from dataclasses import astuple, dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ import pandas as pd
 from core.codegen import Piece, ScriptContext, code
 from core.config import SPLIT_PARTS, CsvFormat, DataConfig
 from core.data import uploads
+from core.data.checked_cache import CheckedCache
 from core.data.contract import MIN_ROWS, DatasetError
 
 MAX_INFERRED_CLASSES = 50  # more distinct values than this is not inferred as classes
@@ -327,8 +327,7 @@ def _decode(data: bytes) -> str:
 
 
 _GONE = "The uploaded CSV is not on this server (any more): upload the file again."
-_parsed: collections.OrderedDict[tuple, CsvTable | DatasetError] = collections.OrderedDict()
-_parsed_lock = threading.Lock()
+_parsed: CheckedCache[CsvTable] = CheckedCache(_CACHE_SIZE)
 
 
 def read_upload(
@@ -348,22 +347,7 @@ def read_upload(
         raise DatasetError(_GONE) from None
     # The id names the content; size and mtime too, in case the file was changed on disk after all.
     key = (upload_id, str(path.parent), st.st_size, st.st_mtime_ns, *astuple(fmt))
-    with _parsed_lock:
-        hit = _parsed.get(key)
-        if hit is not None:
-            _parsed.move_to_end(key)
-    if hit is None:
-        try:
-            hit = read_table(path, fmt=fmt, max_bytes=MAX_UPLOAD_BYTES)
-        except DatasetError as exc:
-            hit = exc
-        with _parsed_lock:
-            _parsed[key] = hit
-            while len(_parsed) > _CACHE_SIZE:
-                _parsed.popitem(last=False)
-    if isinstance(hit, DatasetError):
-        raise DatasetError(str(hit), fixes=hit.fixes)
-    return hit
+    return _parsed.get(key, lambda: read_table(path, fmt=fmt, max_bytes=MAX_UPLOAD_BYTES))
 
 
 def read_config_csv(cfg: DataConfig, uploads_dir: str | os.PathLike | None) -> pd.DataFrame:

@@ -12,12 +12,10 @@ folder and hidden files (``.DS_Store``) are skipped.
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
 import struct
 import tempfile
-import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ import numpy as np
 from core.codegen import Piece, ScriptContext, code
 from core.config import DataConfig
 from core.data import uploads
+from core.data.checked_cache import CheckedCache
 from core.data.contract import MIN_ROWS, Dataset, DatasetError, DatasetInfo, DatasetSpec, Setting, Uploads
 from core.data.csv_table import MAX_UPLOAD_BYTES
 from core.data.split import DATA_TUPLE, SPLIT, split_for, to_dataset
@@ -241,8 +240,7 @@ def _parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
     return tuple(p for p in info.filename.split("/") if p)
 
 
-_listed: collections.OrderedDict[tuple, ImageListing | DatasetError] = collections.OrderedDict()
-_listed_lock = threading.Lock()
+_listed: CheckedCache[ImageListing] = CheckedCache(_CACHE_SIZE)
 
 
 def zip_path(upload_id: str | None, uploads_dir: Uploads) -> Path:
@@ -262,20 +260,7 @@ def read_upload(upload_id: str | None, uploads_dir: Uploads = None) -> ImageList
     except OSError:
         raise DatasetError("The uploaded zip is not on this server (any more): upload it again.") from None
     key = (upload_id, str(path.parent), st.st_size, st.st_mtime_ns)
-    with _listed_lock:
-        hit = _listed.get(key)
-    if hit is None:
-        try:
-            hit = list_zip(path)
-        except DatasetError as exc:
-            hit = exc
-        with _listed_lock:
-            _listed[key] = hit
-            while len(_listed) > _CACHE_SIZE:
-                _listed.popitem(last=False)
-    if isinstance(hit, DatasetError):
-        raise DatasetError(str(hit))
-    return hit
+    return _listed.get(key, lambda: list_zip(path))
 
 
 def unpacked(upload_id: str, uploads_dir: Uploads) -> Path:

@@ -11,11 +11,9 @@ CNN; uint8 pixels are divided by 255).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 import textwrap
-import threading
 import zipfile
 import zlib
 
@@ -25,6 +23,7 @@ import pandas as pd
 from core.codegen import Piece, ScriptContext, code
 from core.config import DataConfig
 from core.data import uploads
+from core.data.checked_cache import CheckedCache
 from core.data.contract import MIN_ROWS, Dataset, DatasetError, DatasetInfo, DatasetSpec, Setting, Uploads
 from core.data.csv_table import INFER_TASK, MAX_UPLOAD_BYTES, infer_task
 from core.data.split import DATA_TUPLE, SCALED_PREP, SPLIT, Parts, split_for, subsample, take, to_dataset
@@ -232,8 +231,7 @@ def _finite(key: str, x: np.ndarray) -> None:
         )
 
 
-_read: collections.OrderedDict[tuple, NpzArrays | DatasetError] = collections.OrderedDict()
-_read_lock = threading.Lock()
+_read: CheckedCache[NpzArrays] = CheckedCache(_CACHE_SIZE)
 
 
 def read_upload(upload_id: str | None, uploads_dir: Uploads = None, *, features: bool = False) -> NpzArrays:
@@ -250,23 +248,14 @@ def read_upload(upload_id: str | None, uploads_dir: Uploads = None, *, features:
     except OSError:
         raise DatasetError("The uploaded .npz is not on this server (any more): upload it again.") from None
     key = (upload_id, str(path.parent), st.st_size, st.st_mtime_ns)
-    with _read_lock:
-        hit = _read.get(key)
-    if features and not isinstance(hit, DatasetError):
+    if features and not isinstance(_read.peek(key), DatasetError):
         return read_npz(path)
-    if hit is None:
-        try:
-            full = read_npz(path)
-            hit = dataclasses.replace(full, x=np.broadcast_to(np.zeros((), full.x.dtype), full.x.shape))
-        except DatasetError as exc:
-            hit = exc
-        with _read_lock:
-            _read[key] = hit
-            while len(_read) > _CACHE_SIZE:
-                _read.popitem(last=False)
-    if isinstance(hit, DatasetError):
-        raise DatasetError(str(hit), fixes=hit.fixes)
-    return hit
+
+    def labels_only() -> NpzArrays:
+        full = read_npz(path)
+        return dataclasses.replace(full, x=np.broadcast_to(np.zeros((), full.x.dtype), full.x.shape))
+
+    return _read.get(key, labels_only)
 
 
 def label_text(value: object) -> str:
