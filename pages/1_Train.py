@@ -13,7 +13,7 @@ from core.presets import PRESETS
 from core.validate import validate
 from ui import form
 from ui.live_view import live_view
-from ui.state import get_trainer, open_run, start, url_run_id
+from ui.state import get_trainer, note_started, open_run, put_back_unshown_start, start, url_run_id
 from ui.text import md
 
 st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
@@ -164,7 +164,7 @@ def _start(generation: int) -> None:
         state["start_error"] = str(exc)
         return
     state["last_started"] = run.id
-    open_run(run.id)
+    note_started(run.id)
 
 
 c1, c2, _ = st.columns([2, 2, 3])
@@ -188,19 +188,9 @@ state.pop("pending_config", None)  # every setting has been drawn: Start may use
 if err := state.pop("start_error", None):
     st.error(md(err))
 
-URL_CATCH_UP_S = 5.0  # how long after a start a rerun may still carry the browser's URL from before it
-
-
-# A click sent before the browser had the new ``?run=`` carries the old URL. When its button was
-# already gone from the page (the run that started was complete), Streamlit drops the click without
-# calling ``_start``, so the page body puts the run back (seen in CI: three rapid clicks, one run,
-# the page left on /Train without it).
-if (
-    not st.query_params.get("run")
-    and (started := state.get("last_started")) is not None
-    and time.monotonic() - state.get("started_at", -URL_CATCH_UP_S) < URL_CATCH_UP_S
-):
-    open_run(started)
+# A late click whose button was already gone from the page (its run was complete) is dropped by
+# Streamlit without calling ``_start``: the page body puts the run back.
+put_back_unshown_start()
 
 st.divider()
 run_id = url_run_id()

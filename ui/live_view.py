@@ -23,6 +23,7 @@ from core.export import tensorboard_log
 from core.store import run_files
 from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from ui.live_chart import live_chart
+from ui.state import confirm_shown
 from ui.text import md
 
 TICK_SECONDS = 0.5
@@ -48,6 +49,7 @@ def live_view(trainer: Trainer, run_id: str) -> None:
     @st.fragment(run_every=tick)
     def ticking() -> None:
         now = trainer.snapshot(run_id)
+        confirm_shown(run_id)
         _draw(trainer, now)
         # A full rerun draws the summary (or switches to the fast tick). Asked for once, and again
         # every few seconds until it happens: a lost request would leave the page live for ever,

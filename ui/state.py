@@ -10,10 +10,11 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import script_runner
+from streamlit.runtime.scriptrunner import get_script_run_ctx, script_runner
 
 from core.config import RunConfig, printable
 from core.engine.queue import TRAIN_IN_ENV, Trainer
@@ -156,3 +157,40 @@ def link_problems(param: str = "runs") -> list[str]:
 
 def open_run(run_id: str) -> None:
     st.query_params["run"] = run_id
+
+
+URL_CATCH_UP_S = 60.0  # a start the browser has not shown by then is not put back any more
+
+
+def note_started(run_id: str) -> None:
+    """Remembers a start until the browser shows it: a click sent before the browser had the new
+    ``?run=`` carries the URL from before the start, and would take the run off the page."""
+    before = st.query_params.get("run")
+    st.session_state["unshown_start"] = (run_id, before, time.monotonic())
+    open_run(run_id)
+
+
+def confirm_shown(run_id: str) -> None:
+    """A rerun sent by the browser (a fragment's own tick) carried ``run_id``: its URL has it."""
+    pending = st.session_state.get("unshown_start")
+    ctx = get_script_run_ctx()
+    if pending and pending[0] == run_id and ctx is not None and ctx.fragment_ids_this_run:
+        del st.session_state["unshown_start"]
+
+
+def put_back_unshown_start() -> None:
+    """Puts back a start that a late click's old URL took off the page (seen in CI: three rapid
+    clicks, one run, the page left on /Train without it, once seconds after the click).
+
+    Only a rerun carrying exactly the URL from before the start is such a click; any other URL is the
+    user going somewhere, and the start is forgotten. So is one the browser has shown.
+    """
+    pending = st.session_state.get("unshown_start")
+    if pending is None:
+        return
+    run_id, before, at = pending
+    shown = st.query_params.get("run")
+    if shown == before and time.monotonic() - at < URL_CATCH_UP_S:
+        open_run(run_id)
+    elif shown != run_id or time.monotonic() - at >= URL_CATCH_UP_S:
+        del st.session_state["unshown_start"]

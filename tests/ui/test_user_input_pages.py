@@ -55,6 +55,47 @@ def test_a_double_click_on_start_starts_one_run():
     assert len(get_trainer().store.ids()) == 2
 
 
+def test_a_late_click_with_the_url_from_before_the_start_puts_the_run_back():
+    """A click sent before the browser had ``?run=`` carries the old URL; when its button is gone,
+    Streamlit drops the click and only reruns the page (seen in CI, seconds after the click)."""
+    from ui.state import get_trainer
+
+    at = app().run()
+    at.number_input(key="fit.max_epochs").set_value(2).run()
+    at.button(key="start").click().run()
+    first = at.query_params["run"]
+    get_trainer().wait(first, timeout=120)
+    run_id, before, at_time = at.session_state["unshown_start"]
+    assert (run_id, before) == (first, None)
+    at.session_state["unshown_start"] = (run_id, before, at_time - 30)  # thirty seconds later
+    del at.query_params["run"]  # the late rerun: the URL the browser had before the start
+    at.run()
+    assert at.query_params["run"] == first
+    assert not at.exception
+    # Going to another run is the user's choice: the start is forgotten, never forced back.
+    at.query_params["run"] = "0" * 32
+    at.run()
+    assert "unshown_start" not in at.session_state
+    del at.query_params["run"]
+    at.run()
+    assert "run" not in at.query_params
+    assert get_trainer().store.ids() == [first]
+
+
+def test_a_start_the_browser_never_showed_is_not_put_back_after_a_minute():
+    from ui.state import URL_CATCH_UP_S
+
+    at = app().run()
+    at.number_input(key="fit.max_epochs").set_value(2).run()
+    at.button(key="start").click().run()
+    run_id, before, at_time = at.session_state["unshown_start"]
+    at.session_state["unshown_start"] = (run_id, before, at_time - URL_CATCH_UP_S - 1)
+    del at.query_params["run"]
+    at.run()
+    assert "run" not in at.query_params
+    assert "unshown_start" not in at.session_state
+
+
 # ------------------------------------------------------------------------------------------------
 # User text is text
 
