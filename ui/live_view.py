@@ -128,10 +128,10 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     task_metric = _main_metric(snap)
     c1, c2 = st.columns(2)
     with c1:
-        live_chart(charts.loss_figure(snap, max_points=CHART_POINTS), key="chart_loss")
+        live_chart(charts.loss_spec(snap, max_points=CHART_POINTS), key="chart_loss")
     with c2:
         if task_metric:
-            live_chart(charts.metric_figure(snap, task_metric, max_points=CHART_POINTS), key="chart_metric")
+            live_chart(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS), key="chart_metric")
     with st.expander("Console", expanded=snap.is_live):
         # The newest lines, unscrolled: a fixed-height box would show the oldest ones first.
         if snap.is_live:

@@ -18,6 +18,7 @@ and extended as epochs arrive (see ``_columns``), so a tick costs about the same
 
 from __future__ import annotations
 
+import base64
 import math
 import threading
 from collections import OrderedDict
@@ -63,7 +64,7 @@ _TITLES = {"loss": "Loss", "accuracy": "Accuracy", "mae": "MAE (mean absolute er
 
 def loss_figure(snap: RunSnapshot, *, max_points: int = MAX_POINTS) -> go.Figure:
     """Train and validation loss per epoch, the batch-level loss, and the early-stopping markers."""
-    return _figure(snap, "loss", batch_index=1, max_points=max_points)
+    return go.Figure(_figure(snap, "loss", batch_index=1, max_points=max_points))
 
 
 def metric_figure(
@@ -76,7 +77,71 @@ def metric_figure(
     """
     if metric == "loss":
         return loss_figure(snap, max_points=max_points)
-    return _figure(snap, metric, batch_index=2 if batch_metric else None, max_points=max_points)
+    return go.Figure(_figure(snap, metric, batch_index=2 if batch_metric else None, max_points=max_points))
+
+
+def loss_spec(snap: RunSnapshot, *, max_points: int = MAX_POINTS) -> dict[str, Any]:
+    """``loss_figure`` as the plain dict it is built from, for the live view.
+
+    Building a ``go.Figure`` validates every property: ~5 ms a chart, twice every 0.5 s tick of
+    every open tab, against 0.2 ms for the dict (tests check the dict validates as a Figure).
+    """
+    return _wire(_figure(snap, "loss", batch_index=1, max_points=max_points))
+
+
+def metric_spec(
+    snap: RunSnapshot, metric: str, *, max_points: int = MAX_POINTS, batch_metric: bool = True
+) -> dict[str, Any]:
+    """``metric_figure`` as a plain dict (see ``loss_spec``)."""
+    if metric == "loss":
+        return loss_spec(snap, max_points=max_points)
+    return _wire(_figure(snap, metric, batch_index=2 if batch_metric else None, max_points=max_points))
+
+
+def _wire(spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``go.Figure(spec)`` would send, without its validation: the default template in the
+    layout and number arrays as Plotly's base64 typed arrays (a test checks the JSON is the same)."""
+    for trace in spec["data"]:
+        for axis in ("x", "y"):
+            values = trace.get(axis)
+            if isinstance(values, np.ndarray):
+                trace[axis] = _typed_array(values)
+    spec["layout"] = {**spec["layout"], "template": _template()}
+    return spec
+
+
+# Plotly.js typed arrays (plotly 6 sends 64-bit integers as the narrowest type that holds them).
+_SHORT = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4", "uint32": "u4"}
+_SHORT |= {"float32": "f4", "float64": "f8"}
+
+
+def _typed_array(values: np.ndarray) -> Any:
+    if not values.size:
+        return []
+    if values.dtype.kind in "iu" and values.dtype.itemsize == 8:
+        lo, hi = values.min(), values.max()
+        signed = values.dtype.kind == "i"
+        for bits in (8, 16, 32):
+            narrow = np.dtype(f"{'int' if signed else 'uint'}{bits}")
+            if np.iinfo(narrow).min <= lo and hi <= np.iinfo(narrow).max:
+                values = values.astype(narrow)
+                break
+    code = _SHORT.get(str(values.dtype))
+    if code is None or values.ndim != 1:
+        return values  # left to the JSON encoder, as Plotly does
+    return {"dtype": code, "bdata": base64.b64encode(np.ascontiguousarray(values)).decode("ascii")}
+
+
+_template_json: dict[str, Any] | None = None
+
+
+def _template() -> dict[str, Any]:
+    global _template_json
+    if _template_json is None:
+        import plotly.io as pio
+
+        _template_json = pio.templates[pio.templates.default].to_plotly_json()
+    return _template_json
 
 
 def decimate(
@@ -137,7 +202,7 @@ def metric_title(metric: str) -> str:
 # Building one figure
 
 
-def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_points: int) -> go.Figure:
+def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_points: int) -> dict[str, Any]:
     # The same five traces in the same order on every tick, empty ones included: Streamlit's JSON
     # drops trace uids, so Plotly matches a legend item the user hid across updates by its index.
     empty = np.zeros(0)
@@ -288,8 +353,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         "shapes": shapes,
         "annotations": annotations,
     }
-    # One constructor call from plain dicts: several times faster than go.Scatter + update_layout.
-    return go.Figure({"data": traces, "layout": layout})
+    return {"data": traces, "layout": layout}
 
 
 def _epoch_range(data: dict) -> dict:

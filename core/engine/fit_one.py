@@ -154,7 +154,7 @@ def record_failure(run: Run, message: str) -> None:
 
 
 def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint | None = None) -> None:
-    from core.engine.epoch_order import EpochShuffledBatches, ShuffleEachEpoch
+    from core.engine.epoch_order import epoch_batches
     from core.engine.guarded_callbacks import (
         AtomicModelCheckpoint,
         EpochGate,
@@ -194,9 +194,9 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     resumer = ResumePointKeeper(
         run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run)
     )
-    batches = EpochShuffledBatches(ds.x_train, ds.y_train, cfg.fit.batch_size, cfg.fit.seed, first_epoch)
+    batches, shuffler = epoch_batches(ds.x_train, ds.y_train, cfg.fit.batch_size, cfg.fit.seed, first_epoch)
     guarded = [cb for cb in (es, ck, keeper) if cb is not None]
-    callbacks = [ShuffleEachEpoch(batches), *guarded, live, resumer]
+    callbacks = [shuffler, *guarded, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
     _fitting.add(run.id)
     try:

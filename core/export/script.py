@@ -297,11 +297,13 @@ def _settings(ctx: _Context) -> str:
 
 
 def _epoch_order_piece() -> _Piece:
-    """core/epoch_order.py's two classes, copied from its source: one definition, no drift."""
+    """core/engine/epoch_order.py's classes and ``epoch_batches``, copied from its source: one
+    definition, no drift."""
     source = (Path(__file__).parents[1] / "engine" / "epoch_order.py").read_text()
     tree = ast.parse(source)
-    classes = [ast.get_source_segment(source, n) for n in tree.body if isinstance(n, ast.ClassDef)]
-    return _Piece("\n\n\n".join(classes), ("import math",))
+    kinds = (ast.ClassDef, ast.FunctionDef)
+    parts = [ast.get_source_segment(source, n) for n in tree.body if isinstance(n, kinds)]
+    return _Piece("\n\n\n".join(parts), ("import math",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,7 +572,7 @@ def _main(ctx: _Context) -> _Piece:
 
             # Seed Python, NumPy and TensorFlow before the data is loaded, as the app does: the
             # initial weights and dropout follow from it. The order of the samples in each
-            # epoch follows from SEED and the epoch alone (EpochShuffledBatches), so a run
+            # epoch follows from SEED and the epoch alone (epoch_batches), so a run
             # resumed from a saved state sees the same batches as one never interrupted.
             keras.utils.set_random_seed(SEED)
             data = load_data(<<data_arg>>)
@@ -580,12 +582,12 @@ def _main(ctx: _Context) -> _Piece:
             model = build_model(data)
 
         <<callbacks>>
-            batches = EpochShuffledBatches(data.x_train, data.y_train, BATCH_SIZE, SEED)
+            batches, shuffler = epoch_batches(data.x_train, data.y_train, BATCH_SIZE, SEED)
             history = model.fit(
                 batches,
         <<validation>>        epochs=MAX_EPOCHS,
-                shuffle=False,  # the batches shuffle themselves (see EpochShuffledBatches)
-                callbacks=[ShuffleEachEpoch(batches), <<names>>],
+                shuffle=False,  # the batches shuffle themselves (see epoch_batches)
+                callbacks=[shuffler, <<names>>],
                 verbose=2,
             )
 

@@ -316,7 +316,7 @@ def check_matches_config(src: str, cfg: RunConfig) -> None:
     assert (fit[0]["epochs"], fit[0]["shuffle"], fit[0]["verbose"]) == ("MAX_EPOCHS", False, 2)
     # The batches are shuffled per (seed, epoch), as core/epoch_order.py does for the app's runs.
     batches = [
-        n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "EpochShuffledBatches"
+        n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "epoch_batches"
     ]
     assert [ast.unparse(a) for a in batches[0].args] == ["data.x_train", "data.y_train", "BATCH_SIZE", "SEED"]
     assert fit[0].get("validation_data") == ("(data.x_val, data.y_val)" if f.validation_split > 0 else None)

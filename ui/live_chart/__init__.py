@@ -13,6 +13,7 @@ import functools
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import plotly
 import plotly.graph_objects as go
@@ -48,5 +49,6 @@ def component_folder() -> Path:
     return Path(_component().abspath)
 
 
-def live_chart(fig: go.Figure, *, key: str) -> None:
+def live_chart(fig: go.Figure | dict[str, Any], *, key: str) -> None:
+    """A figure or its plain dict (``core.charts.figures.loss_spec``: no validation on every tick)."""
     _component()(spec=pio.to_json(fig, validate=False), key=key, default=None)
