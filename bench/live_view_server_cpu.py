@@ -9,7 +9,11 @@ each run's live view (a 0.5 s tick) in turn, and the server process's CPU time (
 machine's load drifts over all of them alike; medians and the spread are printed, as the share of
 one core the server spends on the tab.
 
-Usage: python bench/live_view_server_cpu.py [--rounds 3] [--window 15]
+With ``--baseline DIR`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/base <commit>``)
+a second server runs that checkout's app on its own copy of the runs, and each tab is measured on both
+servers back to back (the order alternating by round): the ratios new / baseline are taken pair by pair.
+
+Usage: python bench/live_view_server_cpu.py [--rounds 3] [--window 15] [--baseline DIR]
        (writes bench/out/live_view_server_cpu.json)
 """
 
@@ -83,44 +87,66 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _measure(page, url: str, pid: int, window: float, wait_text: str | None) -> float:
+    page.goto(url)
+    wait_connected(page)
+    if wait_text:
+        page.get_by_text(wait_text).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)  # past the first load (which parses the whole history)
+    else:
+        page.wait_for_timeout(2000)
+    before = _cpu_seconds(pid)
+    page.wait_for_timeout(window * 1000)
+    return (_cpu_seconds(pid) - before) / window
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--window", type=float, default=15.0, help="seconds measured per tab")
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier commit to compare with")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="live-cpu-"))
-    server = StreamlitServer(base / "runs", base / "server.log").start()
-    store = RunStore(server.runs_dir)
-    runs = {n: _live_run(store, n) for n in LENGTHS}
+    labels = ["this"] + (["baseline"] if args.baseline else [])
+    servers = {"this": StreamlitServer(base / "runs", base / "server.log").start()}
+    if args.baseline:
+        servers["baseline"] = StreamlitServer(
+            base / "runs-baseline", base / "server-baseline.log", cwd=args.baseline.resolve()
+        ).start()
+    runs = {
+        label: {n: _live_run(RunStore(server.runs_dir), n) for n in LENGTHS}
+        for label, server in servers.items()
+    }
     stop = threading.Event()
-    grower = threading.Thread(target=_grow, args=(list(runs.values()), stop), daemon=True)
+    every_run = [run for by_length in runs.values() for run in by_length.values()]
+    grower = threading.Thread(target=_grow, args=(every_run, stop), daemon=True)
     grower.start()
-    shares: dict[int, list[float]] = {n: [] for n in LENGTHS}
-    idle: list[float] = []
+    shares = {label: {n: [] for n in LENGTHS} for label in labels}
+    idle: dict[str, list[float]] = {label: [] for label in labels}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for _ in range(args.rounds):
-                page.goto(f"{server.url}/Runs")  # a page that does not tick: the server's floor
-                wait_connected(page)
-                page.wait_for_timeout(2000)
-                before = _cpu_seconds(server.proc.pid)
-                page.wait_for_timeout(args.window * 1000)
-                idle.append((_cpu_seconds(server.proc.pid) - before) / args.window)
-                for n, run in runs.items():
-                    page.goto(f"{server.url}/Train?run={run.id}")
-                    wait_connected(page)
-                    page.get_by_text(f"{n:,} epochs").first.wait_for(timeout=60_000)
-                    page.wait_for_timeout(3000)  # past the first load (which parses the whole history)
-                    before = _cpu_seconds(server.proc.pid)
-                    page.wait_for_timeout(args.window * 1000)
-                    shares[n].append((_cpu_seconds(server.proc.pid) - before) / args.window)
+            for r in range(args.rounds):
+                order = labels if r % 2 == 0 else labels[::-1]
+                for label in order:  # a page that does not tick: the server's floor
+                    server = servers[label]
+                    idle[label].append(
+                        _measure(page, f"{server.url}/Runs", server.proc.pid, args.window, None)
+                    )
+                for n in LENGTHS:
+                    for label in order:
+                        server = servers[label]
+                        url = f"{server.url}/Train?run={runs[label][n].id}"
+                        share = _measure(page, url, server.proc.pid, args.window, f"{n:,} epochs")
+                        shares[label][n].append(share)
+                        print(f"round {r + 1}, {label}, {n:,} epochs: {share:.2%} of a core", flush=True)
             browser.close()
     finally:
         stop.set()
         grower.join()
-        server.stop()
+        for server in servers.values():
+            server.stop()
 
     def spread(values: list[float]) -> dict:
         return {
@@ -134,9 +160,17 @@ def main() -> None:
         f"process growing {EPOCHS_PER_SECOND} epochs/s; the idle row is a tab on the Runs page",
         "window_s": args.window,
         "rounds": args.rounds,
-        "idle": spread(idle),
-        **{f"{n} epochs": spread(v) for n, v in shares.items()},
     }
+    for label in labels:
+        out[label] = {
+            "idle": spread(idle[label]),
+            **{f"{n} epochs": spread(v) for n, v in shares[label].items()},
+        }
+    if args.baseline:
+        out["ratio this / baseline"] = {
+            f"{n} epochs": spread([a / b for a, b in zip(shares["this"][n], shares["baseline"][n]) if b > 0])
+            for n in LENGTHS
+        }
     dest = ROOT / "bench" / "out"
     dest.mkdir(exist_ok=True)
     (dest / "live_view_server_cpu.json").write_text(json.dumps(out, indent=2))

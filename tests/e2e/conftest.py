@@ -63,9 +63,11 @@ def _free_port() -> int:
 class StreamlitServer:
     """``streamlit run app.py`` in a subprocess, with its own runs folder and log file."""
 
-    def __init__(self, runs_dir: Path, log_path: Path, *, config_only: bool = False):
+    def __init__(self, runs_dir: Path, log_path: Path, *, config_only: bool = False, cwd: Path = ROOT):
         """``config_only``: no command-line overrides, so .streamlit/config.toml alone decides the
-        address and usage statistics, as with ``make run``."""
+        address and usage statistics, as with ``make run``. ``cwd``: the checkout whose app runs
+        (a benchmark compares this one with an earlier commit's)."""
+        self.cwd = cwd
         self.runs_dir = runs_dir
         self.config_only = config_only
         self.log_path = log_path
@@ -106,7 +108,7 @@ class StreamlitServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log.write(f"\n==== start port {self.port} at {time.ctime()}\n".encode())
         self._log.flush()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         return self
 
     def wait_healthy(self) -> None:
