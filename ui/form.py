@@ -615,7 +615,8 @@ GROUP_HELP = (
     "Larger groups cost less Python per batch. The live batch count and Stop act once per group: "
     "after Stop, training ends when the current group is done, up to k batches later (k times one "
     "batch's time). auto times a few batches before the first epoch and picks the largest k whose "
-    "group stays under about 50 ms; the run's log names the k and the batch time. No result depends "
+    "group stays under about 50 ms (1 when a batch alone takes longer); the run's log names the k and "
+    "the batch time. No result depends "
     "on it: for the same seed, every k trains the same numbers bit for bit (TensorFlow, checked by "
     "the tests)."
 )
@@ -624,7 +625,10 @@ GROUP_HELP = (
 def stop_latency(value: object) -> str:
     """What the setting does to Stop, in the words shown under it."""
     if value == "auto":
-        return "Stop waits for the current group: under about 50 ms (auto picks k from a measured batch)."
+        return (
+            "Stop waits for the current group: under about 50 ms (auto picks k from a measured batch; "
+            "a batch that alone takes longer keeps k at 1, and Stop waits for that one batch)."
+        )
     if value == 1:
         return "Stop ends training after the batch in flight."
     return f"Stop waits for the current group: up to {value} batches (about {value} times one batch's time)."
