@@ -174,6 +174,14 @@ class ModelConfig:
     ] = "form"
 
 
+_STEPS_PER_EXECUTION_DOC = (
+    "Batches Keras runs per call of its compiled train step (model.compile(steps_per_execution=k)). "
+    "Stop and the live batch count act once per group, so a Stop waits up to k batches. "
+    "auto: chosen from the measured batch time so a group stays under about 50 ms. "
+    "On TensorFlow the numbers are the same bit for bit for every k."
+)
+
+
 @pydantic.with_config(_DECLARED)
 @dataclass
 class FitConfig:
@@ -187,6 +195,11 @@ class FitConfig:
         float, _float("Share of the training data held out for validation.", "share", ge=0.0, le=0.8)
     ] = 0.2
     seed: Annotated[int, _int(0, 2**31 - 1, "", "Seeds the split, the weights and the batch order.")] = 42
+    # Last, with a default: configs written before it load unchanged (1 is Keras' own default).
+    steps_per_execution: (
+        Annotated[int, _int(1, 1024, "batches", _STEPS_PER_EXECUTION_DOC)]
+        | Annotated[Literal["auto"], Field(description="From the measured batch time (~50 ms a group).")]
+    ) = 1
 
 
 Monitor = Annotated[str, _text("A logged metric (loss, val_loss, ...).", max_length=64, pattern=_METRIC)]
@@ -401,9 +414,16 @@ def check(data: Any) -> tuple[RunConfig | None, list[Problem]]:
     try:
         return _adapter().validate_python(data), []
     except ValidationError as exc:
-        return None, [_problem(err) for err in exc.errors(include_url=False)]
+        return None, _one_per_field([_problem(err) for err in exc.errors(include_url=False)])
     except RecursionError:  # pragma: no cover - parse_json bounds the depth first
         return None, [Problem("config", "The config is nested too deeply.")]
+
+
+def _one_per_field(problems: list[Problem]) -> list[Problem]:
+    """A value refused by each member of a union (``int | "auto"``) is one problem, not one per member:
+    the first message already names every form the field takes."""
+    seen: set[str] = set()
+    return [p for p in problems if not (p.field in seen or seen.add(p.field))]  # type: ignore[func-returns-value]
 
 
 def check_config(config: RunConfig) -> list[Problem]:
@@ -616,6 +636,8 @@ def _expected(path: str, kind: str, err: dict[str, Any]) -> str:
         return "must be a plain file name, without / or \\ or control characters"
     optional = _optional(path)
     either = " or null (empty)" if optional else ""
+    if takes_auto(path):
+        either = ' or "auto"'
     if typ in (int, float) and kind != "finite_number" or kind in ("int_type", "float_type"):
         b = limits(path)
         what = "a whole number" if typ is int else "a number"
@@ -709,15 +731,31 @@ def _hint(path: str) -> Any:
 
 
 def _unwrap(hint: Any) -> Any:
-    """The plain type behind Annotated and Optional."""
+    """The plain type behind Annotated and Optional, and behind "or auto" (``int | "auto"``)."""
     if typing.get_origin(hint) is Annotated:
         hint = typing.get_args(hint)[0]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if args and type(None) in typing.get_args(hint):
+    members = typing.get_args(hint)
+    args = [a for a in members if a is not type(None) and not _is_auto(a)]
+    if args and len(args) < len(members):
         hint = args[0]
         if typing.get_origin(hint) is Annotated:
             hint = typing.get_args(hint)[0]
     return hint
+
+
+def _is_auto(hint: Any) -> bool:
+    """``Literal["auto"]`` (possibly Annotated): the word a number setting may take instead."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_origin(hint) is Literal and typing.get_args(hint) == ("auto",)
+
+
+def takes_auto(path: str) -> bool:
+    """True for a number setting that may also be "auto" (``fit.steps_per_execution``)."""
+    try:
+        return any(_is_auto(a) for a in typing.get_args(_hint(path)))
+    except KeyError:
+        return False
 
 
 def _scalar_type(path: str) -> Any:

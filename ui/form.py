@@ -15,7 +15,16 @@ from typing import Any
 import streamlit as st
 
 from core import metrics
-from core.config import CHECKPOINT_FORMATS, OPTIMIZERS, CsvFormat, Problem, RunConfig, limits, unchecked
+from core.config import (
+    CHECKPOINT_FORMATS,
+    OPTIMIZERS,
+    CsvFormat,
+    Problem,
+    RunConfig,
+    limits,
+    takes_auto,
+    unchecked,
+)
 from core.data import datasets, uploads
 from core.models import MODELS, estimate_params
 from core.models.keras_file import ModelFileError
@@ -587,6 +596,55 @@ def fit_section() -> None:
         help="Share of the training data that judges each epoch. The test split is never used for this.",
     )
     _number(st, "Random seed", "fit.seed")
+    _steps_per_execution()
+
+
+def group_sizes(current: object = None) -> list[int | str]:
+    """The choices for fit.steps_per_execution, from its declaration: "auto", then the powers of two
+    in its range, and the current value wherever it falls (a config may hold any count)."""
+    b = limits("fit.steps_per_execution")
+    low, high = int(b.low or 1), int(b.high or 1)
+    counts = {2**i for i in range(high.bit_length()) if low <= 2**i <= high}
+    if isinstance(current, int) and not isinstance(current, bool) and low <= current <= high:
+        counts.add(current)
+    return ["auto", *sorted(counts)] if takes_auto("fit.steps_per_execution") else sorted(counts)
+
+
+GROUP_HELP = (
+    "Batches Keras runs per call of its compiled train step (model.compile's steps_per_execution). "
+    "Larger groups cost less Python per batch. The live batch count and Stop act once per group: "
+    "after Stop, training ends when the current group is done, up to k batches later (k times one "
+    "batch's time). auto times a few batches before the first epoch and picks the largest k whose "
+    "group stays under about 50 ms (1 when a batch alone takes longer); the run's log names the k and "
+    "the batch time. No result depends "
+    "on it: for the same seed, every k trains the same numbers bit for bit (TensorFlow, checked by "
+    "the tests)."
+)
+
+
+def stop_latency(value: object) -> str:
+    """What the setting does to Stop, in the words shown under it."""
+    if value == "auto":
+        return (
+            "Stop waits for the current group: under about 50 ms (auto picks k from a measured batch; "
+            "a batch that alone takes longer keeps k at 1, and Stop waits for that one batch)."
+        )
+    if value == 1:
+        return "Stop ends training after the batch in flight."
+    return f"Stop waits for the current group: up to {value} batches (about {value} times one batch's time)."
+
+
+def _steps_per_execution() -> None:
+    state = st.session_state
+    current = state.get("fit.steps_per_execution", 1)
+    st.selectbox(
+        "Batches per step",
+        group_sizes(current),
+        key="fit.steps_per_execution",
+        format_func=lambda v: "auto (groups under 50 ms)" if v == "auto" else str(v),
+        help=md(GROUP_HELP),
+    )
+    st.caption(md(stop_latency(state.get("fit.steps_per_execution", current))))
 
 
 def _monitor_and_mode(section: str, logged: list[str], prefix: str = "") -> None:

@@ -280,7 +280,7 @@ def summary(snap: RunSnapshot, trainer: Trainer) -> None:
         )
         d4.download_button(
             "Keras script",
-            data=lambda: export.export_script(snap.config),
+            data=lambda: export.export_script(snap.config, steps_per_execution=snap.steps_per_execution),
             file_name=export.script_file_name(snap.config),
             mime="text/x-python",
             on_click="ignore",

@@ -20,7 +20,7 @@ from typing import Any
 from core import metrics, models
 from core.config import RunConfig
 from core.data import datasets
-from core.engine import resume_point
+from core.engine import batch_groups, resume_point
 from core.models.keras_file import ModelFileError
 from core.stopping import arguments
 from core.store.runs import (
@@ -68,6 +68,7 @@ def execute(run: Run) -> None:
                 f"Resuming after epoch {point.epoch}: weights, optimizer, dropout state, early stopping "
                 "and checkpoint state restored."
             )
+        batch_groups.settle(run, model, ds)  # steps_per_execution "auto": measured (or read back) here
         _fit(run, ds, model, point)
     except (datasets.DatasetError, resume_point.ResumeError, ModelFileError) as exc:
         record_failure(run, str(exc))

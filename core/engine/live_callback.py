@@ -1,4 +1,5 @@
-"""The callback that streams a run into its ``Run`` and honours a stop request within one batch.
+"""The callback that streams a run into its ``Run`` and honours a stop request within one batch
+(one group of batches with ``steps_per_execution`` k > 1: Keras calls batch hooks once per group).
 
 It goes last in the callback list, after EarlyStopping and ModelCheckpoint, so at each epoch end it
 can read what they decided and write the same lines Keras prints with ``verbose=1`` (improved / did
@@ -52,6 +53,8 @@ class LiveCallback(keras.callbacks.Callback):
         self._steps = self.params.get("steps")
         epochs = self.params.get("epochs")
         steps = f"{self._steps} batches an epoch" if self._steps else "batches"
+        if (k := self.model.steps_per_execution) > 1:
+            steps += f", run {k} per step (progress and Stop act once per {k})"
         self.run.log(f"Training on up to {epochs:,} epochs, {steps}.")
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -62,22 +65,26 @@ class LiveCallback(keras.callbacks.Callback):
         self.run.set_progress(epoch, 0, self._steps)
 
     def on_train_batch_end(self, batch, logs=None):
+        # With steps_per_execution k Keras calls this once per group, with the group's last index:
+        # begin + k - 1, past the epoch's end for a short last group. Batches done = that + 1, capped.
         logs = logs or {}
         loss = logs.get("loss")
-        last_batch = self._steps is not None and batch + 1 >= self._steps
+        done = min(batch + 1, self._steps) if self._steps else batch + 1
+        last_batch = self._steps is not None and done >= self._steps
         if loss is not None and not math.isfinite(loss):
             self._stop("nan_loss", cut=True)
+            where = f"at batch {done}" if self.model.steps_per_execution == 1 else f"by batch {done}"
             self.run.log(
-                f"Epoch {self._epoch + 1}: loss became {loss} at batch {batch + 1}; stopping. "
+                f"Epoch {self._epoch + 1}: loss became {loss} {where}; stopping. "
                 "This epoch is not counted, so the best checkpoint stays as it was."
             )
         elif self.run.stop_requested.is_set() and self.stop_reason is None:
             self._stop("user", cut=not last_batch)
-        self.run.set_progress(self._epoch, batch + 1, self._steps)
+        self.run.set_progress(self._epoch, done, self._steps)
         now = time.perf_counter()
         if loss is not None and now - self._last_point >= self.batch_interval:
             self._last_point = now
-            position = self._epoch + (batch + 1) / self._steps if self._steps else float(self._epoch + 1)
+            position = self._epoch + done / self._steps if self._steps else float(self._epoch + 1)
             self.run.add_batch_point(position, float(loss), _float_or_none(logs.get(self.main_metric)))
 
     def on_test_batch_end(self, batch, logs=None):

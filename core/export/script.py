@@ -17,6 +17,7 @@ dataset or model belong to their plugins (``DatasetSpec.script_pieces``,
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import re
 import textwrap
@@ -52,15 +53,22 @@ _UPLOADED = {
 
 
 def export_script(
-    config: RunConfig, *, data_path_hint: str | None = None, uploads_dir: datasets.Uploads = None
+    config: RunConfig,
+    *,
+    data_path_hint: str | None = None,
+    uploads_dir: datasets.Uploads = None,
+    steps_per_execution: int | None = None,
 ) -> str:
     """The run as a Python script. ``data_path_hint``: the uploaded file's path to default to (CSV,
     .npz or zip sets). ``uploads_dir``: where an upload whose shape the script needs is (image
     arrays: the CNN's layers depend on the image size); default ``<runs>/uploads``.
+    ``steps_per_execution``: the count the run used (``RunSnapshot.steps_per_execution``: what "auto"
+    chose); without it the config's count, and 1 for an "auto" that never chose (no number depends on it).
 
     Raises ValueError for a dataset or model the exporter does not know, or a model that does not
     take the dataset's kind of input (configs the app would not train either).
     """
+    config = _with_group(config, steps_per_execution)
     ctx = _Context.of(config, data_path_hint, uploads_dir)
     pieces = [
         *ctx.spec.script_pieces(ctx.script),
@@ -80,6 +88,22 @@ def export_script(
     body = "\n\n\n".join(helpers)
     tail = 'if __name__ == "__main__":\n    main()\n'
     return "\n\n".join(parts) + "\n\n\n" + body + "\n\n\n" + tail
+
+
+def _with_group(config: RunConfig, steps_per_execution: int | None) -> RunConfig:
+    """The config with the count of batches per step the script passes to ``model.compile``."""
+    k = config.fit.steps_per_execution if steps_per_execution is None else steps_per_execution
+    k = k if isinstance(k, int) else 1
+    if k == config.fit.steps_per_execution:
+        return config
+    return dataclasses.replace(config, fit=dataclasses.replace(config.fit, steps_per_execution=k))
+
+
+def _group_argument(ctx: _Context) -> str:
+    """The compile argument after ``metrics=`` (nothing for 1, Keras' default)."""
+    if ctx.config.fit.steps_per_execution == 1:
+        return ""
+    return "\n        steps_per_execution=STEPS_PER_EXECUTION,"
 
 
 def export_config_json(config: RunConfig) -> str:
@@ -279,6 +303,8 @@ def _settings(ctx: _Context) -> str:
         if knob in ctx.model.knobs:
             rows.append((knob.upper(), getattr(m, knob), facts.comment))
     rows += [("MAX_EPOCHS", f.max_epochs, ""), ("BATCH_SIZE", f.batch_size, "")]
+    if f.steps_per_execution != 1:
+        rows += [("STEPS_PER_EXECUTION", f.steps_per_execution, "batches per train step; same numbers")]
     if not _own_compile(ctx):
         rows += [("LEARNING_RATE", f.learning_rate, f"of the {OPTIMIZERS[f.optimizer]} optimizer")]
     if cfg.checkpoint.enabled:
@@ -347,11 +373,12 @@ def _model_pieces(ctx: _Context) -> list[_Piece]:
             model.compile(
                 optimizer=<<optimizer>>,
                 loss=<<loss>>,
-                metrics=<<metrics>>,
+                metrics=<<metrics>>,<<group>>
             )
             return model
         ''',
         doc=ctx.model.script_doc,
+        group=_group_argument(ctx),
         head=head,
         stack=stack,
         name=_lit(cfg.model.name),
@@ -384,11 +411,12 @@ def _file_model_pieces(ctx: _Context, made: list[str]) -> list[_Piece]:
             model.compile(
                 optimizer=<<optimizer>>,
                 loss=<<loss>>,
-                metrics=<<metrics>>,
+                metrics=<<metrics>>,<<group>>
             )
             return model
         ''',
         doc=ctx.model.script_doc,
+        group=_group_argument(ctx),
         made="\n".join(f"    {line}" for line in [*head, *made]),
         optimizer=optimizer,
         loss=loss,

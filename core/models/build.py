@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from core.config import FitConfig, ModelConfig
 from core.metrics import TASK_METRICS
 from core.models.contract import Uploads
-from core.models.head import make_optimizer, output_layers
+from core.models.head import compiled_steps_per_execution, make_optimizer, output_layers
 from core.models.registry import MODELS
 
 if TYPE_CHECKING:
@@ -43,7 +43,12 @@ def build(ds: Dataset, cfg: ModelConfig, fit: FitConfig, *, uploads_dir: Uploads
         return whole
     head, loss = output_layers(keras, ds.task, len(ds.classes))
     model = keras.Sequential(spec.layers(keras, cfg, ds) + head, name=cfg.name)
-    model.compile(optimizer=make_optimizer(keras, fit), loss=loss, metrics=list(TASK_METRICS[ds.task]))
+    model.compile(
+        optimizer=make_optimizer(keras, fit),
+        loss=loss,
+        metrics=list(TASK_METRICS[ds.task]),
+        steps_per_execution=compiled_steps_per_execution(fit),
+    )
     return model
 
 

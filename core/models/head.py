@@ -72,3 +72,9 @@ def make_optimizer(keras: Any, fit: FitConfig) -> Any:
 
 def optimizer_source(fit: FitConfig) -> str:
     return f"keras.optimizers.{OPTIMIZERS[fit.optimizer]}(learning_rate=LEARNING_RATE)"
+
+
+def compiled_steps_per_execution(fit: FitConfig) -> int:
+    """The ``steps_per_execution`` a model is compiled with: the config's count, or 1 for "auto" until
+    the engine has measured a batch and chosen (core/engine/batch_groups.py)."""
+    return fit.steps_per_execution if isinstance(fit.steps_per_execution, int) else 1

@@ -23,7 +23,7 @@ from core.config import FitConfig, ModelConfig, Problem
 from core.data import uploads
 from core.metrics import TASK_METRICS
 from core.models.contract import ModelSpec, Uploads
-from core.models.head import HEADS, make_optimizer
+from core.models.head import HEADS, compiled_steps_per_execution, make_optimizer
 from core.models.keras_file import SUFFIX, KerasFileFacts, ModelFileError, facts_of_upload, shape_text
 
 if TYPE_CHECKING:
@@ -157,7 +157,13 @@ class Uploaded(ModelSpec):
             optimizer, loss = model.optimizer, model.loss
         else:
             optimizer, loss = make_optimizer(keras, fit), HEADS[ds.task].loss
-        model.compile(optimizer=optimizer, loss=loss, metrics=list(TASK_METRICS[ds.task]))
+        # "own" too: the batches per step are the run's setting, not something the file decides.
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=list(TASK_METRICS[ds.task]),
+            steps_per_execution=compiled_steps_per_execution(fit),
+        )
         return model
 
     def hidden_params(self, cfg: ModelConfig, input_shape: tuple[int, ...], vocab_size: int | None):

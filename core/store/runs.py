@@ -21,7 +21,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -119,6 +119,19 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+AUTO_GROUP_LOG = "steps_per_execution auto: "  # how the engine logs what "auto" chose
+_AUTO_GROUP_RE = re.compile(r"^steps_per_execution auto: (\d+) ")
+
+
+def recorded_steps_per_execution(log_lines: Iterable[str]) -> int | None:
+    """The group size "auto" chose for a run, from its log (None before it was chosen)."""
+    for line in log_lines:
+        found = _AUTO_GROUP_RE.match(line)
+        if found is not None:
+            return int(found.group(1))
+    return None
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -162,6 +175,13 @@ class RunSnapshot:
     @property
     def max_epochs(self) -> int:
         return self.config.fit.max_epochs
+
+    @property
+    def steps_per_execution(self) -> int | None:
+        """Batches per train step: the config's count, or the one "auto" chose (the run's log records it;
+        None until it has). A resumed run and the exported script use this number."""
+        k = self.config.fit.steps_per_execution
+        return k if isinstance(k, int) else recorded_steps_per_execution(self.log_lines)
 
     @property
     def is_live(self) -> bool:

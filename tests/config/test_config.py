@@ -181,6 +181,18 @@ def test_model_must_fit_the_data():
         ("fit", "learning_rate", 0.0, "fit.learning_rate: must be a number above 0 and at most 10; got 0.0."),
         ("fit", "validation_split", 0.95, "fit.validation_split: must be a number from 0 to 0.8; got 0.95."),
         (
+            "fit",
+            "steps_per_execution",
+            0,
+            'fit.steps_per_execution: must be a whole number from 1 to 1,024 batches or "auto"; got 0.',
+        ),
+        (
+            "fit",
+            "steps_per_execution",
+            "fast",
+            'fit.steps_per_execution: must be a whole number from 1 to 1,024 batches or "auto"; got "fast".',
+        ),
+        (
             "early_stopping",
             "patience",
             -1,
@@ -272,3 +284,22 @@ def test_uploaded_file_names_are_cleaned_to_what_the_declaration_accepts():
         clean = display_name(raw)
         config, problems = parse_json(json.dumps({"data": {"name": "csv", "file_name": clean}}))
         assert problems == [] and config.data == DataConfig(name="csv", file_name=clean), raw
+
+
+def test_steps_per_execution_takes_a_count_or_auto_and_old_configs_load_with_1():
+    """Added after runs were stored: a config without it is the run it always was (1, Keras' default)."""
+    from core.config import check, load_stored
+
+    old = RunConfig().to_dict()
+    del old["fit"]["steps_per_execution"]
+    assert load_stored(json.dumps(old)).fit.steps_per_execution == 1
+    for value in (1, 8, 1024, "auto"):
+        cfg = RunConfig(fit=FitConfig(steps_per_execution=value))
+        assert RunConfig.from_json(cfg.to_json()).fit.steps_per_execution == value
+    for value in (1025, 2.0, True, "AUTO", None):
+        data = RunConfig().to_dict()
+        data["fit"]["steps_per_execution"] = value
+        config, problems = check(data)
+        assert config is None
+        assert [p.field for p in problems] == ["fit.steps_per_execution"]  # one problem, not one per form
+        assert '1 to 1,024 batches or "auto"' in problems[0].message

@@ -120,6 +120,8 @@ def _valid_values(path: str):
         return hs.sampled_from(["loss", "val_loss", "accuracy", "val_accuracy"])
     if path == "fit.optimizer":
         return hs.sampled_from(["adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad"])
+    if path == "fit.steps_per_execution":
+        return hs.one_of(hs.just("auto"), hs.integers(1, 1024))
     if path == "checkpoint.format":
         return hs.sampled_from([".keras", ".h5"])
     if path in ("name",):

@@ -96,6 +96,31 @@ def test_a_stopped_run_resumes_and_ends_like_the_uninterrupted_one(trainer, refe
     assert val["accuracy"] == pytest.approx(resumed.best_value, abs=1e-6)
 
 
+@pytest.mark.parametrize("group", [4, "auto"])
+def test_a_run_in_groups_of_batches_stopped_and_resumed_ends_like_the_uninterrupted_one(
+    trainer, reference, group
+):
+    """steps_per_execution > 1: the Stop lands after a group, the resume trains the same batches in the
+    same groups ("auto" reads its choice back from the log, it does not measure again) and the ending
+    is the uninterrupted run's to the last bit (the reference trains with 1: no number depends on k)."""
+    run = trainer.start(resumable_config(steps_per_execution=group))
+    deadline = time.monotonic() + 120
+    while run.snapshot().epoch < 3:
+        assert time.monotonic() < deadline and run.snapshot().is_live, run.snapshot().message
+        time.sleep(0.02)
+    trainer.stop(run.id)
+    stopped = trainer.wait(run.id)
+    assert stopped.status == STOPPED and stopped.epoch < reference.stopped_epoch
+    k = stopped.steps_per_execution
+    assert k is not None and k > 1
+    trainer.resume(run.id)
+    resumed = trainer.wait(run.id, timeout=300)
+    _assert_same_ending(resumed, reference)
+    assert resumed.steps_per_execution == k
+    if group == "auto":
+        assert f"steps_per_execution auto: {k} (as chosen when the run started)" in resumed.log_lines
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_in_a_new_process_and_ends_like_the_uninterrupted_one(tmp_path, reference):
     proc, runs_dir = start_headless(tmp_path, resumable_config())

@@ -221,9 +221,9 @@ def callback_variants(cfg: RunConfig):
     for i, opt in enumerate(OPTIMIZERS):
         model = replace(cfg.model, dropout=0.25 * (i % 2), depth=i % 4, units=16 + i)
         data = replace(cfg.data, max_samples=200 + i if i % 2 else None, num_words=800, maxlen=77)
-        yield replace(
-            cfg, model=model, data=data, fit=replace(cfg.fit, optimizer=opt, seed=i, learning_rate=3e-4)
-        )
+        group = (1, 8, "auto")[i % 3]  # "auto" that never chose: the script compiles with 1
+        fit = replace(cfg.fit, optimizer=opt, seed=i, learning_rate=3e-4, steps_per_execution=group)
+        yield replace(cfg, model=model, data=data, fit=fit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,6 +262,9 @@ def check_matches_config(src: str, cfg: RunConfig) -> None:
     assert const["BATCH_SIZE"] == f.batch_size
     assert const["LEARNING_RATE"] == f.learning_rate
     assert const["VALIDATION_SPLIT"] == f.validation_split
+    group = f.steps_per_execution if isinstance(f.steps_per_execution, int) else 1
+    assert const.get("STEPS_PER_EXECUTION", 1) == group
+    assert ("steps_per_execution=STEPS_PER_EXECUTION," in src) == (group != 1)
     assert const["MAX_SAMPLES"] == d.max_samples
     for knob in models.MODELS[m.name].knobs:
         assert const[knob.upper()] == getattr(m, knob)
@@ -771,3 +774,39 @@ def test_script_reproduces_the_engine_with_dropout_text_and_csv(cfg, trainer, tm
     assert snap.status == FINISHED, snap.message
     result = run_script(export_script(cfg), tmp_path, *args)
     assert_same_run(result, engine_summary(snap))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        RunConfig(
+            name="mlp-auto",
+            data=DataConfig(name="digits"),
+            model=ModelConfig(name="mlp", units=64, depth=2, dropout=0.2),
+            fit=FitConfig(max_epochs=6, learning_rate=0.005, steps_per_execution="auto"),
+            early_stopping=EarlyStoppingConfig(monitor="val_loss", mode="min", patience=2),
+        ),
+        RunConfig(
+            name="reviews-k4",
+            data=DataConfig(name="text_sentiment", max_samples=300, maxlen=60),
+            model=ModelConfig(name="seed_conv1d"),
+            fit=FitConfig(max_epochs=3, batch_size=16, steps_per_execution=4),
+        ),
+    ],
+    ids=lambda c: c.name,
+)
+def test_script_passes_the_runs_steps_per_execution_and_repeats_it_exactly(cfg, trainer, tmp_path):
+    """The script compiles with the count the run used ("auto": the one it chose, read from its log)
+    and its numbers are the engine's to the last bit, not within a tolerance."""
+    snap = trainer.wait(trainer.start(cfg).id, timeout=600)
+    assert snap.status == FINISHED, snap.message
+    k = snap.steps_per_execution
+    assert k is not None and k > 1
+    src = export_script(snap.config, steps_per_execution=k)
+    assert constants(src)["STEPS_PER_EXECUTION"] == k
+    assert "steps_per_execution=STEPS_PER_EXECUTION," in src
+    result = run_script(src, tmp_path)
+    engine = engine_summary(snap)
+    for key in ("best_epoch", "best_value", "stopped_epoch", "epochs_run", "test"):
+        assert result[key] == engine[key], key

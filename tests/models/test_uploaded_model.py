@@ -526,3 +526,27 @@ def test_a_model_file_named_for_a_model_the_app_builds_is_said_not_used(tmp_path
         ("model.upload", "warning"),
         ("model.file_name", "warning"),
     }
+
+
+@pytest.mark.parametrize("compile", ["form", "own"])
+def test_an_uploaded_model_trains_in_groups_of_batches_with_the_same_numbers(tmp_path, trainer, compile):
+    """steps_per_execution is the run's setting, also for a file compiled with its own optimizer and loss
+    ("own" is recompiled with them and the run's count); the numbers are those of k=1, bit for bit."""
+    path = write_model(
+        tmp_path / "compiled.keras", (64,), "multiclass", 10, units=32,
+        compile_with=("sgd", "sparse_categorical_crossentropy"),
+    )  # fmt: skip
+    grouped = config(path, compile=compile, max_epochs=3, steps_per_execution=4)
+    ds = datasets.load(grouped.data, validation_split=0.2, seed=grouped.fit.seed)
+    model = models.build(ds, grouped.model, grouped.fit, uploads_dir=None)
+    assert model.steps_per_execution == 4
+    if compile == "own":
+        assert type(model.optimizer).__name__ == "SGD"
+    snaps = [
+        trainer.wait(trainer.start(c).id, timeout=300)
+        for c in (grouped, config(path, compile=compile, max_epochs=3))
+    ]
+    assert all(s.status == FINISHED for s in snaps), [s.message for s in snaps]
+    assert any("run 4 per step" in line for line in snaps[0].log_lines)
+    assert [r.logs for r in snaps[0].history] == [r.logs for r in snaps[1].history]
+    assert snaps[0].test_metrics == snaps[1].test_metrics
