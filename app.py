@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.presets import PRESETS
 from ui.runs_table import runs_frame, show_runs
-from ui.state import get_trainer, start, visible
+from ui.state import get_trainer, start, visible, warm_up_worker
 
 TRAIN_PAGE = "pages/1_Train.py"
 
@@ -63,3 +63,4 @@ if trainer.interrupted:
         "marked interrupted, with every finished epoch and their best checkpoint kept."
     )
 show_runs(runs_frame(visible(trainer.list_runs())).head(20), key="home_runs")
+warm_up_worker()  # last: the page is drawn before the training process starts importing TensorFlow

@@ -12,8 +12,16 @@ from core.engine.queue import InvalidConfig, QueueFull
 from core.presets import PRESETS
 from core.validate import validate
 from ui import form
-from ui.live_view import live_view
-from ui.state import get_trainer, note_started, open_run, put_back_unshown_start, start, url_run_id
+from ui.live_view import idle_view, live_view
+from ui.state import (
+    get_trainer,
+    note_started,
+    open_run,
+    put_back_unshown_start,
+    start,
+    url_run_id,
+    warm_up_worker,
+)
 from ui.text import md
 
 st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
@@ -199,4 +207,5 @@ if run_id:
 elif st.query_params.get("run"):
     st.warning("That run does not exist (any more). Start a new one above, or pick one on the home page.")
 else:
-    st.caption("Start a run: its curves, console and downloads appear here.")
+    idle_view(config, task)
+warm_up_worker()  # a first visit that lands here (a shared link) warms it up too

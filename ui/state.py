@@ -44,7 +44,8 @@ script_runner._clean_problem_modules = _clean_problem_modules_except_keras  # no
 
 @st.cache_resource(show_spinner=False)
 def get_trainer() -> Trainer:
-    """Runs train in a recycled worker process (core/worker_process.py), warmed up right away.
+    """Runs train in a recycled worker process (core/worker_process.py), warmed up once the first
+    page has been drawn (``warm_up_worker``).
 
     ``ESLAB_TRAIN_IN=thread`` trains in the server process instead (simpler to debug; memory grows).
     """
@@ -54,12 +55,24 @@ def get_trainer() -> Trainer:
         st.error(md(f"The runs folder cannot be used ({exc}). Check ESLAB_RUNS_DIR and its permissions."))
         st.stop()
         raise RuntimeError(f"The runs folder cannot be used: {exc}") from exc  # outside a page run
-    trainer = Trainer(store, train_in=os.environ.get(TRAIN_IN_ENV, "process"))
-    if trainer.train_in == "process":
-        from core.engine.worker_process import shared_pool
+    return Trainer(store, train_in=os.environ.get(TRAIN_IN_ENV, "process"))
 
-        threading.Thread(target=shared_pool().warm_up, name="eslab-warm-up", daemon=True).start()
-    return trainer
+
+_warm_up_started = threading.Event()
+
+
+def warm_up_worker() -> None:
+    """Starts the training process (TensorFlow imported and warmed up, ~5 s of one core), once.
+
+    Called at the end of the home and Train pages: after the first page's script has run, so the
+    import does not compete with drawing that page on a 2-core machine, and long before a first Start.
+    """
+    if _warm_up_started.is_set() or get_trainer().train_in != "process":
+        return
+    _warm_up_started.set()
+    from core.engine.worker_process import shared_pool
+
+    threading.Thread(target=shared_pool().warm_up, name="eslab-warm-up", daemon=True).start()
 
 
 PRIVATE_ENV = "ESLAB_PRIVATE"

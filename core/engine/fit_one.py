@@ -233,6 +233,11 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         status, reason, message = FINISHED, "max_epochs", f"Trained all {cfg.fit.max_epochs:,} epochs."
     if reason in resume_point.FINAL_REASONS:
         resume_point.remove(run.dir)  # complete: the point would only take disk space
+    if status == STOPPED:
+        # The user asked: say at once that it stopped. The run stays live ("stopping", so nothing can
+        # resume or delete it under the evaluation, and a crash now leaves it interrupted and
+        # resumable, as before) until the test metrics are recorded with the final status.
+        run.set_status(STOPPING, stop_reason=reason, message=message)
     test = _evaluate_on_test(run, ds, model, ck)
     run.set_status(status, stop_reason=reason, message=message, test_metrics=test)
 
@@ -276,8 +281,15 @@ def _evaluate_on_test(run: Run, ds: datasets.Dataset, model, ck) -> dict[str, fl
         source = f"checkpoint of epoch {ck.saved_epochs[-1] + 1}" if ck.saved_epochs else "checkpoint"
     elif ck is not None:
         run.log("No checkpoint was saved; evaluating the final weights instead.")
+    from core.engine.live_callback import EvaluationProgress
+
     result: dict[str, Any] = model.evaluate(
-        ds.x_test, ds.y_test, batch_size=run.config.fit.batch_size, verbose=0, return_dict=True
+        ds.x_test,
+        ds.y_test,
+        batch_size=run.config.fit.batch_size,
+        verbose=0,
+        return_dict=True,
+        callbacks=[EvaluationProgress(run)],
     )
     test = {k: float(v) for k, v in result.items()}
     run.log(

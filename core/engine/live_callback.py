@@ -177,3 +177,20 @@ def _float_or_none(v) -> float | None:
 
 def _format_logs(logs: dict) -> str:
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+class EvaluationProgress(keras.callbacks.Callback):
+    """The final test evaluation's progress, batch by batch, for the page (it can take a second or
+    more on a large test split, after the run has already said how it ended)."""
+
+    def __init__(self, run: Run):
+        super().__init__()
+        self.run = run
+        self._steps: int | None = None
+
+    def on_test_begin(self, logs=None):
+        self._steps = self.params.get("steps")
+        self.run.set_evaluation(0, self._steps)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.run.set_evaluation(batch + 1, self._steps)

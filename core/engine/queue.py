@@ -16,7 +16,6 @@ from dataclasses import replace
 
 from core.config import Problem, RunConfig, errors
 from core.engine import resume_point
-from core.engine.fit_one import execute
 from core.store.runs import (
     FAILED,
     INTERRUPTED,
@@ -232,6 +231,8 @@ class Trainer:
 
                     shared_pool().train(run)
                 else:
+                    from core.engine.fit_one import execute  # not on the server's import path
+
                     execute(run)
             except BaseException:  # noqa: BLE001 - the worker must outlive any run
                 traceback.print_exc()

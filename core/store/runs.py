@@ -171,6 +171,9 @@ class RunSnapshot:
     queue_position: int | None = None
     version: int = 0
     damaged: str | None = None  # why the run's config could not be read; ``config`` is then a stand-in
+    # (test batches done, of how many) while the kept checkpoint is evaluated on the test split; in the
+    # memory of the processes that train or show the run only (it lasts a second or so)
+    evaluation: tuple[int, int | None] | None = None
 
     @property
     def max_epochs(self) -> int:
@@ -190,6 +193,13 @@ class RunSnapshot:
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def fit_ended(self) -> bool:
+        """Training is over and how it ended is known (``stop_reason``, ``message``), but the run is
+        still live: the kept checkpoint is being evaluated on the test split. Only the user's stop
+        is recorded this early, so the page says "stopped" at once."""
+        return self.status == STOPPING and self.stop_reason is not None
 
     @property
     def stop_label(self) -> str | None:
@@ -245,6 +255,7 @@ class Run:
         self._batch_stride = 1  # keep every n-th point once the bound is reached
         self._batch_seen = 0
         self._progress: tuple[int, int, int | None] = (0, 0, None)  # (epochs done, batch, steps)
+        self._evaluation: tuple[int, int | None] | None = None  # (test batches done, steps)
         self.resume_epoch: int | None = None  # set when this run continues from a resume point
         # False for the copy a server keeps of a run its worker process trains: the worker writes.
         self.persist = True
@@ -256,7 +267,9 @@ class Run:
         run._history = list(snap.history)
         run._log = list(snap.log_lines)
         run._progress = (snap.epoch, 0, snap.steps_per_epoch)
-        run._snap = replace(snap, history=(), log_lines=(), batch_points=(), queue_position=None)
+        run._snap = replace(
+            snap, history=(), log_lines=(), batch_points=(), queue_position=None, evaluation=None
+        )
         return run
 
     @classmethod
@@ -307,6 +320,7 @@ class Run:
                 history=self._history_copy,
                 log_lines=self._log_copy,
                 batch_points=tuple(self._batch_points),
+                evaluation=self._evaluation if self._snap.status in LIVE_STATUSES else None,
             )
 
     @property
@@ -348,6 +362,10 @@ class Run:
     def set_progress(self, epoch: int, batch: int, steps: int | None) -> None:
         """Per batch, so as cheap as it gets: one tuple assignment (atomic under the GIL)."""
         self._progress = (epoch, batch, steps)
+
+    def set_evaluation(self, batch: int, steps: int | None) -> None:
+        """Per test batch of the final evaluation: one tuple assignment, as ``set_progress``."""
+        self._evaluation = (batch, steps)
 
     def add_batch_point(self, position: float, loss: float, metric: float | None) -> None:
         """Keep at most MAX_BATCH_POINTS by halving the density whenever the bound is hit."""
