@@ -112,11 +112,11 @@ def _draw_idle(config: RunConfig, task: str | None) -> None:
     st.empty()  # where a run shows its progress
     c1, c2 = st.columns(2)
     with c1:
-        live_chart(charts.loss_figure(empty, max_points=CHART_POINTS), key="chart_loss")
+        live_chart(charts.loss_spec(empty, max_points=CHART_POINTS), key="chart_loss")
     with c2:
         if task is not None:
             metric = metrics.main_metric(task)
-            live_chart(charts.metric_figure(empty, metric, max_points=CHART_POINTS), key="chart_metric")
+            live_chart(charts.metric_spec(empty, metric, max_points=CHART_POINTS), key="chart_metric")
 
 
 def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
