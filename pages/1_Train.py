@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from core import metrics
@@ -14,8 +12,9 @@ from core.validate import validate
 from ui import form
 from ui.live_view import idle_view, live_view
 from ui.state import (
+    URL_CATCH_UP_S,
     get_trainer,
-    note_started,
+    last_start,
     open_run,
     put_back_unshown_start,
     start,
@@ -152,8 +151,8 @@ def _start(generation: int) -> None:
     (seen in CI: three rapid clicks, one run, the page left on /Train without it).
     """
     stale = generation != state.get("start_generation", 0)
-    if stale or time.monotonic() - state.get("started_at", -START_REPEAT_S) < START_REPEAT_S:
-        if (started := state.get("last_started")) is not None:
+    if stale or last_start(within=START_REPEAT_S) is not None:
+        if (started := last_start(within=URL_CATCH_UP_S)) is not None:
             open_run(started)
         return
     if (pending := state.get("pending_config")) is not None:
@@ -165,14 +164,12 @@ def _start(generation: int) -> None:
         )
         return
     state["start_generation"] = generation + 1  # before starting: a click racing this one is stale
-    state["started_at"] = time.monotonic()
     try:
-        run = start(form.read_config())
+        run = start(form.read_config())  # noted for this session before any other Streamlit call
     except (InvalidConfig, QueueFull) as exc:
         state["start_error"] = str(exc)
         return
-    state["last_started"] = run.id
-    note_started(run.id)
+    open_run(run.id)
 
 
 c1, c2, _ = st.columns([2, 2, 3])

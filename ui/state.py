@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -101,7 +102,15 @@ def visible(index: pd.DataFrame) -> pd.DataFrame:
 
 
 def start(config: RunConfig) -> Run:
+    """Starts the run and records the start for this session before any other Streamlit call.
+
+    Any ``st.session_state`` or ``st.query_params`` call may end a callback with Streamlit's
+    StopException when the browser has sent another rerun meanwhile (the second click of a burst),
+    so the start is noted in a plain dict first: the run is never started without it.
+    """
+    before = st.query_params.get("run")  # the URL's run when Start was pressed (see put_back_...)
     run = get_trainer().start(config)
+    _note_start(run.id, before)
     remember(run.id)
     return run
 
@@ -175,35 +184,67 @@ def open_run(run_id: str) -> None:
 URL_CATCH_UP_S = 60.0  # a start the browser has not shown by then is not put back any more
 
 
-def note_started(run_id: str) -> None:
-    """Remembers a start until the browser shows it: a click sent before the browser had the new
-    ``?run=`` carries the URL from before the start, and would take the run off the page."""
-    before = st.query_params.get("run")
-    st.session_state["unshown_start"] = (run_id, before, time.monotonic())
-    open_run(run_id)
+@dataclass
+class _Start:
+    run_id: str
+    before: str | None  # the ``?run=`` of the page whose click started it
+    at: float  # time.monotonic()
+    shown: bool = False  # a rerun from the browser carried its ``?run=``
+    drawn: bool = False  # a page body has run since: its ``?run=`` was the start's own
+
+
+# Per session: its latest start. A plain dict, not session state: see ``start``.
+_starts: dict[str, _Start] = {}
+_starts_lock = threading.Lock()
+
+
+def _session_id() -> str | None:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _note_start(run_id: str, before: str | None) -> None:
+    now = time.monotonic()
+    with _starts_lock:
+        for sid in [k for k, v in _starts.items() if now - v.at > URL_CATCH_UP_S]:
+            del _starts[sid]
+        if (sid := _session_id()) is not None:
+            _starts[sid] = _Start(run_id, before, now)
+
+
+def last_start(within: float) -> str | None:
+    """The run this session started less than ``within`` seconds ago, if any."""
+    with _starts_lock:
+        latest = _starts.get(_session_id() or "")
+    return latest.run_id if latest and time.monotonic() - latest.at < within else None
 
 
 def confirm_shown(run_id: str) -> None:
     """A rerun sent by the browser (a fragment's own tick) carried ``run_id``: its URL has it."""
-    pending = st.session_state.get("unshown_start")
     ctx = get_script_run_ctx()
-    if pending and pending[0] == run_id and ctx is not None and ctx.fragment_ids_this_run:
-        del st.session_state["unshown_start"]
+    if ctx is None or not ctx.fragment_ids_this_run:
+        return
+    with _starts_lock:
+        latest = _starts.get(ctx.session_id)
+        if latest and latest.run_id == run_id:
+            latest.shown = True
 
 
 def put_back_unshown_start() -> None:
     """Puts back a start that a late click's old URL took off the page (seen in CI: three rapid
-    clicks, one run, the page left on /Train without it, once seconds after the click).
+    clicks, one run, the page left on /Train without it).
 
     Only a rerun carrying exactly the URL from before the start is such a click; any other URL is the
     user going somewhere, and the start is forgotten. So is one the browser has shown.
     """
-    pending = st.session_state.get("unshown_start")
-    if pending is None:
+    with _starts_lock:
+        latest = _starts.get(_session_id() or "")
+    if latest is None or latest.shown:
         return
-    run_id, before, at = pending
     shown = st.query_params.get("run")
-    if shown == before and time.monotonic() - at < URL_CATCH_UP_S:
-        open_run(run_id)
-    elif shown != run_id or time.monotonic() - at >= URL_CATCH_UP_S:
-        del st.session_state["unshown_start"]
+    if shown == latest.before and time.monotonic() - latest.at < URL_CATCH_UP_S:
+        open_run(latest.run_id)
+    elif shown == latest.run_id and not latest.drawn:
+        latest.drawn = True  # the page run of the click itself: its URL is the one the start set
+    else:
+        latest.shown = True  # the browser had it, or the user went elsewhere: never forced back

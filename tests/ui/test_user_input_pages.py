@@ -49,25 +49,41 @@ def test_a_double_click_on_start_starts_one_run():
     assert start.key != "start"
     start.click().run()
     assert get_trainer().store.ids() == [first]
-    at.session_state["started_at"] = at.session_state["started_at"] - 2  # two seconds later
+    _later(2)  # two seconds later
     [start] = [b for b in at.button if b.label == "Start training"]
     start.click().run()
     assert len(get_trainer().store.ids()) == 2
 
 
+def _later(seconds: float) -> None:
+    """As if the session's last start were ``seconds`` older (it is kept outside session state)."""
+    from ui import state
+
+    for latest in state._starts.values():
+        latest.at -= seconds
+
+
+def _latest():
+    from ui import state
+
+    [latest] = state._starts.values()
+    return latest
+
+
 def test_a_late_click_with_the_url_from_before_the_start_puts_the_run_back():
     """A click sent before the browser had ``?run=`` carries the old URL; when its button is gone,
     Streamlit drops the click and only reruns the page (seen in CI, seconds after the click)."""
+    from ui import state
     from ui.state import get_trainer
 
+    state._starts.clear()
     at = app().run()
     at.number_input(key="fit.max_epochs").set_value(2).run()
     at.button(key="start").click().run()
     first = at.query_params["run"]
     get_trainer().wait(first, timeout=120)
-    run_id, before, at_time = at.session_state["unshown_start"]
-    assert (run_id, before) == (first, None)
-    at.session_state["unshown_start"] = (run_id, before, at_time - 30)  # thirty seconds later
+    assert (_latest().run_id, _latest().before, _latest().shown) == (first, None, False)
+    _later(30)  # thirty seconds later
     del at.query_params["run"]  # the late rerun: the URL the browser had before the start
     at.run()
     assert at.query_params["run"] == first
@@ -75,7 +91,7 @@ def test_a_late_click_with_the_url_from_before_the_start_puts_the_run_back():
     # Going to another run is the user's choice: the start is forgotten, never forced back.
     at.query_params["run"] = "0" * 32
     at.run()
-    assert "unshown_start" not in at.session_state
+    assert _latest().shown
     del at.query_params["run"]
     at.run()
     assert "run" not in at.query_params
@@ -83,17 +99,44 @@ def test_a_late_click_with_the_url_from_before_the_start_puts_the_run_back():
 
 
 def test_a_start_the_browser_never_showed_is_not_put_back_after_a_minute():
+    from ui import state
     from ui.state import URL_CATCH_UP_S
 
+    state._starts.clear()
     at = app().run()
     at.number_input(key="fit.max_epochs").set_value(2).run()
     at.button(key="start").click().run()
-    run_id, before, at_time = at.session_state["unshown_start"]
-    at.session_state["unshown_start"] = (run_id, before, at_time - URL_CATCH_UP_S - 1)
+    _later(URL_CATCH_UP_S + 1)
     del at.query_params["run"]
     at.run()
     assert "run" not in at.query_params
-    assert "unshown_start" not in at.session_state
+
+
+def test_a_start_is_noted_even_when_streamlit_ends_the_click_right_after_it():
+    """Any session-state call in a callback may raise Streamlit's StopException once the browser has
+    sent another rerun (seen: three rapid clicks, the run started, the page never told). The start
+    is noted before any such call, so the next rerun of the burst opens it."""
+    import streamlit.runtime.scriptrunner_utils.exceptions as exc
+
+    from ui import state
+
+    state._starts.clear()
+    at = app().run()
+    at.number_input(key="fit.max_epochs").set_value(2).run()
+    remember = state.remember
+
+    def interrupted(run_id: str) -> None:
+        raise exc.StopException()  # what session_state access raises when a rerun is pending
+
+    state.remember = interrupted
+    try:
+        at.button(key="start").click().run()
+    finally:
+        state.remember = remember
+    [started] = state.get_trainer().store.ids()
+    assert "run" not in at.query_params  # the click ended before the page was told
+    at.run()  # the burst's next rerun, with the URL from before
+    assert at.query_params["run"] == started
 
 
 # ------------------------------------------------------------------------------------------------
