@@ -40,7 +40,7 @@ def measure(train_in: str, runs: int) -> dict:
         snap = trainer.wait(trainer.start(cfg).id, timeout=300)
         assert snap.status == "finished", snap.message
         server.append(me.memory_info().rss / 2**20)
-        w = worker_process.shared_pool()._worker if train_in == "process" else None
+        w = worker_process.shared_pool().workers().get("tensorflow") if train_in == "process" else None
         worker.append(psutil.Process(w.proc.pid).memory_info().rss / 2**20 if w and w.alive else 0.0)
         print(f"{train_in} run {i + 1:2d}: server {server[-1]:.1f} MB, worker {worker[-1]:.1f} MB")
     total = [s + w for s, w in zip(server, worker)]

@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core import backends
 from core.config import MAX_JSON_BYTES as MAX_CONFIG_FILE
 from core.config import RunConfig, check, errors, parse_json, printable, run_name_problem, schema
 from core.data import datasets, uploads
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "import":
         return _import(args.source, args.name, args.tags, args.runs_dir)
     if args.command == "resume":
-        trainer = Trainer(RunStore(args.runs_dir))
+        store = RunStore(args.runs_dir)
+        _use_backend_of(store, args.run_id)
+        trainer = Trainer(store)
         try:
             run = trainer.resume(args.run_id)
         except (ResumeError, QueueFull) as exc:
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     config = _read_config(args.config)
     if config is None:
         return 2
+    # Keras picks its backend at its first import: the run's, before anything imports it.
+    backends.use_in_this_process(backends.resolve(config.fit.backend, config.model.name))
     if args.name is not None:
         config = _renamed(config, args.name)
         if config is None:
@@ -139,6 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"run {run.id} ({config.name}) in {trainer.store.root}", flush=True)
     return _follow(trainer, run)
+
+
+def _use_backend_of(store: RunStore, run_id: str) -> None:
+    """The stored run's backend for this process's Keras (resolved when it started); a run that
+    cannot be read is left to ``Trainer.resume`` to refuse with its reason."""
+    try:
+        config = store.load(run_id).config
+    except Exception:  # noqa: BLE001 - no such run, a damaged one: resume says why
+        return
+    backends.use_in_this_process(backends.resolve(config.fit.backend, config.model.name))
 
 
 def _read_config(path: Path) -> RunConfig | None:
@@ -312,6 +327,7 @@ def _follow(trainer: Trainer, run: Run, printed: int = 0) -> int:
                 _exit(run, 128 + signals[0], f"Stopped by {name} before training began.", stop=trainer)
         time.sleep(0.1)
     print(f"run {run.id}: {snap.status_label}. {snap.message or ''}".rstrip(), flush=True)
+    trainer.wait_idle()  # the training thread finishes its clean-up before the process exits
     if signals:
         return 128 + signals[0] if snap.status != "finished" else 0
     return 0 if snap.status in ("finished", "stopped") else 1

@@ -34,6 +34,10 @@ CHECKPOINT_FORMATS = (".keras", ".h5", ".weights.h5")
 Format = Literal[".keras", ".h5", ".weights.h5"]
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad"]
+# The Keras backend a run trains on; "auto" is the measured default for its model (core/backends.py),
+# replaced by the backend it resolves to when the run starts, so the run, its resume and its export agree.
+BACKENDS = ("auto", "tensorflow", "jax")
+Backend = Literal["auto", "tensorflow", "jax"]
 # Who trained the run: the app, the user's own script (eslab.LabCallback), or nobody here (an import).
 Origin = Literal["app", "callback", "imported"]
 RECORDED_NAME = "recorded"  # data.name and model.name of a run the app did not train (not in the registries)
@@ -200,6 +204,11 @@ class FitConfig:
         Annotated[int, _int(1, 1024, "batches", _STEPS_PER_EXECUTION_DOC)]
         | Annotated[Literal["auto"], Field(description="From the measured batch time (~50 ms a group).")]
     ) = 1
+    # Configs written before this setting trained on TensorFlow: without the key they still do.
+    backend: Annotated[
+        Backend,
+        Field(description="Keras backend: tensorflow, jax, or auto (the measured default for the model)."),
+    ] = "tensorflow"
 
 
 Monitor = Annotated[str, _text("A logged metric (loss, val_loss, ...).", max_length=64, pattern=_METRIC)]

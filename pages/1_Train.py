@@ -115,6 +115,8 @@ with st.sidebar:
 st.title("Train")
 config = form.read_config()
 problems = validate(config, task=info.task, input_kind=info.input_kind) if info else validate(config)
+if (backend_problem := trainer.backend_problem(config)) is not None:  # thread mode, another backend
+    problems.append(backend_problem)
 task = info.task if info else None
 logged = metrics.logged_metrics(task, config.fit.validation_split > 0) if task else ["loss", "val_loss"]
 

@@ -8,16 +8,18 @@ from ``validate()`` land next to the widget with the same path, and the form is 
 
 from __future__ import annotations
 
+import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from core import metrics
+from core import backends, metrics
 from core.config import (
     CHECKPOINT_FORMATS,
     OPTIMIZERS,
+    Backend,
     CsvFormat,
     Problem,
     RunConfig,
@@ -597,6 +599,7 @@ def fit_section() -> None:
     )
     _number(st, "Random seed", "fit.seed")
     _steps_per_execution()
+    _backend_choice(state.get("model.name", ""))
 
 
 def group_sizes(current: object = None) -> list[int | str]:
@@ -645,6 +648,27 @@ def _steps_per_execution() -> None:
         help=md(GROUP_HELP),
     )
     st.caption(md(stop_latency(state.get("fit.steps_per_execution", current))))
+
+
+def _backend_choice(model_name: str) -> None:
+    """Keras' backend for the run; ``auto`` is the measured default for the model, and says why."""
+    choices = list(typing.get_args(Backend))  # the declaration's values
+    picked = backends.default_for(model_name)
+    measured = "; ".join(f"{name}: {m.backend} ({m.reason})" for name, m in backends.DEFAULTS.items())
+    st.radio(
+        "Backend",
+        choices,
+        key="fit.backend",
+        horizontal=True,
+        format_func=lambda b: backends.LABELS[b],
+        help=(
+            "The Keras backend the run trains on; its resume and its exported script use the same one. "
+            f"auto picks the measured default for the model. {measured}; other models: "
+            f"{backends.UNMEASURED.backend} ({backends.UNMEASURED.reason})."
+        ),
+    )
+    if st.session_state.get("fit.backend") == "auto":
+        st.caption(md(f"auto picks {backends.LABELS[picked.backend]} for this model: {picked.reason}."))
 
 
 def _monitor_and_mode(section: str, logged: list[str], prefix: str = "") -> None:

@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -108,9 +109,10 @@ def start(config: RunConfig) -> Run:
     StopException when the browser has sent another rerun meanwhile (the second click of a burst),
     so the start is noted in a plain dict first: the run is never started without it.
     """
+    key = _session_key()
     before = st.query_params.get("run")  # the URL's run when Start was pressed (see put_back_...)
     run = get_trainer().start(config)
-    _note_start(run.id, before)
+    _note_start(key, run.id, before)
     remember(run.id)
     return run
 
@@ -198,24 +200,29 @@ _starts: dict[str, _Start] = {}
 _starts_lock = threading.Lock()
 
 
-def _session_id() -> str | None:
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else None
+def _session_key() -> str:
+    """A key of this browser session, drawn once (its own, not Streamlit's session id, which the
+    test harness shares between sessions)."""
+    return st.session_state.setdefault("start_key", uuid.uuid4().hex)
 
 
-def _note_start(run_id: str, before: str | None) -> None:
+def _note_start(key: str, run_id: str, before: str | None) -> None:
     now = time.monotonic()
     with _starts_lock:
-        for sid in [k for k, v in _starts.items() if now - v.at > URL_CATCH_UP_S]:
-            del _starts[sid]
-        if (sid := _session_id()) is not None:
-            _starts[sid] = _Start(run_id, before, now)
+        for old in [k for k, v in _starts.items() if now - v.at > URL_CATCH_UP_S]:
+            del _starts[old]
+        _starts[key] = _Start(run_id, before, now)
+
+
+def _latest() -> _Start | None:
+    key = _session_key()
+    with _starts_lock:
+        return _starts.get(key)
 
 
 def last_start(within: float) -> str | None:
     """The run this session started less than ``within`` seconds ago, if any."""
-    with _starts_lock:
-        latest = _starts.get(_session_id() or "")
+    latest = _latest()
     return latest.run_id if latest and time.monotonic() - latest.at < within else None
 
 
@@ -224,10 +231,9 @@ def confirm_shown(run_id: str) -> None:
     ctx = get_script_run_ctx()
     if ctx is None or not ctx.fragment_ids_this_run:
         return
-    with _starts_lock:
-        latest = _starts.get(ctx.session_id)
-        if latest and latest.run_id == run_id:
-            latest.shown = True
+    latest = _latest()
+    if latest and latest.run_id == run_id:
+        latest.shown = True
 
 
 def put_back_unshown_start() -> None:
@@ -237,8 +243,7 @@ def put_back_unshown_start() -> None:
     Only a rerun carrying exactly the URL from before the start is such a click; any other URL is the
     user going somewhere, and the start is forgotten. So is one the browser has shown.
     """
-    with _starts_lock:
-        latest = _starts.get(_session_id() or "")
+    latest = _latest()
     if latest is None or latest.shown:
         return
     shown = st.query_params.get("run")

@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any
 
-from core import metrics, models
+from core import backends, metrics, models
 from core.config import RunConfig
 from core.data import datasets
 from core.engine import batch_groups, resume_point
@@ -35,6 +35,11 @@ from core.store.runs import (
 _fitting: set[str] = set()  # ids of the runs inside ``model.fit`` in this process
 
 
+class BackendMismatch(RuntimeError):
+    """The run's backend is not the one this process's Keras runs (a safety net: the queue routes
+    runs to a worker of their backend, and thread mode refuses them at start)."""
+
+
 def execute(run: Run) -> None:
     """Trains one run to its end and records how it ended. Never raises: failures are recorded."""
     cfg = run.config
@@ -48,6 +53,13 @@ def execute(run: Run) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
 
+        backend = backends.resolve(cfg.fit.backend, cfg.model.name)
+        if keras.backend.backend() != backend:  # never train silently on another backend
+            raise BackendMismatch(
+                f"fit.backend: this run trains on {backend}, but the process that took it runs Keras on "
+                f"{keras.backend.backend()}. Nothing was trained; start it again."
+            )
+        run.log(f"Backend: {backend} (Keras {keras.__version__}).")
         keras.backend.clear_session()
         gc.collect()
         keras.utils.set_random_seed(cfg.fit.seed)
@@ -70,7 +82,7 @@ def execute(run: Run) -> None:
             )
         batch_groups.settle(run, model, ds)  # steps_per_execution "auto": measured (or read back) here
         _fit(run, ds, model, point)
-    except (datasets.DatasetError, resume_point.ResumeError, ModelFileError) as exc:
+    except (datasets.DatasetError, resume_point.ResumeError, ModelFileError, BackendMismatch) as exc:
         record_failure(run, str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure becomes the run's message, not a crash
         try:

@@ -14,6 +14,7 @@ import traceback
 from collections import deque
 from dataclasses import replace
 
+from core import backends
 from core.config import Problem, RunConfig, errors
 from core.engine import resume_point
 from core.store.runs import (
@@ -69,6 +70,7 @@ class Trainer:
         problems = errors(validate(config, uploads_dir=self.store.root / "uploads"))
         if problems:
             raise InvalidConfig(problems)
+        config = self._with_backend(config)
         with self._cond:
             self._check_room()
             run_id = new_run_id()
@@ -77,6 +79,25 @@ class Trainer:
             run = Run(run_id, config, self.store, created_at=created)
             self._enqueue(run)
         return run
+
+    def backend_problem(self, config: RunConfig) -> Problem | None:
+        """Why this trainer cannot train ``config`` on its backend (thread mode only), or None: the
+        page shows it before Start, next to the setting."""
+        if self.train_in != "thread":
+            return None
+        requested = config.fit.backend
+        return backends.thread_problem(backends.resolve(requested, config.model.name), requested)
+
+    def _with_backend(self, config: RunConfig) -> RunConfig:
+        """The config with ``auto`` resolved (what is stored, resumed and exported); in thread mode,
+        refused when this process's Keras runs another backend (never trained there silently)."""
+        if (problem := self.backend_problem(config)) is not None:
+            raise InvalidConfig([problem])
+        requested = config.fit.backend
+        backend = backends.resolve(requested, config.model.name)
+        if backend == requested:
+            return config
+        return replace(config, fit=replace(config.fit, backend=backend))
 
     def _check_room(self) -> None:
         if len(self._queue) >= self.max_queue:
@@ -107,6 +128,10 @@ class Trainer:
         reason = resume_point.why_not(snap, self.store.run_dir(run_id))
         if reason:
             raise resume_point.ResumeError(reason)
+        if self.train_in == "thread":
+            backend = snap.config.fit.backend  # resolved when the run started
+            if problem := backends.thread_problem(backend, backend):
+                raise resume_point.ResumeError(problem.message)
         point = resume_point.header(self.store.run_dir(run_id))  # the arrays are read where it trains
         epoch = point["epoch"]
         with self._cond:
@@ -208,6 +233,20 @@ class Trainer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Run {run_id} still {snap.status} after {timeout} s")
             time.sleep(0.05)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Until no run is queued or training (its clean-up included); False on timeout.
+
+        A run's status is final before its thread has cleared Keras' session: a process that exits
+        in between tears that thread down inside the backend, and after a JAX run trained in a
+        thread, that aborted the process ("FATAL: exception not rethrown", exit 134).
+        """
+        deadline = time.monotonic() + timeout
+        while self._queue or self._current is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def exists(self, run_id: str) -> bool:
         return is_run_id(run_id) and (run_id in self._runs or self.store.exists(run_id))

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from core import backends
 from core.store.runs import LIVE_STATUSES, EpochRecord, Run, RunStore
 
 MAX_RUNS = int(os.environ.get("ESLAB_WORKER_MAX_RUNS", "10"))
@@ -84,13 +85,14 @@ class WorkerDied(RuntimeError):
 class WorkerProcess:
     """One worker child and the thread that applies its messages to the server's copy of a run."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str = "tensorflow") -> None:
+        self.backend = backend  # Keras' backend in the child: chosen by KERAS_BACKEND, before its import
         parent_sock, child_sock = socket.socketpair()
         self.conn = Connection(parent_sock.detach())
         child_fd = child_sock.detach()
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         self.memory_limit_mb = memory_limit_mb()
-        env = {**os.environ, "PYTHONPATH": path, MEMORY_ENV: str(self.memory_limit_mb)}
+        env = {**os.environ, "PYTHONPATH": path, MEMORY_ENV: str(self.memory_limit_mb), backends.ENV: backend}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "core.engine.worker_process", str(child_fd)],
@@ -225,47 +227,64 @@ def _apply(run: Run, kind: str, args: list) -> None:
 
 
 class WorkerPool:
-    """Process-wide: lends the one warm worker to one run at a time, and replaces it when worn."""
+    """Process-wide: lends a warm worker to one run at a time, and replaces it when worn.
+
+    Keras' backend is fixed per process, so the pool keeps one worker per backend (a TensorFlow one
+    and a JAX one), each recycled on its own; a run goes to the worker of its ``fit.backend``.
+    """
 
     def __init__(self, max_runs: int = MAX_RUNS, max_rss_mb: float = MAX_RSS_MB):
         self.max_runs = max_runs
         self.max_rss_mb = max_rss_mb
         self._lock = threading.Lock()
-        self._worker: WorkerProcess | None = None
+        self._workers: dict[str, WorkerProcess] = {}
         self.started = 0  # worker processes started so far (for tests and the bench)
         self._active: WorkerProcess | None = None  # the worker training a run right now
 
-    def warm_up(self) -> None:
-        """Starts a worker now, so the first run does not wait for TensorFlow's import."""
+    def warm_up(self, backend: str = "tensorflow") -> None:
+        """Starts a worker now, so the first run does not wait for Keras' import."""
         if self._lock.acquire(blocking=False):
             try:
-                self._get()
+                self._get(backend)
             finally:
                 self._lock.release()
 
-    def _get(self) -> WorkerProcess:
-        if self._worker is None or not self._worker.alive:
-            self._worker = WorkerProcess()
+    def _get(self, backend: str) -> WorkerProcess:
+        worker = self._workers.get(backend)
+        if worker is None or not worker.alive:
+            worker = self._workers[backend] = WorkerProcess(backend)
             self.started += 1
-        return self._worker
+        return worker
+
+    def workers(self) -> dict[str, WorkerProcess]:
+        """The live workers by backend (for tests and the bench)."""
+        return {b: w for b, w in self._workers.items() if w.alive}
+
+    def close(self) -> None:
+        """Ends every worker (tests; a server's workers end with it)."""
+        with self._lock:
+            for worker in self._workers.values():
+                worker.close()
+            self._workers.clear()
 
     @contextmanager
-    def lease(self):
+    def lease(self, backend: str = "tensorflow"):
         with self._lock:
-            worker = self._get()
+            worker = self._get(backend)
             try:
                 yield worker
             finally:
                 if not worker.alive:
-                    self._worker = None
+                    self._workers.pop(backend, None)
                 elif worker.runs_done >= self.max_runs or (worker.rss_mb or 0) > self.max_rss_mb:
-                    self._worker = None
+                    self._workers.pop(backend, None)
                     worker.close()
-                    self._get()  # the replacement warms up while nobody waits for it
+                    self._get(backend)  # the replacement warms up while nobody waits for it
 
     def train(self, run: Run) -> None:
         """Never raises for the run's sake: a worker that dies fails the run with the reason."""
-        with self.lease() as worker:
+        backend = backends.resolve(run.config.fit.backend, run.config.model.name)
+        with self.lease(backend) as worker:
             self._active = worker
             try:
                 worker.train(run)

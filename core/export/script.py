@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from core import metrics, models
+from core import backends, metrics, models
 from core.codegen import MAX_LINE as _MAX_LINE
 from core.codegen import Piece as _Piece
 from core.codegen import ScriptContext
@@ -80,9 +80,12 @@ def export_script(
     helpers = [p.code for p in pieces if p.code]
     if any(_USES_LAYERS.search(text) for text in helpers):  # not so in a model file's script
         imports.add("from keras import layers")
+    backend = _backend_lines(config)
+    if backend:
+        imports.add("import os")
     parts = [
         _header(ctx),
-        _imports(imports | {"import keras", "import numpy as np"}),
+        _imports(imports | {"import keras", "import numpy as np"}, before_third_party=backend),
         _settings(ctx),
     ]
     body = "\n\n\n".join(helpers)
@@ -160,7 +163,8 @@ class _Context:
             except datasets.DatasetError as exc:
                 raise ValueError(f"Cannot export this run: {exc}") from None
         script = ScriptContext(config, task, spec.input_kind, spec.label, shape, csv_path, data_path)
-        return cls(script, spec, model, dict(_versions()))
+        backend = backends.resolve(config.fit.backend, config.model.name)
+        return cls(script, spec, model, dict(_versions(backend)))
 
     @property
     def config(self) -> RunConfig:
@@ -184,10 +188,12 @@ class _Context:
 
 
 @functools.cache
-def _versions() -> dict[str, str]:
+def _versions(backend: str = "tensorflow") -> dict[str, str]:
     out = {}
+    jax = (("JAX", "jax"), ("jaxlib", "jaxlib")) if backend == "jax" else ()
     for label, dist in (
         ("Keras", "keras"),
+        *jax,
         ("TensorFlow", "tensorflow"),
         ("scikit-learn", "scikit-learn"),
         ("pandas", "pandas"),
@@ -265,7 +271,19 @@ def _header(ctx: _Context) -> str:
     return text + '\n"""'
 
 
-def _imports(lines: set[str]) -> str:
+def _backend_lines(config: RunConfig) -> str:
+    """A JAX run's script picks JAX before Keras is imported (Keras reads KERAS_BACKEND once, at its
+    import); a TensorFlow run's script is as before this setting, on Keras' default backend."""
+    backend = backends.resolve(config.fit.backend, config.model.name)
+    if backend == "tensorflow":
+        return ""
+    return (
+        f"# The run trained on {backends.LABELS[backend]}; Keras reads KERAS_BACKEND once, at import.\n"
+        f'os.environ["KERAS_BACKEND"] = "{backend}"'
+    )
+
+
+def _imports(lines: set[str], before_third_party: str = "") -> str:
     def key(line: str) -> tuple[bool, bool, str]:
         module = line.split()[1]
         return (module.split(".")[0] not in _STDLIB, line.startswith("from "), module.lower())
@@ -275,6 +293,8 @@ def _imports(lines: set[str]) -> str:
     for i, line in enumerate(ordered):
         if i and key(ordered[i - 1])[0] != key(line)[0]:
             out.append("")
+            if before_third_party:
+                out += [before_third_party, ""]
         out.append(line)
     return "\n".join(out)
 

@@ -15,7 +15,9 @@ from core.config import (
     FitConfig,
     ModelConfig,
     RunConfig,
+    check,
     errors,
+    load_stored,
 )
 from core.validate import validate
 
@@ -303,3 +305,25 @@ def test_steps_per_execution_takes_a_count_or_auto_and_old_configs_load_with_1()
         assert config is None
         assert [p.field for p in problems] == ["fit.steps_per_execution"]  # one problem, not one per form
         assert '1 to 1,024 batches or "auto"' in problems[0].message
+
+
+def test_the_backend_setting_defaults_to_tensorflow_for_configs_written_before_it():
+    old = RunConfig().to_dict()
+    del old["fit"]["backend"]
+    assert RunConfig.from_dict(old).fit.backend == "tensorflow"  # trained as before
+    assert load_stored(json.dumps(old)).fit.backend == "tensorflow"
+    for backend in ("auto", "tensorflow", "jax"):
+        data = RunConfig().to_dict()
+        data["fit"]["backend"] = backend
+        assert RunConfig.from_dict(data).fit.backend == backend
+
+
+@pytest.mark.parametrize("value", ["torch", "JAX", "", 1, None, True])
+def test_an_unknown_backend_is_refused_naming_the_field(value):
+    data = RunConfig().to_dict()
+    data["fit"]["backend"] = value
+    config, problems = check(data)
+    assert config is None
+    [problem] = problems
+    assert problem.field == "fit.backend"
+    assert problem.message.startswith("fit.backend: must be one of 'auto', 'tensorflow' or 'jax'"), problem

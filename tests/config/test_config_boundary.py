@@ -122,6 +122,8 @@ def _valid_values(path: str):
         return hs.sampled_from(["adam", "sgd", "rmsprop", "adamw", "nadam", "adagrad"])
     if path == "fit.steps_per_execution":
         return hs.one_of(hs.just("auto"), hs.integers(1, 1024))
+    if path == "fit.backend":
+        return hs.sampled_from(["auto", "tensorflow", "jax"])
     if path == "checkpoint.format":
         return hs.sampled_from([".keras", ".h5"])
     if path in ("name",):

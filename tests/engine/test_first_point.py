@@ -24,8 +24,7 @@ def pool(monkeypatch):
     own = worker_process.WorkerPool(max_runs=2)
     monkeypatch.setattr(worker_process, "_pool", own)
     yield own
-    if own._worker is not None:
-        own._worker.close()
+    own.close()
 
 
 def _tensorflow_mapped(pid: int) -> bool:
@@ -35,7 +34,7 @@ def _tensorflow_mapped(pid: int) -> bool:
 
 def test_the_worker_is_warm_before_the_first_run_is_started(pool):
     pool.warm_up()  # what the app does when its first page asks for the trainer
-    worker = pool._worker
+    worker = pool.workers()["tensorflow"]  # the default backend's, as the app warms it
     assert worker.ready.wait(timeout=300) and worker.alive
     assert worker.runs_done == 0
     assert _tensorflow_mapped(worker.proc.pid)

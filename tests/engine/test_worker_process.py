@@ -24,8 +24,7 @@ def pool(monkeypatch):
     own = worker_process.WorkerPool(max_runs=2)
     monkeypatch.setattr(worker_process, "_pool", own)
     yield own
-    if own._worker is not None:
-        own._worker.close()
+    own.close()
 
 
 def _config(epochs: int = 6, **fit):
@@ -52,7 +51,7 @@ def test_a_run_in_the_worker_equals_the_same_run_in_a_thread(pool, tmp_path):
     assert a.status == b.status == FINISHED, a.message
     assert [r.logs for r in a.history] == [r.logs for r in b.history]
     assert a.test_metrics == b.test_metrics
-    assert pool._worker.proc.pid != os.getpid()
+    assert pool.workers()["tensorflow"].proc.pid != os.getpid()
     # What the server shows (its copy) is what the worker wrote to the store.
     stored = in_process.store.load(a.id)
     assert [r.logs for r in stored.history] == [r.logs for r in a.history]
@@ -78,7 +77,7 @@ def test_a_worker_killed_mid_run_fails_that_run_only_and_it_can_be_resumed(pool,
     run = trainer.start(_config(epochs=500, batch_size=8))
     waiting = trainer.start(_config(epochs=2))
     _wait_epochs(run, 3)
-    os.kill(pool._worker.proc.pid, signal.SIGKILL)  # e.g. the kernel's OOM killer
+    os.kill(pool.workers()["tensorflow"].proc.pid, signal.SIGKILL)  # e.g. the kernel's OOM killer
 
     snap = trainer.wait(run.id, timeout=60)
     assert snap.status == FAILED
@@ -101,7 +100,7 @@ def test_the_worker_is_replaced_after_max_runs_and_the_server_stays_small(pool, 
     pids = []
     for _ in range(3):
         assert trainer.wait(trainer.start(_config(epochs=2)).id, timeout=300).status == FINISHED
-        pids.append(pool._worker.proc.pid)
+        pids.append(pool.workers()["tensorflow"].proc.pid)
     assert pids[0] != pids[2]  # max_runs=2: a fresh process after two runs
     assert pool.started == 2
     assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
@@ -113,13 +112,13 @@ def test_a_worker_outlives_the_short_lived_thread_that_started_it(pool):
 
     def warm() -> None:
         pool.warm_up()
-        assert pool._worker.ready.wait(timeout=180)
+        assert pool.workers()["tensorflow"].ready.wait(timeout=180)
 
     starter = threading.Thread(target=warm)
     starter.start()
     starter.join()
     time.sleep(2)
-    assert pool._worker.alive
+    assert pool.workers()["tensorflow"].alive
 
 
 def test_the_worker_dies_with_the_server(tmp_path):
@@ -134,7 +133,7 @@ def test_the_worker_dies_with_the_server(tmp_path):
         "c = quick_digits(); c.fit.max_epochs = 500; c.fit.batch_size = 8; c.early_stopping.enabled = False\n"
         "r = t.start(c)\n"
         "while r.snapshot().epoch < 1: time.sleep(0.05)\n"
-        "print(worker_process.shared_pool()._worker.proc.pid, flush=True)\n"
+        "print(worker_process.shared_pool().workers()['tensorflow'].proc.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
@@ -161,7 +160,7 @@ def test_a_run_over_the_memory_limit_fails_with_that_reason_and_resumes_under_th
     trainer = Trainer(RunStore(tmp_path / "runs"), train_in="process")
     run = trainer.start(_config(epochs=12, batch_size=16))
     _wait_epochs(run, 3)
-    worker = pool._worker
+    worker = pool.workers()["tensorflow"]
     assert worker.memory_limit_mb == worker_process.DEFAULT_MEMORY_MB
     worker.set_memory_limit(200)  # it holds ~850 MB
 
