@@ -467,7 +467,13 @@ def serve(fd: int) -> None:
 
     def send(message: tuple) -> None:
         with send_lock:
-            conn.send(message)
+            try:
+                conn.send(message)
+            except OSError:
+                # The server is gone (a broken pipe can come before the listener sees EOF): stop at
+                # once, leaving the run live on disk, so a restart finds it interrupted and resumable
+                # (seen in CI: the run recorded as failed with "BrokenPipeError" after a kill -9).
+                os._exit(0)
 
     def over_limit(rss: float, limit: float) -> None:
         # A send stuck half-way must not keep the worker alive: wait for the lock a moment only (the
