@@ -254,8 +254,14 @@ def run_id_of(url: str) -> str | None:
 def set_number(page, label: str, value: int) -> None:
     """Types into a number input and waits until the app has taken the value."""
     box = page.get_by_role("spinbutton", name=label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
+    for _ in range(2):
+        # Under load a rerun already in flight (an upload's) can redraw the box with the value it had
+        # (seen in CI: "2" typed, "200" shown): the user would type again, and so does this.
+        box.fill(str(value))
+        box.press("Enter")
+        wait_connected(page)
+        if box.input_value() == str(value):
+            break
     expect(box).to_have_value(str(value))
     wait_connected(page)
 
