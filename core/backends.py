@@ -37,9 +37,9 @@ class Measured:
 
 # bench/backends.py on this 2-core machine, 2026-12-07 (bench/RESULTS.md, "Backends"): JAX's process
 # CPU and wall time per epoch over TensorFlow's, medians of 3 interleaved pairs, first epoch left out.
-# The Conv1D's pick follows the plain fit (Keras' tf.data input on TensorFlow), not today's engine,
-# whose per-epoch PyDataset batches cost TensorFlow 1.9x its plain fit: the engine's tf.data path
-# for TensorFlow is being merged (core/engine/epoch_order.py). Re-measure when it is. Models not
+# The Conv1D's pick follows the plain fit (Keras' tf.data input on TensorFlow): the engine now feeds
+# TensorFlow a tf.data pipeline too (core/engine/epoch_order.py), but bench/backends.py has not been
+# re-run on it yet (its engine rows were measured on the PyDataset input before). Models not
 # measured stay on TensorFlow.
 DEFAULTS: dict[str, Measured] = {
     "mlp": Measured(
@@ -50,8 +50,8 @@ DEFAULTS: dict[str, Measured] = {
     "seed_conv1d": Measured(
         "tensorflow",
         "tutorial Conv1D on 2,000 generated reviews, this 2-core machine: JAX used 1.34x TensorFlow's "
-        "process CPU per epoch in a plain fit with tf.data input (the input the engine is moving to "
-        "on TensorFlow); through today's per-epoch PyDataset batches JAX used 0.70x",
+        "process CPU per epoch in a plain fit with tf.data input (the input the engine now uses on "
+        "TensorFlow); through the engine's earlier per-epoch PyDataset batches JAX used 0.70x",
     ),
 }
 UNMEASURED = Measured(
