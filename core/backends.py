@@ -92,6 +92,20 @@ def use_in_this_process(backend: str) -> None:
     """
     if "keras" not in sys.modules:
         os.environ[ENV] = backend
+    tensorflow_without_jax()
+
+
+def tensorflow_without_jax() -> None:
+    """In a process of ours whose Keras runs on TensorFlow, keeps JAX from being imported.
+
+    ``import tensorflow`` imports ``tensorflow.lite.python.util``, which imports JAX when it is
+    installed (``from jax import jit``, in a try): measured 2.3 s more per process, and JAX's
+    runtime, in every TensorFlow worker, headless run and test process, once jax joined the
+    requirements (the suite took twice as long). Only for processes this project starts; never in
+    a user's (``eslab``), where JAX may be theirs.
+    """
+    if process_backend() == "tensorflow" and "jax" not in sys.modules and "tensorflow" not in sys.modules:
+        sys.modules["jax"] = None  # type: ignore[assignment]  # makes "import jax" an ImportError
 
 
 def thread_problem(backend: str, requested: str) -> Problem | None:

@@ -8,6 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.backends import tensorflow_without_jax
+
+# The test processes run Keras on TensorFlow (JAX runs in subprocesses): keep TensorFlow from importing
+# JAX, as the app's own TensorFlow processes do (core/backends.py).
+tensorflow_without_jax()
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

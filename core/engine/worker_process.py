@@ -488,6 +488,7 @@ def serve(fd: int) -> None:
 
     watchdog = MemoryWatchdog(memory_limit_mb(), over_limit).start()
 
+    backends.tensorflow_without_jax()
     import keras  # noqa: F401 - the slow import, done before the server says "ready"
 
     from core.engine.fit_one import execute
