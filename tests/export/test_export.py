@@ -16,6 +16,7 @@ while any real divergence (another split, scaler, layer order or seed call order
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import itertools
 import json
@@ -105,6 +106,20 @@ def run_script(src: str, tmp_path: Path, *args: str, timeout: float = 600) -> di
     return json.loads(results[-1].removeprefix("RESULT "))
 
 
+@functools.lru_cache(maxsize=8)
+def parsed(src: str) -> ast.Module:
+    """The script's syntax tree, parsed once per script (the checks below read it many times)."""
+    return ast.parse(src)
+
+
+@functools.lru_cache(maxsize=8)
+def calls(src: str) -> tuple[tuple[str, ast.Call], ...]:
+    """(``.`` + the callee's source, the call) for every call in src, in tree order."""
+    return tuple(
+        (f".{ast.unparse(node.func)}", node) for node in ast.walk(parsed(src)) if isinstance(node, ast.Call)
+    )
+
+
 def keyword_literals(src: str, callee: str) -> list[dict]:
     """The keyword arguments of every call to ``[...].callee(...)`` in src: literals as values,
     anything else (a name, an expression) as its source text."""
@@ -115,17 +130,17 @@ def keyword_literals(src: str, callee: str) -> list[dict]:
         except ValueError:
             return ast.unparse(node)
 
-    found = []
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Call) and f".{ast.unparse(node.func)}".endswith(f".{callee}"):
-            found.append({kw.arg: value(kw.value) for kw in node.keywords})
-    return found
+    return [
+        {kw.arg: value(kw.value) for kw in node.keywords}
+        for name, node in calls(src)
+        if name.endswith(f".{callee}")
+    ]
 
 
 def constants(src: str) -> dict:
     """Module-level UPPER_CASE = literal assignments."""
     out = {}
-    for node in ast.parse(src).body:
+    for node in parsed(src).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             if name.isupper():
@@ -246,7 +261,7 @@ def test_every_combination_compiles_lints_and_matches_the_config(dataset, model,
 
 
 def check_matches_config(src: str, cfg: RunConfig) -> None:
-    tree = ast.parse(src)
+    tree = parsed(src)
     imported = [
         (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
         for node in ast.walk(tree)
@@ -318,16 +333,10 @@ def check_matches_config(src: str, cfg: RunConfig) -> None:
     assert len(fit) == 1
     assert (fit[0]["epochs"], fit[0]["shuffle"], fit[0]["verbose"]) == ("MAX_EPOCHS", False, 2)
     # The batches are shuffled per (seed, epoch), as core/epoch_order.py does for the app's runs.
-    batches = [
-        n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "epoch_batches"
-    ]
+    batches = [node for name, node in calls(src) if name == ".epoch_batches"]
     assert [ast.unparse(a) for a in batches[0].args] == ["data.x_train", "data.y_train", "BATCH_SIZE", "SEED"]
     assert fit[0].get("validation_data") == ("(data.x_val, data.y_val)" if f.validation_split > 0 else None)
-    optimizers = [
-        node.func.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and ast.unparse(node.func).startswith("keras.optimizers.")
-    ]
+    optimizers = [node.func.attr for name, node in calls(src) if name.startswith(".keras.optimizers.")]
     assert [o.lower() for o in optimizers] == [f.optimizer]
     assert keyword_literals(src, optimizers[0]) == [{"learning_rate": "LEARNING_RATE"}]
     # The seed is set before the data is loaded and the model built, as core/training.py does.
