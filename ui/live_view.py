@@ -136,7 +136,7 @@ def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
         return
     epoch = resume_point.saved_epoch(run_dir)
     text, button = st.columns([4, 1])
-    again = f" (epochs {epoch + 1}-{snap.epoch} are trained again)" if snap.epoch > epoch else ""
+    again = f" ({words})" if (words := resume_point.trained_again(epoch, snap.epoch)) else ""
     text.caption(
         f"This run can continue after epoch {epoch}{again}, with its weights, optimizer, dropout, "
         "early-stopping and checkpoint state: it ends where it would have without the break."

@@ -109,7 +109,7 @@ def what_if(snap: RunSnapshot, es: EarlyStoppingConfig, ck: CheckpointConfig) ->
     if not stopped and not complete and n:
         note = (
             f"This rule does not stop within the {n} recorded epochs. The recording ends at epoch {n} "
-            f"because the run {snap.stop_label or 'ended'} there, so what it would have done next needs "
+            f"because the run {_why_it_ends(snap)}, so what it would have done next needs "
             "epochs that were never trained. Record a full curve (early stopping off) to answer it."
         )
     return WhatIf(
@@ -184,3 +184,23 @@ def rules_table(snap: RunSnapshot, monitor: str, settings: Mapping[str, Mapping[
             }
         )
     return pd.DataFrame(rows)
+
+
+_ENDED_BY = {
+    "early_stopping": "stopped early there",
+    "max_epochs": "reached its max epochs there",
+    "user": "was stopped by its user there",
+    "stopped_in_script": "was stopped by its script there",
+    "nan_loss": "stopped there on a NaN loss",
+    "interrupted": "was interrupted there",
+    "error": "failed there",
+    "exception": "ended there when its script's fit raised",
+}
+
+
+def _why_it_ends(snap: RunSnapshot) -> str:
+    """Why the recording ends where it does, as the end of "The recording ends at epoch n because the
+    run ...": a run still training has not ended at all."""
+    if snap.is_live:
+        return "is still training"
+    return _ENDED_BY.get(snap.stop_reason or "", "ended there")

@@ -52,10 +52,10 @@ class LiveCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._steps = self.params.get("steps")
         epochs = self.params.get("epochs")
-        steps = f"{self._steps} batches an epoch" if self._steps else "batches"
+        steps = f"{self._steps} batch{'es' * (self._steps != 1)} an epoch" if self._steps else "batches"
         if (k := self.model.steps_per_execution) > 1:
             steps += f", run {k} per step (progress and Stop act once per {k})"
-        self.run.log(f"Training on up to {epochs:,} epochs, {steps}.")
+        self.run.log(f"Training on up to {epochs:,} epoch{'s' * (epochs != 1)}, {steps}.")
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

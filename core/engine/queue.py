@@ -139,11 +139,8 @@ class Trainer:
             if not self.store.claim(run_id, (INTERRUPTED, STOPPED, FAILED)):
                 raise resume_point.ResumeError("This run was just resumed elsewhere.")
             run = Run.continuing(snap, self.store, epoch, point["summary"])
-            dropped = snap.epoch - epoch
-            run.log(
-                f"Resume requested: continuing after epoch {epoch}"
-                + (f" (epochs {epoch + 1}-{snap.epoch} are trained again)." if dropped > 0 else ".")
-            )
+            again = resume_point.trained_again(epoch, snap.epoch)
+            run.log(f"Resume requested: continuing after epoch {epoch}" + (f" ({again})." if again else "."))
             self._enqueue(run)
         return run
 

@@ -89,6 +89,16 @@ def why_not(snap, run_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def trained_again(point_epoch: int, last_epoch: int) -> str:
+    """What a resume after ``point_epoch`` repeats, in words ("" when nothing): the user reads it
+    before resuming, and the run's log keeps it."""
+    if last_epoch <= point_epoch:
+        return ""
+    if last_epoch == point_epoch + 1:
+        return f"epoch {last_epoch} is trained again"
+    return f"epochs {point_epoch + 1}-{last_epoch} are trained again"
+
+
 def remove(run_dir: str | os.PathLike) -> None:
     path(run_dir).unlink(missing_ok=True)
 

@@ -162,7 +162,8 @@ class LabCallback(keras.callbacks.Callback):
         for line in "\n".join(summary).splitlines():
             run.log(line)
         epochs, steps = self.params.get("epochs"), self._steps
-        run.log(f"Training on up to {epochs:,} epochs, {steps or 'unknown'} batches an epoch.")
+        per_epoch = f"{steps} batch{'es' * (steps != 1)}" if steps else "an unknown number of batches"
+        run.log(f"Training on up to {epochs:,} epoch{'s' * (epochs != 1)}, {per_epoch} an epoch.")
         for line in notes:
             run.log(line)
         if late:

@@ -72,3 +72,21 @@ def test_every_early_stopping_argument_reaches_the_replay(seed):
         VAL[: w.epochs_run], mode="min", initial_value_threshold=ck.initial_value_threshold
     )
     assert w.kept_epoch == (None if kept.kept_epoch is None else kept.kept_epoch + 1)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "says"),
+    [
+        ("running", None, "because the run is still training, so"),
+        ("finished", "early_stopping", "because the run stopped early there, so"),
+        ("stopped", "user", "because the run was stopped by its user there, so"),
+        ("interrupted", "interrupted", "because the run was interrupted there, so"),
+        ("finished", "something new", "because the run ended there, so"),
+    ],
+)
+def test_a_rule_that_needs_unrecorded_epochs_says_why_the_recording_ends(status, reason, says):
+    snap = dataclasses.replace(recorded(), status=status, stop_reason=reason)
+    snap.config.fit.max_epochs = 100  # the recording is not the full curve
+    never = dataclasses.replace(snap.config.early_stopping, enabled=True, patience=50)
+    result = whatif.what_if(snap, never, snap.config.checkpoint)
+    assert result.note is not None and says in result.note, result.note

@@ -235,3 +235,9 @@ def test_headless_resume_command(tmp_path, reference):
     assert "Resuming after epoch" in out.stdout
     assert out.stdout.splitlines()[-1].startswith(f"run {run.id}: finished. Early stopping at epoch")
     _assert_same_ending(RunStore(runs_dir).load(run.id), reference)
+
+
+def test_what_a_resume_trains_again_is_said_in_words():
+    assert resume_point.trained_again(5, 5) == ""
+    assert resume_point.trained_again(14, 15) == "epoch 15 is trained again"
+    assert resume_point.trained_again(12, 15) == "epochs 13-15 are trained again"
