@@ -29,6 +29,7 @@ from core.data import csv_table, datasets
 from core.data.datasets import DatasetError, DatasetUnavailable, describe, infer_task, load, read_csv
 from core.data.sources.keras_sets import KERAS_ORIGIN
 from core.data.sources.reviews import generate_reviews
+from tests.subprocesses import pythonpath
 from tests.uploads import upload, upload_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ def row_set(*arrays: np.ndarray | None) -> list[set[bytes]]:
 
 
 def run_python(code: str, env: dict[str, str]) -> str:
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    full_env = {**os.environ, "PYTHONPATH": pythonpath(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=full_env,

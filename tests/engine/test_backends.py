@@ -25,6 +25,7 @@ from core.export.script import export_script
 from core.store.runs import FINISHED, STOPPED, RunStore
 from tests.export.test_export import assert_same_run, engine_summary, run_script
 from tests.headless import start_headless
+from tests.subprocesses import pythonpath
 
 pytestmark = pytest.mark.xdist_group("backends")  # one JAX worker for the module, on one pytest worker
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +186,12 @@ np.save(sys.argv[3], np.asarray(model.predict(ds.x_test, verbose=0)))
 
 
 def _predictions(checkpoint: str, backend: str, out: Path) -> np.ndarray:
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": pythonpath(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     proc = subprocess.run(
         [sys.executable, "-c", _PREDICT, checkpoint, backend, str(out)],
         env=env,

@@ -1,4 +1,5 @@
 """The exported script: every combination renders lint-clean with exactly the run's settings, its
+from tests.subprocesses import pythonpath
 data and model are the engine's, it runs on its own, and it repeats the engine's run.
 
 Reproduction tolerance. On this CPU build (TensorFlow 2.21 CPU kernels, Keras 3.15.1) the engine is
@@ -50,6 +51,7 @@ from core.data.sources.reviews import generate_reviews
 from core.export.script import export_config_json, export_script, script_file_name
 from core.store.runs import FINISHED
 from tests.data.array_files import blobs, npz_bytes, tiny_images
+from tests.subprocesses import pythonpath
 from tests.uploads import upload, upload_path
 
 REPRO_TOL = 1e-6  # see the module docstring: measured difference is 0.0
@@ -84,7 +86,8 @@ def load_script(src: str, tmp_path: Path):
 
 
 def script_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no way to reach `core`
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = pythonpath()  # no way to reach `core`; no JAX under TensorFlow
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return env
 

@@ -19,11 +19,12 @@ from core.recorded import imports
 from core.recorded.imports import RecordingError
 from core.replay import replay_early_stopping
 from core.store.runs import RunStore
+from tests.subprocesses import pythonpath
 
 pytestmark = pytest.mark.xdist_group("recorded-imports")  # its module fixture runs once, on one worker
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "PYTHONPATH": pythonpath(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 FIT = """
 import json, sys

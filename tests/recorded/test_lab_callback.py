@@ -1,4 +1,5 @@
 """eslab.LabCallback in a user's own script: a real fit in its own process, recorded into a runs folder.
+from tests.subprocesses import pythonpath
 
 What Keras decided in that fit (its History, EarlyStopping's stop and best epoch, ModelCheckpoint's
 file) must be what the app shows and replays; the app's Stop must end that fit; the pages must show
@@ -26,12 +27,13 @@ from core.recorded.lab_callback import STOP_POLL_SECONDS
 from core.replay import replay_early_stopping
 from core.store.runs import RunStore
 from core.validate import validate
+from tests.subprocesses import pythonpath
 
 pytestmark = pytest.mark.xdist_group("lab-callback")  # its module fixture runs once, on one worker
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("user_script.py")
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "PYTHONPATH": pythonpath(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def result_of(output: str) -> dict:

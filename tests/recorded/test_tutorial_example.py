@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from core.store.runs import RunStore
+from tests.subprocesses import pythonpath
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "PYTHONPATH": pythonpath(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @pytest.mark.slow
