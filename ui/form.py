@@ -172,10 +172,10 @@ def data_section(uploads_dir: Path) -> datasets.DatasetInfo | None:
     else:
         state.pop("data.truncating", None)  # cutting and padding apply to texts only
         state.pop("data.padding", None)
-    c1, c2 = st.columns(2)
-    c1.toggle("Limit rows", key="data.max_samples.on", help="Train on a seeded subsample: faster tinkering.")
+    # Full width: in half the sidebar the label was cut to "Limit ..." (seen at 1400x1000).
+    st.toggle("Limit rows", key="data.max_samples.on", help="Train on a seeded subsample: faster tinkering.")
     if state.get("data.max_samples.on"):
-        _number(c2, "Rows", "data.max_samples", step=100)
+        _number(st, "Rows", "data.max_samples", step=100)
     if spec.source != "keras":
         _test_share()
     try:

@@ -135,7 +135,7 @@ def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
             st.warning(md(f"Cannot resume: {reason}"))  # a damaged or crafted resume point
         return
     epoch = resume_point.saved_epoch(run_dir)
-    text, button = st.columns([4, 1])
+    text, button = st.columns([2, 1])  # a fifth of the page cut the label to "Resume from epoch..."
     again = f" ({words})" if (words := resume_point.trained_again(epoch, snap.epoch)) else ""
     text.caption(
         f"This run can continue after epoch {epoch}{again}, with its weights, optimizer, dropout, "

@@ -54,8 +54,10 @@ def outcome(snap: RunSnapshot, w: whatif.WhatIf) -> None:
     if w.stopped:
         cols[0].metric("Stops at epoch", f"{w.stop_epoch:,}", help="0-based in Keras: stopped_epoch + 1")
     else:
-        cols[0].metric(
-            "Stops at epoch", "not within the recording", help=f"{w.epochs_recorded} epochs recorded"
+        cols[0].metric(  # short: a fifth of the page cut "not within the recording" to "not withi..."
+            "Stops at epoch",
+            f"after {w.epochs_recorded:,}",
+            help=f"Not within the {w.epochs_recorded:,} recorded epochs: see the note below.",
         )
     cols[1].metric(
         "Epochs saved",

@@ -321,7 +321,11 @@ def test_whatif_says_what_a_recording_cannot_answer():
     at.query_params["run"] = snap.id
     at.run()
     at.slider(key="wi.early_stopping.patience").set_value(50).run()
+    assert any("because the run stopped early there" in w.value for w in at.warning)
     assert any("needs epochs that were never trained" in w.value for w in at.warning)
+    # The metric stays short enough to read in a fifth of the page: "after <epochs recorded>".
+    stops = next(m for m in at.metric if m.label == "Stops at epoch")
+    assert stops.value == f"after {len(snap.history):,}"
     at.button(key="wi_full_curve").click().run()
     assert not at.exception
     full = [
