@@ -158,6 +158,16 @@ def _resume(trainer: Trainer, run_id: str) -> None:
         st.session_state["resume_error"] = f"Could not resume: {exc}"
 
 
+def queue_text(snap: RunSnapshot) -> str:
+    """What a queued run waits for. Out of the queue but not yet running, it waits for its training
+    process (the first run of a server waits for Keras' import there): no place to show then."""
+    pos = snap.queue_position
+    if pos is None:
+        return "Starting: the training process is getting ready."
+    where = "next to start" if pos == 1 else f"position {pos}"
+    return f"Waiting in the queue: {where}. Runs train one at a time."
+
+
 def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     head, stop_col = st.columns([5, 1])
     # A stop is shown as soon as the fit has returned; the run stays live for its test evaluation.
@@ -174,9 +184,7 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
             width="stretch",
         )
     if snap.status == "queued":
-        pos = snap.queue_position
-        where = "next to start" if pos == 1 else f"position {pos}"
-        st.info(f"Waiting in the queue: {where}. Runs train one at a time.")
+        st.info(queue_text(snap))
     elif snap.fit_ended or (snap.is_live and snap.evaluation is not None):
         _evaluation_progress(snap)
     elif snap.is_live:
@@ -184,7 +192,10 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     task_metric = _main_metric(snap)
     c1, c2 = st.columns(2)
     with c1:
-        live_chart(charts.loss_spec(snap, max_points=CHART_POINTS), key="chart_loss")
+        # A live run brings its charts into view once (below the form at 1400x1000); a finished
+        # run opened from a link leaves the page at its top.
+        show = snap.id if snap.is_live else None
+        live_chart(charts.loss_spec(snap, max_points=CHART_POINTS), key="chart_loss", show=show)
     with c2:
         if task_metric:
             live_chart(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS), key="chart_metric")

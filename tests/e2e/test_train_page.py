@@ -75,6 +75,20 @@ _POINTS_JS = """
 # Helpers
 
 
+_LOSS_CHART_IN_VIEW_JS = """() => {
+  const frame = [...document.querySelectorAll('iframe')].find((f) => {
+    try {
+      return f.contentDocument && f.contentDocument.querySelector('.js-plotly-plot');
+    } catch (e) {
+      return false;
+    }
+  });
+  if (!frame) return false;
+  const box = frame.getBoundingClientRect();
+  return box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight;
+}"""
+
+
 def loss_points(page: Page, trace: str = "validation") -> int:
     """Points of ``trace`` in the loss chart now (-1: no loss chart on the page)."""
     return page.evaluate(_POINTS_JS, trace)[0]
@@ -283,6 +297,8 @@ def test_patience_slider_start_and_live_curve(server, page: Page) -> None:
     config = json.loads((server.runs_dir / run_id / "config.json").read_text())
     assert config["early_stopping"]["patience"] == 3
     expect_run_shown(page, run_id, "digits-mlp")
+    # The live charts start below the form at 1400x1000: the page brings them into view.
+    page.wait_for_function(_LOSS_CHART_IN_VIEW_JS, timeout=30_000)
 
     first = wait_loss_points(page, server, run_id, 1, FIRST_EPOCH_TIMEOUT)
     later = wait_loss_points(page, server, run_id, first + 1, RUN_TIMEOUT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -553,3 +554,15 @@ def test_csv_choices_show_what_was_found_and_apply_the_fix(tmp_path):
         shown(e) for e in at.error
     ]
     assert at.button(key="start").disabled
+
+
+def test_a_queued_run_says_what_it_waits_for():
+    from core.config import RunConfig
+    from core.store.runs import RunSnapshot
+    from ui.live_view import queue_text
+
+    snap = RunSnapshot(id="a" * 32, config=RunConfig(), status="queued", created_at=0.0)
+    # Taken from the queue, waiting for its training process: no "position None".
+    assert queue_text(snap) == "Starting: the training process is getting ready."
+    assert queue_text(replace(snap, queue_position=1)).startswith("Waiting in the queue: next to start.")
+    assert queue_text(replace(snap, queue_position=3)).startswith("Waiting in the queue: position 3.")

@@ -49,6 +49,9 @@ def component_folder() -> Path:
     return Path(_component().abspath)
 
 
-def live_chart(fig: go.Figure | dict[str, Any], *, key: str) -> None:
-    """A figure or its plain dict (``core.charts.figures.loss_spec``: no validation on every tick)."""
-    _component()(spec=pio.to_json(fig, validate=False), key=key, default=None)
+def live_chart(fig: go.Figure | dict[str, Any], *, key: str, show: str | None = None) -> None:
+    """A figure or its plain dict (``core.charts.figures.loss_spec``: no validation on every tick).
+
+    ``show``: a token (the run's id); the first time the frame gets a new one, it scrolls the page
+    to bring itself into view (index.html says why), and never again for that token."""
+    _component()(spec=pio.to_json(fig, validate=False), show=show, key=key, default=None)
