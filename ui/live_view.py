@@ -23,7 +23,7 @@ from core.export import script as export
 from core.export import tensorboard_log
 from core.store import run_files
 from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
-from ui.live_chart import live_chart
+from ui.live_chart import live_charts
 from ui.state import confirm_shown
 from ui.text import md
 
@@ -98,9 +98,10 @@ def idle_view(config: RunConfig, task: str | None) -> None:
     for element as ``_draw`` lays out a live run, so the charts started here are the ones the run
     draws into.
 
-    The two charts load plotly.js (3.6 MB) in their frames: measured ~3.5 s of the browser's CPU on
-    this 2-core machine, which used to be spent right after Start, competing with the first epoch's
-    training. Now it is spent while the user sets up the run.
+    The charts' frame loads plotly.js (3.6 MB) and draws: about 2.4 s of the renderer's main thread
+    for a whole Train page load on this 2-core machine (bench/RESULTS.md, "Suite time"), which used
+    to be spent right after Start, competing with the first epoch's training. Now it is spent while
+    the user sets up the run.
     """
     _view(None, None, idle=(config, task))
 
@@ -110,13 +111,10 @@ def _draw_idle(config: RunConfig, task: str | None) -> None:
     head, _ = st.columns([5, 1])
     head.caption(IDLE_CAPTION)
     st.empty()  # where a run shows its progress
-    c1, c2 = st.columns(2)
-    with c1:
-        live_chart(charts.loss_spec(empty, max_points=CHART_POINTS), key="chart_loss")
-    with c2:
-        if task is not None:
-            metric = metrics.main_metric(task)
-            live_chart(charts.metric_spec(empty, metric, max_points=CHART_POINTS), key="chart_metric")
+    figs = [charts.loss_spec(empty, max_points=CHART_POINTS)]
+    if task is not None:
+        figs.append(charts.metric_spec(empty, metrics.main_metric(task), max_points=CHART_POINTS))
+    live_charts(figs, key="live_charts")
 
 
 def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
@@ -190,15 +188,12 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     elif snap.is_live:
         _progress(snap)
     task_metric = _main_metric(snap)
-    c1, c2 = st.columns(2)
-    with c1:
-        # A live run brings its charts into view once (below the form at 1400x1000); a finished
-        # run opened from a link leaves the page at its top.
-        show = snap.id if snap.is_live else None
-        live_chart(charts.loss_spec(snap, max_points=CHART_POINTS), key="chart_loss", show=show)
-    with c2:
-        if task_metric:
-            live_chart(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS), key="chart_metric")
+    figs = [charts.loss_spec(snap, max_points=CHART_POINTS)]
+    if task_metric:
+        figs.append(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS))
+    # A live run brings its charts into view once (below the form at 1400x1000); a finished
+    # run opened from a link leaves the page at its top.
+    live_charts(figs, key="live_charts", show=snap.id if snap.is_live else None)
     with st.expander("Console", expanded=snap.is_live):
         # The newest lines, unscrolled: a fixed-height box would show the oldest ones first.
         if snap.is_live:

@@ -66,12 +66,15 @@ def test_the_chart_frames_are_ready_before_start_and_the_run_draws_into_them(ser
     """plotly.js loads in the chart frames while the user sets up the run, not after Start."""
     open_train(page, server.url + "/Train")
     expect(page.get_by_text("Start a run: its curves, console and downloads appear here.")).to_be_visible()
-    page.wait_for_function("() => document.querySelectorAll('iframe').length >= 2", timeout=60_000)
+    # Both charts (loss, accuracy) in the one frame, which loads plotly.js once.
+    page.wait_for_function("() => document.querySelectorAll('iframe').length >= 1", timeout=60_000)
     page.wait_for_function(
         "() => [...document.querySelectorAll('iframe')].every((f) => { try {"
-        " return !!f.contentDocument.querySelector('.js-plotly-plot'); } catch (e) { return false; } })",
+        " return f.contentDocument.querySelectorAll('.js-plotly-plot').length === 2; }"
+        " catch (e) { return false; } })",
         timeout=60_000,
     )
+    assert page.locator("iframe").count() == 1
     page.evaluate(_MARK_FRAMES_JS)
     set_number(page, "Max epochs", 3)
     run_id = start_run(page)

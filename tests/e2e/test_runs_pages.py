@@ -169,7 +169,7 @@ def test_config_json_import_and_zoom_kept_across_ticks(server, page: Page, tmp_p
     page.wait_for_url(re.compile(r"run=[0-9a-f]{32}"), timeout=60_000)
 
     frame = page.frame_locator("iframe[title='ui.live_chart.live_chart']").first
-    chart = frame.locator(".js-plotly-plot")
+    chart = frame.locator(".js-plotly-plot").first  # the loss chart; the accuracy chart is beside it
     val_points = _VAL_POINTS_JS  # the loss chart's validation series, as drawn in its iframe
     page.wait_for_function(f"() => ({val_points})() >= 3", timeout=120_000)
     chart.evaluate("gd => Plotly.relayout(gd, {'xaxis.range': [1, 2.5]})")
