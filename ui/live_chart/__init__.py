@@ -54,8 +54,9 @@ def live_charts(figs: list[go.Figure | dict[str, Any]], *, key: str, show: str |
     side by side in one frame, one under the other on a narrow screen.
 
     One frame for all of them: each frame loads plotly.js (3.6 MB); with one frame instead of two a
-    Train page load took 7% less of the renderer's main thread (bench/RESULTS.md, "Suite time"). ``show``: a token (the run's id); the
-    first time the frame gets a new one, it scrolls the page to bring itself into view (index.html
-    says why), and never again for that token."""
+    Train page load took 7% less of the renderer's main thread (bench/RESULTS.md, "Suite time").
+
+    ``show``: a token (the run's id); the first time the frame gets a new one, it scrolls the page
+    to bring itself into view (index.html says why), and never again for that token."""
     spec = "[" + ",".join(pio.to_json(fig, validate=False) for fig in figs) + "]"
     _component()(spec=spec, show=show, key=key, default=None)
