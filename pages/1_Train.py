@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import metrics
+from core import backends, metrics
 from core.config import MAX_JSON_BYTES, RunConfig, errors, parse_json
 from core.engine.queue import InvalidConfig, QueueFull
 from core.presets import PRESETS
@@ -207,4 +207,6 @@ elif st.query_params.get("run"):
     st.warning("That run does not exist (any more). Start a new one above, or pick one on the home page.")
 else:
     idle_view(config, task)
-warm_up_worker()  # a first visit that lands here (a shared link) warms it up too
+# The training process of the backend this form's run would use (a first visit that lands here, a
+# shared link, warms it up too; choosing JAX warms a JAX worker before Start).
+warm_up_worker(backends.resolve(config.fit.backend, config.model.name))

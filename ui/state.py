@@ -60,21 +60,31 @@ def get_trainer() -> Trainer:
     return Trainer(store, train_in=os.environ.get(TRAIN_IN_ENV, "process"))
 
 
-_warm_up_started = threading.Event()
+_warm_up_lock = threading.Lock()
+_warm_up_started: set[str] = set()  # the backends whose training process was asked to start
 
 
-def warm_up_worker() -> None:
-    """Starts the training process (TensorFlow imported and warmed up, ~5 s of one core), once.
+def warm_up_worker(backend: str = "tensorflow") -> None:
+    """Starts the training process of ``backend`` (Keras imported and warmed up, ~5 s of one core),
+    once per backend.
 
-    Called at the end of the home and Train pages: after the first page's script has run, so the
-    import does not compete with drawing that page on a 2-core machine, and long before a first Start.
+    Called at the end of the home page (TensorFlow) and of the Train page (the backend the form's run
+    would train on: a user who picks JAX gets a warm JAX worker too): after the page's script has
+    run, so the import does not compete with drawing it on a 2-core machine, and long before Start.
+    A pool busy with a run starts nothing; a later page run asks again.
     """
-    if _warm_up_started.is_set() or get_trainer().train_in != "process":
-        return
-    _warm_up_started.set()
+    with _warm_up_lock:
+        if backend in _warm_up_started or get_trainer().train_in != "process":
+            return
+        _warm_up_started.add(backend)
     from core.engine.worker_process import shared_pool
 
-    threading.Thread(target=shared_pool().warm_up, name="eslab-warm-up", daemon=True).start()
+    def warm() -> None:
+        if not shared_pool().warm_up(backend):
+            with _warm_up_lock:
+                _warm_up_started.discard(backend)
+
+    threading.Thread(target=warm, name=f"eslab-warm-up-{backend}", daemon=True).start()
 
 
 PRIVATE_ENV = "ESLAB_PRIVATE"

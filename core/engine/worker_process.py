@@ -241,13 +241,16 @@ class WorkerPool:
         self.started = 0  # worker processes started so far (for tests and the bench)
         self._active: WorkerProcess | None = None  # the worker training a run right now
 
-    def warm_up(self, backend: str = "tensorflow") -> None:
-        """Starts a worker now, so the first run does not wait for Keras' import."""
-        if self._lock.acquire(blocking=False):
-            try:
-                self._get(backend)
-            finally:
-                self._lock.release()
+    def warm_up(self, backend: str = "tensorflow") -> bool:
+        """Starts a worker now, so the first run does not wait for Keras' import. False when the
+        pool was busy (a run holds it) and nothing was started."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._get(backend)
+            return True
+        finally:
+            self._lock.release()
 
     def _get(self, backend: str) -> WorkerProcess:
         worker = self._workers.get(backend)

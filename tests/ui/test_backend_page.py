@@ -67,3 +67,30 @@ def test_a_jax_run_from_the_page_shows_its_backend_in_the_live_view():
 
     snap = get_trainer().snapshot(at.query_params["run"])
     assert snap.config.fit.backend == "jax" and snap.status == "finished", snap.message
+
+
+@pytest.mark.slow
+def test_choosing_jax_warms_a_jax_worker_before_start():
+    """The JAX worker imports Keras while the user sets up the run, as the TensorFlow one does."""
+    import time
+
+    from core.engine.worker_process import shared_pool
+    from ui import state
+
+    pool = shared_pool()
+    jax_worker = pool.workers().get("jax")
+    if jax_worker is not None:  # an earlier test of this worker process trained on JAX
+        jax_worker.close()
+    with state._warm_up_lock:
+        state._warm_up_started.discard("jax")
+    at = app().run()
+    assert "jax" not in pool.workers()
+    at.radio(key="fit.backend").set_value("jax").run()
+    deadline = time.monotonic() + 120
+    while "jax" not in pool.workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker = pool.workers().get("jax")
+    assert worker is not None, "choosing JAX started no JAX worker"
+    while not worker.warmed and time.monotonic() < deadline:  # "ready" says what it did first
+        time.sleep(0.1)
+    assert worker.warmed.get("fitted"), worker.warmed
