@@ -37,21 +37,19 @@ class Measured:
 
 # bench/backends.py on this 2-core machine, 2026-12-07 (bench/RESULTS.md, "Backends"): JAX's process
 # CPU and wall time per epoch over TensorFlow's, medians of 3 interleaved pairs, first epoch left out.
-# The Conv1D's pick follows the plain fit (Keras' tf.data input on TensorFlow): the engine now feeds
-# TensorFlow a tf.data pipeline too (core/engine/epoch_order.py), but bench/backends.py has not been
-# re-run on it yet (its engine rows were measured on the PyDataset input before). Models not
-# measured stay on TensorFlow.
+# Measured with bench/backends.py on an idle machine, the engine feeding TensorFlow its tf.data
+# pipeline (core/engine/epoch_order.py); bench/RESULTS.md has the rounds. Models not measured stay
+# on TensorFlow.
 DEFAULTS: dict[str, Measured] = {
     "mlp": Measured(
         "jax",
-        "digits MLP on this 2-core machine: JAX used 0.30x TensorFlow's process CPU per epoch and 0.36x "
-        "its wall time in the app's engine (0.25x and 0.17x in a plain fit)",
+        "digits MLP on this 2-core machine: JAX used 0.34x TensorFlow's process CPU per epoch and 0.30x "
+        "its wall time in the app's engine (0.19x and 0.13x in a plain fit)",
     ),
     "seed_conv1d": Measured(
         "tensorflow",
-        "tutorial Conv1D on 2,000 generated reviews, this 2-core machine: JAX used 1.34x TensorFlow's "
-        "process CPU per epoch in a plain fit with tf.data input (the input the engine now uses on "
-        "TensorFlow); through the engine's earlier per-epoch PyDataset batches JAX used 0.70x",
+        "tutorial Conv1D on 2,000 generated reviews, this 2-core machine: JAX used 1.39x TensorFlow's "
+        "process CPU per epoch and 1.40x its wall time in the app's engine (1.27x CPU in a plain fit)",
     ),
 }
 UNMEASURED = Measured(
