@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(__file__).resolve().parent / "subprocess_site"  # its sitecustomize.py says why
 
 
