@@ -1,11 +1,11 @@
 """Every registered dataset with every model that takes its input kind: the data loads with the
 shapes describe() promised and the parameter estimate is the built model's count (every pair). The
-engine trains two epochs and the exported script, run in a fresh interpreter, repeats the engine's
-run (the same RESULT and the same history, epoch by epoch and metric by metric) for a covering set of
-pairs: every dataset with its first model, and every model on the first dataset of each input kind it
-takes and on the first whose task is inferred from a file. A fresh interpreter costs ~10 s (TensorFlow's
-import), and the full product (~50 pairs) cost four minutes of the suite for no path the covering set
-leaves out.
+engine trains two epochs and the exported script, run as ``python script.py`` (in the test process's
+warm interpreter, tests/warm_interpreter.py), repeats the engine's run (the same RESULT and the same
+history, epoch by epoch and metric by metric) for a covering set of pairs: every dataset with its first
+model, and every model on the first dataset of each input kind it takes and on the first whose task is
+inferred from a file. The full product (~50 pairs) cost four minutes of the suite (in fresh
+interpreters) for no path the covering set leaves out.
 
 The cases come from the registries when the tests are collected, so a new dataset or model is
 covered without editing this file; a dataset this file cannot provide data for (a new source, or a
@@ -194,7 +194,7 @@ def test_the_covering_set_has_every_dataset_and_every_model_on_each_kind_it_take
         assert kinds == takes, name
 
 
-@pytest.mark.slow  # a fresh interpreter imports TensorFlow per case: ~10 s each
+@pytest.mark.slow  # trains, then the exported script trains again: ~5 s a case
 @pytest.mark.parametrize(("dataset", "model"), cases(covering()))
 def test_dataset_with_model_trains_and_exports_the_same_run(dataset, model, trainer, tmp_path, request):
     cfg, script_args = _config(dataset, model, tmp_path, request)

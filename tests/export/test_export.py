@@ -1,5 +1,4 @@
 """The exported script: every combination renders lint-clean with exactly the run's settings, its
-from tests.subprocesses import pythonpath
 data and model are the engine's, it runs on its own, and it repeats the engine's run.
 
 Reproduction tolerance. On this CPU build (TensorFlow 2.21 CPU kernels, Keras 3.15.1) the engine is
@@ -53,6 +52,7 @@ from core.store.runs import FINISHED
 from tests.data.array_files import blobs, npz_bytes, tiny_images
 from tests.subprocesses import pythonpath
 from tests.uploads import upload, upload_path
+from tests.warm_interpreter import run_python
 
 REPRO_TOL = 1e-6  # see the module docstring: measured difference is 0.0
 
@@ -92,18 +92,14 @@ def script_env() -> dict[str, str]:
     return env
 
 
-def run_script(src: str, tmp_path: Path, *args: str, timeout: float = 600) -> dict:
-    """Runs the script in a fresh interpreter in tmp_path; the parsed RESULT line."""
+def run_script(src: str, tmp_path: Path, *args: str, timeout: float = 600, fresh: bool = False) -> dict:
+    """Runs the script as ``python script.py *args`` in tmp_path; the parsed RESULT line.
+
+    In this test process's warm interpreter (tests/warm_interpreter.py: TensorFlow imported once, not
+    per script), or in a fresh one with ``fresh=True`` or when the script chooses its backend."""
     path = tmp_path / "exported_run.py"
     path.write_text(src)
-    proc = subprocess.run(
-        [sys.executable, str(path), *args],
-        cwd=tmp_path,
-        env=script_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    proc = run_python([str(path), *args], cwd=tmp_path, env=script_env(), timeout=timeout, fresh=fresh)
     results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and results, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     return json.loads(results[-1].removeprefix("RESULT "))
@@ -625,10 +621,10 @@ def test_exported_model_is_the_engines_with_the_same_initial_weights(case, model
 
 
 # --------------------------------------------------------------------------------------------
-# The script runs on its own, in a fresh interpreter, to its RESULT line.
+# The script runs on its own, to its RESULT line (``run_script``: in a warm interpreter unless fresh=True).
 
 
-@pytest.mark.slow  # a fresh interpreter imports TensorFlow: ~7 s on an idle 2-core machine
+@pytest.mark.slow
 def test_digits_mlp_script_runs_with_weights_only_checkpoint(tmp_path):
     cfg = RunConfig(
         name="digits small",
@@ -645,7 +641,7 @@ def test_digits_mlp_script_runs_with_weights_only_checkpoint(tmp_path):
     assert (tmp_path / "checkpoint.weights.h5").is_file()
 
 
-@pytest.mark.slow  # a fresh interpreter imports TensorFlow: ~7 s on an idle 2-core machine
+@pytest.mark.slow
 def test_digits_images_cnn_script_runs_two_epochs_without_early_stopping(tmp_path):
     cfg = RunConfig(
         name="cnn",
@@ -661,7 +657,7 @@ def test_digits_images_cnn_script_runs_two_epochs_without_early_stopping(tmp_pat
     assert (tmp_path / "best.h5").is_file()
 
 
-@pytest.mark.slow  # a fresh interpreter imports TensorFlow: ~7 s on an idle 2-core machine
+@pytest.mark.slow
 def test_csv_script_reads_the_file_given_as_argument(tmp_path):
     data_file = write_table_csv(tmp_path / "mine.csv")
     cfg = RunConfig(
@@ -673,13 +669,15 @@ def test_csv_script_reads_the_file_given_as_argument(tmp_path):
         checkpoint=CheckpointConfig(enabled=False),
     )
     src = export_script(cfg, data_path_hint="upload.csv")
-    result = run_script(src, tmp_path, str(data_file))
+    result = run_script(
+        src, tmp_path, str(data_file), fresh=True
+    )  # `python script.py FILE`, as a user runs it
     assert result["monitor"] == "loss" and result["epochs_run"] <= 5
     assert set(result["test"]) == {"loss", "accuracy"}
     assert not list(tmp_path.glob("checkpoint*"))
 
 
-@pytest.mark.slow  # a fresh interpreter imports TensorFlow: ~7 s on an idle 2-core machine
+@pytest.mark.slow
 def test_text_sentiment_conv1d_script_runs(tmp_path):
     cfg = RunConfig(
         name="reviews",
@@ -742,7 +740,8 @@ def test_script_reproduces_the_engine_run(trainer, tmp_path):
         np.abs(snaps[0].history_frame()["val_loss"] - snaps[1].history_frame()["val_loss"]).max() <= REPRO_TOL
     )
 
-    result = run_script(export_script(cfg), tmp_path)
+    # In a fresh interpreter: the proof that nothing of a test process's state makes the agreement.
+    result = run_script(export_script(cfg), tmp_path, fresh=True)
     assert result["monitor"] == "val_loss"
     assert_same_run(result, first)
     assert first["best_epoch"] < first["epochs_run"]  # stopped early, after the best epoch
