@@ -405,7 +405,6 @@ SUMMARY_NAME = "summary.json"
 INDEX_TIMEOUT_ENV = "ESLAB_INDEX_TIMEOUT_S"
 MAX_LINE_BYTES = 1_000_000  # a longer line of history.jsonl or log.txt is skipped as damaged
 MAX_CONFIG_BYTES = 1_000_000
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHECKPOINT_RE = re.compile(r"^checkpoint(\.keras|\.h5|\.weights\.h5)$")
 _CHECKPOINT_NAMES = ("checkpoint.keras", "checkpoint.h5", "checkpoint.weights.h5")
 
@@ -972,18 +971,22 @@ def _move_aside(path: Path, why: str, moved: list[Path]) -> None:
 
 def index_problem(path: Path, timeout: float = 30.0) -> str | None:
     """Why ``path`` is not a usable index of ours, or None. A lock or a permission is no problem of the
-    file's: those raise, and the file stays where it is."""
+    file's: those raise, and the file stays where it is.
+
+    The file is read through SQLite only, never with ``open()``: this process may hold it open in
+    SQLite already (a second store on the same folder), and closing any other descriptor of the file
+    drops every POSIX lock the process holds on it. Another process then found itself the index's last
+    user at its close and deleted the write-ahead log this process went on committing into: those
+    commits were invisible to every other process (tests/store/test_two_stores_one_process.py).
+    """
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # open() of a named pipe would wait for ever
-            return "not a regular file (a folder, a named pipe or a device)"
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
+        st = os.stat(path)
     except OSError:
         return None  # SQLite will say why when it opens it
-    if not head:
+    if not stat.S_ISREG(st.st_mode):  # open() of a named pipe would wait for ever
+        return "not a regular file (a folder, a named pipe or a device)"
+    if st.st_size == 0:
         return None  # empty: SQLite makes a new database of it
-    if head != _SQLITE_MAGIC:
-        return "not an SQLite file"
     db = sqlite3.connect(path, timeout=timeout)
     try:
         result = [r[0] for r in db.execute("PRAGMA quick_check")]
@@ -991,7 +994,9 @@ def index_problem(path: Path, timeout: float = 30.0) -> str | None:
             return "damaged: " + "; ".join(map(str, result[:3]))
         columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
     except sqlite3.DatabaseError as exc:
-        if any(w in str(exc) for w in ("malformed", "not a database", "corrupt")):
+        if "not a database" in str(exc):
+            return "not an SQLite file"
+        if any(w in str(exc) for w in ("malformed", "corrupt")):
             return f"damaged: {exc}"
         raise
     finally:
