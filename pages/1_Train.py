@@ -15,6 +15,7 @@ from ui.state import (
     URL_CATCH_UP_S,
     get_trainer,
     last_start,
+    note_page_drawn,
     open_run,
     put_back_unshown_start,
     start,
@@ -210,3 +211,4 @@ else:
 # The training process of the backend this form's run would use (a first visit that lands here, a
 # shared link, warms it up too; choosing JAX warms a JAX worker before Start).
 warm_up_worker(backends.resolve(config.fit.backend, config.model.name))
+note_page_drawn()  # last: a click within START_REPEAT_S of the end of a start's own page run is its burst
