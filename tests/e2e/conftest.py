@@ -2,7 +2,8 @@
 
 Fixtures
 - ``server`` (session): one server for the whole session, with its own runs folder.
-- ``fresh_server`` (function): a server started just for one test (deep links on a fresh process).
+- ``fresh_server`` (function): a server started just for one test (deep links on a fresh process);
+  ``fresh_server_no_worker`` for a test that trains nothing.
 - ``browser`` (session): /usr/bin/chromium, headless. Missing chromium fails the tests, loudly.
 - ``page`` (function): a new browser context (new Streamlit session), downloads accepted.
 
@@ -180,6 +181,15 @@ def fresh_server(tmp_path_factory) -> Iterator[StreamlitServer]:
     yield from _serve(tmp_path_factory, "e2e-fresh-server")
 
 
+@pytest.fixture
+def fresh_server_no_worker(monkeypatch, request) -> StreamlitServer:
+    """A fresh server for a test that trains nothing: ``ESLAB_TRAIN_IN=thread``, so the pages do not
+    start a training process in the background (its TensorFlow import and warm-up fit cost ~6 s of
+    CPU, for nothing here). What a page draws is the same in both modes."""
+    monkeypatch.setenv("ESLAB_TRAIN_IN", "thread")
+    return request.getfixturevalue("fresh_server")
+
+
 # ------------------------------------------------------------------------------------------------
 # The browser
 
@@ -244,6 +254,19 @@ def wait_connected(page, timeout: float = 60_000) -> None:
     page.wait_for_selector(CONNECTED, state="attached", timeout=timeout)
     page.wait_for_selector(IDLE, state="attached", timeout=timeout)
     page.wait_for_selector(STATUS_WIDGET, state="hidden", timeout=timeout)
+
+
+def record_run(runs_dir: Path, cfg) -> str:
+    """Trains ``cfg`` into a server's runs folder from the test process, as another process of the
+    user's would (``python -m core train`` does the same through the same Trainer; tests/engine covers
+    the command itself). In this process: no second TensorFlow import (~4.7 s of CPU) per run."""
+    from core.engine.queue import Trainer
+    from core.store.runs import FINISHED, RunStore
+
+    trainer = Trainer(RunStore(runs_dir), train_in="thread")
+    snap = trainer.wait(trainer.start(cfg).id, timeout=300)
+    assert snap.status == FINISHED, snap.message
+    return snap.id
 
 
 def run_id_of(url: str) -> str | None:

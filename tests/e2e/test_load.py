@@ -300,6 +300,7 @@ def test_eight_sessions_queue_finish_and_never_cross_talk(fresh_server, sessions
     for page, name, rid in zip(pages, names, ids):
         expect_header(page, rid, name, "finished")
         assert run_id_of(page.url) == rid
+        expect(page.get_by_label("Run name", exact=True)).to_have_value(name)  # its own form, too
         html = all_html(page)
         leaked = [n for r, n in everyone.items() if r != rid and (n in html or r[:8] in html)]
         assert not leaked, f"{page.url} shows other runs once finished: {leaked}"

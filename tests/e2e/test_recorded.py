@@ -34,8 +34,9 @@ def _wait_for_run(runs: Path, proc: subprocess.Popen, epochs: int, timeout: floa
 
 
 def test_a_users_script_is_seen_live_stopped_from_the_page_and_its_checkpoint_downloads(
-    fresh_server, page: Page, tmp_path
+    fresh_server_no_worker, page: Page, tmp_path
 ):
+    fresh_server = fresh_server_no_worker  # the user's script trains, not the app
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), str(fresh_server.runs_dir), str(tmp_path), "slow"],
@@ -76,7 +77,10 @@ def test_a_users_script_is_seen_live_stopped_from_the_page_and_its_checkpoint_do
     assert keras.models.load_model(path, safe_mode=True).count_params() == 321
 
 
-def test_a_history_json_imported_in_the_browser_shows_in_runs_and_what_if(fresh_server, page: Page, tmp_path):
+def test_a_history_json_imported_in_the_browser_shows_in_runs_and_what_if(
+    fresh_server_no_worker, page: Page, tmp_path
+):
+    fresh_server = fresh_server_no_worker  # an import trains nothing
     val = [1.0 - 0.1 * i for i in range(6)] + [0.5 + 0.05 * i for i in range(1, 9)]
     history = {"loss": [1.0 / (i + 1) for i in range(14)], "val_loss": val}
     path = tmp_path / "my_history.json"

@@ -36,41 +36,12 @@ def _start_then_kill_server(page: Page, server, after_epochs: int) -> str:
     return run_id
 
 
-def test_kill_9_mid_run_then_restart_shows_it_interrupted_with_its_epochs(fresh_server, page: Page, tmp_path):
-    _train_page(page, fresh_server.url)
-    page.get_by_text("Use EarlyStopping", exact=True).click()
-    wait_connected(page)
-    # The run is named too: once, in a CI run under load, the Run name box was found empty after the
-    # settings were typed (Start then stays disabled, with a message), and this test is about the kill.
-    for label, value in (("Max epochs", "300"), ("Batch size", "8"), ("Run name", "killed mid-run")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        wait_connected(page)
-    run_id = _start_then_kill_server(page, fresh_server, after_epochs=3)
-    fresh_server.start()  # a new server process on the same runs folder
-
-    page.goto(f"{fresh_server.url}/Train?run={run_id}")
-    wait_connected(page)
-    expect(page.get_by_text(re.compile(r"· interrupted ·"))).to_be_visible(timeout=30_000)
-    expect(
-        page.get_by_text("The process training this run ended before it finished", exact=False)
-    ).to_be_visible()
-    snap = RunStore(fresh_server.runs_dir).load(run_id)
-    assert snap.status == "interrupted" and len(snap.history) >= 3
-    assert [r.epoch for r in snap.history] == list(range(1, len(snap.history) + 1))
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Best checkpoint").click()
-    path = tmp_path / download.value.suggested_filename
-    download.value.save_as(path)
-    import keras
-
-    assert keras.models.load_model(path).count_params() > 0
-
-
 @pytest.mark.slow
 def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_server, page: Page, tmp_path):
-    """The issue's resume test: same stop epoch and best value as the same seed never interrupted."""
+    """kill -9 of the server mid-run: a new server shows the run interrupted with its epochs and its
+    checkpoint downloads and loads; resumed, it ends as the same seed never interrupted (the issue's
+    resume test: same stop epoch, best value and test metrics). One test, one fresh server: the
+    interrupted state is the one the resume starts from."""
     from core.engine.queue import Trainer
     from tests.engine.test_resume import resumable_config
 
@@ -95,10 +66,24 @@ def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_serve
     killed_at = (fresh_server.runs_dir / run_id / "history.jsonl").read_text().count("\n")
     assert killed_at < reference.stopped_epoch, "the run ended before the kill: nothing left to resume"
 
-    fresh_server.start()
+    fresh_server.start()  # a new server process on the same runs folder
     page.goto(f"{fresh_server.url}/Train?run={run_id}")
     wait_connected(page)
     expect(page.get_by_text(re.compile(r"· interrupted ·"))).to_be_visible(timeout=30_000)
+    expect(
+        page.get_by_text("The process training this run ended before it finished", exact=False)
+    ).to_be_visible()
+    snap = RunStore(fresh_server.runs_dir).load(run_id)
+    assert snap.status == "interrupted" and len(snap.history) >= 4
+    assert [r.epoch for r in snap.history] == list(range(1, len(snap.history) + 1))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Best checkpoint").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    import keras
+
+    assert keras.models.load_model(path).count_params() > 0
+
     resume = page.get_by_role("button", name=re.compile(r"Resume from epoch \d+"))
     expect(resume).to_be_visible()
     # A click that lands while the page is being redrawn is lost (CI once waited 240 s with the button
@@ -128,7 +113,7 @@ def test_kill_9_mid_run_restart_and_resume_ends_like_an_unbroken_run(fresh_serve
 def small_upload_server(monkeypatch, request):
     """A fresh server whose upload limit is 1 MB (server.maxUploadSize, set through its environment)."""
     monkeypatch.setenv("STREAMLIT_SERVER_MAX_UPLOAD_SIZE", "1")
-    return request.getfixturevalue("fresh_server")
+    return request.getfixturevalue("fresh_server_no_worker")  # it trains nothing
 
 
 def test_a_csv_over_the_upload_limit_is_refused_with_a_message(small_upload_server, page: Page, tmp_path):

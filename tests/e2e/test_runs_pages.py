@@ -1,53 +1,38 @@
-"""Runs, Compare and What-if in a real browser, on runs recorded by the headless command."""
+"""Runs, Compare and What-if in a real browser, on runs trained into the server's store from outside it."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from core.presets import quick_digits
 from core.stopping import replay
 from core.store.runs import RunStore
-from tests.e2e.conftest import ROOT, early_stopping_off, run_id_of, set_number, wait_connected
+from tests.e2e.conftest import early_stopping_off, record_run, run_id_of, set_number, wait_connected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-runs-pages")]  # its module fixture: one worker
 
 
-def _record(server, tmp_path_factory, name: str, patience: int | None, epochs: int) -> str:
-    """Trains a digits run into the server's store with ``python -m core train`` (as a user would)."""
+def _record(server, name: str, patience: int | None, epochs: int) -> str:
+    """A digits run trained into the server's store from outside the server (``record_run``)."""
     cfg = quick_digits()
     cfg.name = name
     cfg.fit.max_epochs = epochs
     cfg.fit.learning_rate = 0.01
     cfg.early_stopping.enabled = patience is not None
     cfg.early_stopping.patience = patience or 0
-    path = tmp_path_factory.mktemp("cfg") / "config.json"
-    path.write_text(cfg.to_json())
-    out = subprocess.run(
-        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(server.runs_dir)],
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout.split()[1]
+    return record_run(server.runs_dir, cfg)
 
 
 @pytest.fixture(scope="module")
-def recorded(server, tmp_path_factory) -> dict[str, str]:
-    return {
-        "curve": _record(server, tmp_path_factory, "e2e-curve", None, 30),
-        "eager": _record(server, tmp_path_factory, "e2e-eager", 1, 30),
-    }
+def recorded(server) -> dict[str, str]:
+    return {"curve": _record(server, "e2e-curve", None, 30), "eager": _record(server, "e2e-eager", 1, 30)}
 
 
 def _open(page: Page, url: str, heading: str) -> None:
@@ -94,11 +79,24 @@ def test_runs_page_lists_renames_and_compares(server, page: Page, recorded):
     expect(page.get_by_text("Highlighted rows differ between the runs.", exact=False)).to_be_visible()
 
 
-def _stop_label(page: Page) -> str | None:
-    texts = page.locator(".js-plotly-plot").first.evaluate(
-        "gd => (gd.layout.annotations || []).map(a => a.text)"
-    )
-    return next((t for t in texts if t.startswith("stops at")), None)
+# The "stops at N" label of the What-if chart, or null. Streamlit remounts a Plotly chart whose figure
+# changed, so for a moment the element is there before Plotly has drawn it (no gd.layout yet): that
+# counts as no label, and the wait below reads again (CI once read it in that moment and failed).
+_STOP_LABEL_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const texts = ((gd && gd.layout && gd.layout.annotations) || []).map(a => a.text);
+  return texts.find(t => t.startsWith('stops at')) || null;
+}"""
+
+
+def wait_stop_label(page: Page, want: str | None) -> None:
+    """Waits until the chart's label is ``want`` (None: no label); on timeout, says what it showed."""
+    try:
+        page.wait_for_function(f"([want]) => ({_STOP_LABEL_JS})() === want", arg=[want], timeout=30_000)
+    except PlaywrightTimeoutError:
+        pytest.fail(
+            f"the chart's label stayed {page.evaluate(_STOP_LABEL_JS)!r}, not {want!r}", pytrace=False
+        )
 
 
 def test_whatif_slider_moves_the_stop_epoch(server, page: Page, recorded):
@@ -121,7 +119,7 @@ def test_whatif_slider_moves_the_stop_epoch(server, page: Page, recorded):
     expect(page.get_by_test_id("stMetric").filter(has_text="Stops at epoch")).to_contain_text(
         str(first.stopped_epoch + 1)
     )
-    assert _stop_label(page) == f"stops at {first.stopped_epoch + 1}"
+    wait_stop_label(page, f"stops at {first.stopped_epoch + 1}")
 
     for _ in range(4):
         thumb.press("ArrowRight")
@@ -129,14 +127,7 @@ def test_whatif_slider_moves_the_stop_epoch(server, page: Page, recorded):
     expect(thumb).to_have_value("6")
     later = replay.replay_early_stopping(values, mode="min", patience=6)
     expected = f"stops at {later.stopped_epoch + 1}" if later.stopped else None
-    page.wait_for_function(
-        "([want]) => { const gd = document.querySelector('.js-plotly-plot');"
-        " const t = ((gd && gd.layout.annotations) || []).map(a => a.text)"
-        "   .find(x => x.startsWith('stops at'));"
-        " return (t || null) === want; }",
-        arg=[expected],
-        timeout=30_000,
-    )
+    wait_stop_label(page, expected)
     assert later.stopped_epoch != first.stopped_epoch
     print(json.dumps({"patience 2": first.stopped_epoch + 1, "patience 6": later.stopped_epoch + 1}))
 

@@ -3,11 +3,8 @@ as typed; and a double-click on Start starts one run."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,14 +14,16 @@ from playwright.sync_api import Page, expect
 
 from core.presets import quick_digits
 from core.store.runs import RunStore
-from tests.e2e.conftest import ROOT, StreamlitServer, wait_connected
+from tests.e2e.conftest import StreamlitServer, record_run, wait_connected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-user-input")]  # its module fixture: one worker
 
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory) -> Iterator[StreamlitServer]:
-    """A server of this module's own: the tests count the runs in its store."""
+    """A server of this module's own, warm by the time of the double-click tests: on a server whose
+    first page load competes with its training process's TensorFlow import, both clicks of a
+    double-click were once lost (no run at all; noted, not fixed)."""
     base = tmp_path_factory.mktemp("e2e-user-input")
     srv = StreamlitServer(base / "runs", base / "server.log").start()
     try:
@@ -62,22 +61,11 @@ class _Listener:
         self.sock.close()
 
 
-def _record(server: StreamlitServer, tmp_path, name: str) -> str:
+def _record(server: StreamlitServer, name: str) -> str:
     cfg = quick_digits()
     cfg.name = name
     cfg.fit.max_epochs = 3
-    path = tmp_path / f"{len(name)}-config.json"
-    path.write_text(cfg.to_json())
-    out = subprocess.run(
-        [sys.executable, "-m", "core", "train", str(path), "--runs-dir", str(server.runs_dir)],
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout.split()[1]
+    return record_run(server.runs_dir, cfg)
 
 
 def _page_text(page: Page) -> str:
@@ -101,8 +89,8 @@ def test_an_image_markdown_run_name_is_never_fetched_and_shows_as_typed(own_serv
     listener = _Listener()
     try:
         name = f"![x](http://127.0.0.1:{listener.port}/p.png) **bold** :red[x] $x^2$"
-        a = _record(own_server, tmp_path, "will-be-renamed")
-        b = _record(own_server, tmp_path, "the-other")
+        a = _record(own_server, "will-be-renamed")
+        b = _record(own_server, "the-other")
         RunStore(own_server.runs_dir).rename(a, name)  # as the Runs page's rename does
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))

@@ -33,6 +33,8 @@ from tests.engine.test_disk_failures import _check_the_checkpoint_is_epoch, _fin
 from tests.engine.test_training import digits_config
 from tests.headless import start_headless
 
+pytestmark = pytest.mark.xdist_group("store-rebuild")  # its module fixture trains once, on one worker
+
 INDEX = "runs.sqlite"
 
 
@@ -173,12 +175,23 @@ def _empty_foreign(path: Path) -> None:
     db.close()
 
 
-@pytest.mark.parametrize("damage", [_garbage, _truncated, _foreign, _empty_foreign])
-def test_a_bad_index_is_set_aside_and_rebuilt_from_the_folders(trainer, damage):
+@pytest.fixture(scope="module")
+def two_finished_runs(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A runs folder with two finished runs, trained once for the module; each test damages a copy
+    (a moved runs folder keeps working: tests/engine/test_training.py)."""
+    trainer = Trainer(RunStore(tmp_path_factory.mktemp("two-runs") / "runs"))
     ids = [_finished_run(trainer, max_epochs=3), _finished_run(trainer, max_epochs=2)]
-    before = {rid: trainer.store.load(rid) for rid in ids}
-    root = trainer.store.root
-    trainer.store.close()  # checkpoints the WAL into runs.sqlite: the file alone is the index
+    trainer.store.close()
+    return trainer.store.root, ids
+
+
+@pytest.mark.parametrize("damage", [_garbage, _truncated, _foreign, _empty_foreign])
+def test_a_bad_index_is_set_aside_and_rebuilt_from_the_folders(tmp_path, two_finished_runs, damage):
+    template, ids = two_finished_runs
+    root = shutil.copytree(template, tmp_path / "runs")
+    original = RunStore(root)
+    before = {rid: original.load(rid) for rid in ids}
+    original.close()  # checkpoints the WAL into runs.sqlite: the file alone is the index
     assert not (root / "runs.sqlite-wal").exists()
     damage(root / INDEX)
     bad = (root / INDEX).read_bytes()

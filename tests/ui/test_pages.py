@@ -403,34 +403,6 @@ def test_private_mode_shows_each_session_only_its_runs(monkeypatch):
     assert len(shared.dataframe[0].value) == 2
 
 
-def test_eight_sessions_start_runs_at_once_all_queue_and_complete():
-    """Eight browser sessions on one server: runs queue with their place shown, none sees another's."""
-    sessions = []
-    for i in range(8):
-        at = app().run()
-        at.text_input(key="name").set_value(f"session-{i}")
-        at.number_input(key="fit.max_epochs").set_value(3)
-        at.run()
-        sessions.append(at)
-    for at in sessions:
-        at.button(key="start").click().run()
-    ids = [at.query_params["run"] for at in sessions]
-    assert len(set(ids)) == 8
-    waiting = [i.value for at in sessions for i in at.info if i.value.startswith("Waiting in the queue")]
-    assert len(waiting) >= 6  # the first has started by now, the rest wait with their place
-    assert any("position 7" in w for w in waiting)
-
-    from ui.state import get_trainer
-
-    snaps = [get_trainer().wait(rid, timeout=300) for rid in ids]
-    assert [s.status for s in snaps] == ["finished"] * 8
-    assert [s.config.name for s in snaps] == [f"session-{i}" for i in range(8)]
-    for i, at in enumerate(sessions):  # each view still shows its own run, with its own settings
-        at.run()
-        assert any(f"session-{i}" in shown(m) and ids[i][:8] in m.value for m in at.markdown)
-        assert at.text_input(key="name").value == f"session-{i}"
-
-
 def test_a_failure_during_training_is_reported_and_the_run_kept(tmp_path):
     from core.config import DataConfig
     from core.presets import quick_digits
