@@ -31,7 +31,10 @@ def fresh_server_state(tmp_path, monkeypatch):
 def test_a_double_click_on_start_starts_one_run():
     """The second click of a double-click comes from the page as it was before the first one's rerun:
     the same widget states again (the browser has not redrawn the button yet)."""
+    from ui import state
     from ui.state import get_trainer
+
+    state._starts.clear()  # process-wide: other tests' sessions left theirs
 
     at = app().run()
     at.number_input(key="fit.max_epochs").set_value(3).run()
