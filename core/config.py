@@ -254,6 +254,31 @@ class CheckpointConfig:
     )
 
 
+MAX_RULES = 8  # more stopping rules than the registry holds would only repeat one
+_RULE_VALUE = (
+    Annotated[int, Field(strict=True, ge=-(10**12), le=10**12)]
+    | Annotated[float, _float("", ge=-1e12, le=1e12)]
+)
+
+
+@pydantic.with_config(_DECLARED)
+@dataclass
+class RuleConfig:
+    """One more stopping rule beside EarlyStopping, watching EarlyStopping's monitor and mode.
+
+    Which rules exist and what each parameter may hold is the rule's own declaration
+    (core/stopping/rules/); ``core.validate`` checks a config against it, naming the field.
+    """
+
+    name: Annotated[
+        str, _text("A stopping rule (core/stopping/rules/registry.py).", max_length=40, pattern=_KEY)
+    ]
+    params: Annotated[
+        dict[Annotated[str, Field(strict=True, max_length=40, pattern=_KEY)], _RULE_VALUE],
+        Field(max_length=8, description="The rule's parameters by name; a missing one takes its default."),
+    ] = field(default_factory=dict)
+
+
 MAX_NAME_CHARS = 200
 _UNPRINTABLE = (*NOT_IN_A_NAME, "Cs")  # and lone surrogates, which only a \\ud800 escape can make
 
@@ -299,6 +324,12 @@ class RunConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # Stopping rules beyond Keras' (a target, a divergence limit, Prechelt's); configs written
+    # before this setting had none.
+    stopping_rules: Annotated[
+        list[RuleConfig],
+        Field(max_length=MAX_RULES, description="More stopping rules; any of them stops the run."),
+    ] = field(default_factory=list)
     origin: Annotated[
         Origin, Field(description="Who trained it: the app, your script (eslab.LabCallback), or an import.")
     ] = "app"
@@ -611,6 +642,8 @@ _SECTIONS = ("data", "data.csv", "model", "fit", "early_stopping", "checkpoint")
 
 
 def _problem(err: dict[str, Any]) -> Problem:
+    if err["loc"][:1] == ("stopping_rules",):
+        return _rule_problem(err)
     path = _field_path(err["loc"])
     kind, value = err["type"], err.get("input")
     if kind == "unexpected_keyword_argument":
@@ -624,6 +657,45 @@ def _problem(err: dict[str, Any]) -> Problem:
     if kind in ("dataclass_type", "dataclass_args_type"):
         return Problem(path, f"{path}: must be an object ({{...}}) of settings, not {_kind(value)}.")
     return Problem(path, f"{path}: {_expected(path, kind, err)}; got {_shown(value)}.")
+
+
+def _rule_problem(err: dict[str, Any]) -> Problem:
+    """A problem inside ``stopping_rules``, named as ``stopping_rules[i].params.alpha``."""
+    loc, kind, value = err["loc"], err["type"], err.get("input")
+    where = "stopping_rules"
+    if len(loc) == 1:
+        return Problem(
+            where,
+            f"{where}: must be a list of at most {MAX_RULES} rules, each "
+            f'{{"name": ..., "params": {{...}}}}; got {_shown(value)}.',
+        )
+    where += f"[{loc[1]}]"
+    if len(loc) == 2:
+        return Problem(
+            where, f'{where}: must be an object {{"name": ..., "params": {{...}}}}, not {_kind(value)}.'
+        )
+    key = printable(str(loc[2]))
+    if kind == "unexpected_keyword_argument":
+        return Problem(
+            f"{where}.{key}", f"{where}.{key}: is not a setting of a rule (name, params). Remove it."
+        )
+    where += f".{key}"
+    if key == "name":
+        if kind.startswith("missing"):
+            return Problem(where, f"{where}: every rule needs a name, such as prechelt_gl.")
+        return Problem(where, f"{where}: must be a rule name such as prechelt_gl; got {_shown(value)}.")
+    if len(loc) == 3:
+        return Problem(
+            where,
+            f"{where}: must be an object of at most 8 parameters and their numbers; got {_shown(value)}.",
+        )
+    param = printable(str(loc[3]))
+    if len(loc) > 4 and loc[4] == "[key]":
+        return Problem(
+            where, f"{where}: {param!r} is not a parameter name (lowercase letters, digits and _)."
+        )
+    where += f".{param}"
+    return Problem(where, f"{where}: must be a finite number from -1e12 to 1e12; got {_shown(value)}.")
 
 
 _NO_SERVER_PATHS = (

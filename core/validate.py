@@ -26,6 +26,7 @@ from core.config import (
     errors,
 )
 from core.data import datasets
+from core.stopping.rules.registry import RULES
 
 __all__ = ["validate", "errors", "resource_limits", "ResourceLimits"]
 
@@ -155,6 +156,11 @@ def validate(
             )
         )
 
+    if config.stopping_rules:
+        if not es.enabled:  # the rules watch EarlyStopping's monitor even when EarlyStopping is off
+            _check_monitor(add, "early_stopping", "The stopping rules", es.monitor, es.mode, logged)
+        _check_rules(add, config)
+
     if ck.enabled:
         _check_monitor(add, "checkpoint", "ModelCheckpoint", ck.monitor, ck.mode, logged)
         if ck.format not in CHECKPOINT_FORMATS:  # pragma: no cover - the declaration refuses it first
@@ -220,6 +226,62 @@ def _check_monitor(add, section: str, label: str, monitor: str, mode: str, logge
                 "warning",
             )
         )
+
+
+def rule_choices() -> list[str]:
+    """The rules a config may add (EarlyStopping is the config's own section)."""
+    return [name for name in RULES if name != "early_stopping"]
+
+
+def _check_rules(add, config: RunConfig) -> None:
+    """Each rule against its own declaration (core/stopping/rules/): its name, every parameter."""
+    es = config.early_stopping
+    mode = metrics.resolve_mode(es.monitor, es.mode)
+    seen: set[str] = set()
+    for i, r in enumerate(config.stopping_rules):
+        where = f"stopping_rules[{i}]"
+        if r.name not in rule_choices():
+            add(
+                Problem(
+                    f"{where}.name",
+                    f"{where}.name: unknown rule {r.name!r}; choose one of {', '.join(rule_choices())}.",
+                )
+            )
+            continue
+        rule = RULES[r.name]
+        if r.name in seen:
+            add(Problem(f"{where}.name", f"{where}.name: {rule.label} is set twice; keep one."))
+        seen.add(r.name)
+        names = ", ".join(p.name for p in rule.parameters)
+        for p in rule.parameters:
+            if p.name not in r.params:  # given in full: a config says what the rule does, not a default
+                add(
+                    Problem(
+                        f"{where}.params.{p.name}",
+                        f"{where}.params.{p.name}: missing; {rule.label} needs every parameter ({names}).",
+                    )
+                )
+        for key in sorted(set(r.params) - {p.name for p in rule.parameters}):
+            add(
+                Problem(
+                    f"{where}.params.{key}",
+                    f"{where}.params.{key}: {rule.label} has no such parameter ({names}). Remove it.",
+                )
+            )
+        for p in rule.parameters:
+            if p.name in r.params:
+                try:
+                    p.check(r.params[p.name])
+                except ValueError as exc:
+                    add(Problem(f"{where}.params.{p.name}", f"{where}.params.{exc}"))
+        if rule.loss_only and mode == "max":
+            add(
+                Problem(
+                    f"{where}.name",
+                    f"{rule.label} reads a loss (lower is better), but the rules watch EarlyStopping's "
+                    f"monitor {es.monitor}, which is higher-is-better. Monitor a loss such as val_loss.",
+                )
+            )
 
 
 def _check_min_delta_scale(add, es: EarlyStoppingConfig) -> None:

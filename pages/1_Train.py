@@ -127,6 +127,9 @@ with es_col:
     st.subheader("EarlyStopping")
     form.early_stopping_section(logged)
     form.show_problems(problems, "early_stopping")
+    st.subheader("More stopping rules")
+    form.rules_section()
+    form.show_problems(problems, "stopping_rules")
 with ck_col:
     st.subheader("ModelCheckpoint")
     form.checkpoint_section(logged, info)

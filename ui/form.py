@@ -32,6 +32,7 @@ from core.models import MODELS, estimate_params
 from core.models.keras_file import ModelFileError
 from core.models.knobs import KNOBS
 from core.store import epoch_weights
+from ui import rules_form
 from ui.text import md
 
 MIN_DELTAS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
@@ -72,6 +73,8 @@ def apply_config(cfg: RunConfig, *, prefix: str = "", sections: tuple[str, ...] 
                 state[key] = value
         else:
             state[key] = value
+    if not prefix:  # the Train page's rules (the what-if replays a run's own, from its config)
+        rules_form.apply_rules(cfg.stopping_rules)
     state.setdefault(prefix + "data.max_samples", 1000)
     state.setdefault(prefix + "early_stopping.baseline", 0.0)
     state.setdefault(prefix + "checkpoint.initial_value_threshold", 0.0)
@@ -93,6 +96,8 @@ def read_config(*, prefix: str = "", base: RunConfig | None = None) -> RunConfig
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
+    if not prefix:
+        data["stopping_rules"] = rules_form.read_rules()
     return unchecked(data)
 
 
@@ -696,7 +701,11 @@ def early_stopping_section(logged: list[str], *, prefix: str = "") -> None:
     key = prefix + "early_stopping"
     st.toggle("Use EarlyStopping", key=f"{key}.enabled")
     if not state.get(f"{key}.enabled"):
-        st.caption("Off: training runs to max epochs unless you stop it.")
+        if not prefix and state.get(rules_form.CHOSEN):  # the stopping rules still watch its monitor
+            st.caption("Off: the stopping rules below or max epochs end the run. The rules watch:")
+            _monitor_and_mode("early_stopping", logged, prefix)
+        else:
+            st.caption("Off: training runs to max epochs unless you stop it.")
         return
     _monitor_and_mode("early_stopping", logged, prefix)
     patience = limits("early_stopping.patience")
@@ -786,3 +795,10 @@ def _size(n: float) -> str:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+def rules_section() -> None:
+    """The stopping rules beyond EarlyStopping, watching its monitor and mode."""
+    state = st.session_state
+    monitor = state.get("early_stopping.monitor", "val_loss")
+    rules_form.rules_section(monitor, metrics.resolve_mode(monitor, state.get("early_stopping.mode", "auto")))

@@ -128,7 +128,7 @@ def _resume_offer(trainer: Trainer, snap: RunSnapshot) -> None:
         if (
             resume_point.path(run_dir).exists()
             and not snap.is_live
-            and snap.stop_reason not in (resume_point.FINAL_REASONS)
+            and not resume_point.is_final(snap.stop_reason)
         ):
             st.warning(md(f"Cannot resume: {reason}"))  # a damaged or crafted resume point
         return

@@ -158,32 +158,33 @@ def patience_explorer(snap: RunSnapshot, w: whatif.WhatIf) -> None:
 
 
 def other_rules(snap: RunSnapshot, es: EarlyStoppingConfig) -> None:
-    """Every other registered rule, its widgets drawn from its declared parameters."""
+    """Every other registered rule, its widgets drawn from its declared parameters, starting from the
+    run's own settings where the run had the rule."""
     st.subheader("Other stopping rules")
-    rules = whatif.other_rules()
     st.caption(
-        md(
-            " ".join(f"{rule.label}: {rule.description}" for rule in rules)
-            + f" They read {es.monitor} (and, where they need it, {es.monitor.removeprefix('val_')}), "
-            "and need loss-like (lower is better) curves."
-        )
+        f"Each rule replayed on {es.monitor} as it would have decided in the run (and, where it needs "
+        f"it, on {es.monitor.removeprefix('val_')}). Prechelt's rules read a loss (lower is better). "
+        "A rule only decides when to stop; the weights column is the epoch whose weights it would keep."
     )
+    defaults = whatif.rule_defaults(snap)
     settings = {}
-    cols = st.columns(max(1, sum(len(rule.parameters) for rule in rules)))
-    i = 0
-    for rule in rules:
+    for rule in whatif.other_rules():
+        label, *cols = st.columns([2, 1, 1])
+        label.markdown(f"**{rule.label}**")  # the registry's own text
+        label.caption(rule.description)
         params = {}
-        for p in rule.parameters:
+        for col, p in zip(cols, rule.parameters, strict=False):
             cast = int if p.integer else float
-            params[p.name] = cols[i].number_input(
-                p.label, cast(p.low), cast(p.high), value=p.default, step=p.step, help=p.help,
-                key=f"wi_rule.{rule.name}.{p.name}",
+            value = cast(defaults[rule.name][p.name])  # checked: within the range
+            params[p.name] = col.number_input(
+                p.label, cast(p.low), cast(p.high), value=value,
+                step=p.step, help=p.help, key=f"wi_rule.{rule.name}.{p.name}",
+                format="%d" if p.integer else "%.6g",
             )  # fmt: skip
-            i += 1
         settings[rule.name] = params
     try:
-        rows = whatif.rules_table(snap, es.monitor, settings)
-    except ValueError as exc:
+        rows = whatif.rules_table(snap, es, settings)
+    except ValueError as exc:  # the monitor's direction is not known (mode auto on an unknown metric)
         st.info(md(exc))
         return
     st.dataframe(rows, hide_index=True, width="stretch", key="wi_rules")

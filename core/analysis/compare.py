@@ -31,12 +31,20 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def rules_text(rules) -> str:
+    """A run's stopping rules in one cell, exactly: ``prechelt_gl alpha=5.0; prechelt_up s=3 k=5``."""
+    if not rules:
+        return "none"
+    return "; ".join(" ".join([r.name, *(f"{k}={v!r}" for k, v in r.params.items())]) for r in rules)
+
+
 def config_table(snaps: Sequence[RunSnapshot]) -> pd.DataFrame:
     """Settings as rows, runs as columns, plus a ``differs`` column; outcomes at the bottom."""
     columns = {}
     for snap in snaps:
         flat = _flat(asdict(snap.config))
         flat.pop("name", None)
+        flat["stopping_rules"] = rules_text(snap.config.stopping_rules)
         flat.update(
             {
                 "result.status": snap.status_label,

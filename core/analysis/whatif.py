@@ -153,37 +153,55 @@ def other_rules() -> list[StoppingRule]:
     return [rule for name, rule in RULES.items() if name != "early_stopping"]
 
 
-def rules_table(snap: RunSnapshot, monitor: str, settings: Mapping[str, Mapping[str, Any]]):
+def rules_table(snap: RunSnapshot, es: EarlyStoppingConfig, settings: Mapping[str, Mapping[str, Any]]):
     """Each rule in ``settings`` (name -> its parameters) replayed on the recording, beside each other.
 
-    The rules read the monitored curve and, where they need it, the training curve of the same
-    metric (``val_loss`` -> ``loss``). Raises ValueError, naming the rule, for a curve it cannot read.
+    The rules read EarlyStopping's monitor in its mode, as they do in a run, and, where they need it,
+    the training curve of the same metric (``val_loss`` -> ``loss``). A rule that cannot read this
+    curve (Prechelt's on an accuracy) or parameters out of its range give a row that says why.
     """
     import pandas as pd
 
+    monitor = es.monitor
     val = series(snap, monitor)
-    curves = Curves(val=val, train=series(snap, monitor.removeprefix("val_")))
+    curves = Curves(val=val, train=series(snap, monitor.removeprefix("val_")), mode=resolve(monitor, es.mode))
+    own = {r.name for r in snap.config.stopping_rules}
     n = len(val)
     rows = []
     for name, params in settings.items():
         rule = RULES[name]
+        row: dict[str, Any] = {"rule": rule.label + (" (this run's)" if name in own else "")}
         try:
             r = rule.replay(curves, params)
         except ValueError as exc:
-            raise ValueError(f"{rule.label}: {exc}") from None
+            rows.append({**row, "note": str(exc)})
+            continue
         best = r.final_weights_epoch
         rows.append(
             {
-                "rule": rule.title(rule.checked(params)),
+                "rule": rule.title(rule.checked(params)) + (" (this run's)" if name in own else ""),
                 "stops at epoch": r.stopped_epoch + 1 if r.stopped else None,
                 "epochs trained": f"{r.epochs_run}"
                 if r.stopped
                 else f"{n}+ (does not stop within the recording)",
-                "best weights epoch": best + 1 if best is not None else None,
-                "validation value there": val[best] if best is not None else None,
+                "weights epoch": best + 1 if best is not None else None,
+                "value there": val[best] if best is not None else None,
+                "note": "",
             }
         )
     return pd.DataFrame(rows)
+
+
+def rule_defaults(snap: RunSnapshot) -> dict[str, dict[str, Any]]:
+    """The parameters the what-if starts each rule from: the run's own where it had the rule."""
+    out = {rule.name: rule.defaults() for rule in other_rules()}
+    for r in snap.config.stopping_rules:
+        if r.name in out:
+            try:
+                out[r.name] = RULES[r.name].checked(r.params)
+            except ValueError:
+                pass  # a crafted config: the rule's defaults
+    return out
 
 
 _ENDED_BY = {
@@ -203,4 +221,6 @@ def _why_it_ends(snap: RunSnapshot) -> str:
     run ...": a run still training has not ended at all."""
     if snap.is_live:
         return "is still training"
+    if (snap.stop_reason or "").startswith("rule:"):
+        return "was stopped by one of its stopping rules there"
     return _ENDED_BY.get(snap.stop_reason or "", "ended there")

@@ -29,6 +29,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.charts.buckets import MinMaxBuckets
+from core.stopping.rules.registry import RULES
 from core.store.runs import RunSnapshot
 
 MAX_POINTS = 1500  # default bound on the points of one epoch series (and of the batch line)
@@ -262,7 +263,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         if snap.stopped_epoch is not None:
             shapes.append(_vline(snap.stopped_epoch, _STOP_COLOR))
             annotations.append(
-                _vline_label(snap.stopped_epoch, "early stop", _STOP_COLOR, y=0.89, xanchor="right")
+                _vline_label(snap.stopped_epoch, stop_marker(snap), _STOP_COLOR, y=0.89, xanchor="right")
             )
 
         window = patience_window(snap)
@@ -549,3 +550,19 @@ def _log_values(records, key: str) -> np.ndarray:
     """One value per record; NaN where the key is missing or None."""
     nan = math.nan
     return np.array([r.logs.get(key, nan) for r in records], dtype=float).reshape(-1)
+
+
+def stop_marker(snap: RunSnapshot) -> str:
+    """The label of the stop line: "early stop", or the stopping rule that ended the run, with its values."""
+    reason = snap.stop_reason or ""
+    if not reason.startswith("rule:"):
+        return "early stop"
+    name = reason.removeprefix("rule:")
+    rule = RULES.get(name)
+    own = next((r for r in snap.config.stopping_rules if r.name == name), None)
+    if rule is None or own is None:
+        return f"stopped by {name}"
+    try:
+        return rule.short_title(rule.checked(own.params)) + " stop"
+    except ValueError:
+        return f"stopped by {rule.label}"

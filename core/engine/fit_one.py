@@ -186,6 +186,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         ck = AtomicModelCheckpoint(
             checkpoint_path(run), gate, **arguments.checkpoint_arguments(cfg.checkpoint)
         )
+    rules = _rule_callbacks(cfg, gate)
     has_val = ds.x_val is not None
     val_steps = math.ceil(len(ds.x_val) / cfg.fit.batch_size) if has_val else None
     live = LiveCallback(
@@ -194,6 +195,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         main_metric=metrics.main_metric(ds.task),
         early_stopping=es,
         checkpoint=ck,
+        rules=rules,
         val_steps=val_steps,
     )
     keeper = EpochWeightsKeeper(run.dir, gate) if cfg.checkpoint.keep_every_epoch else None
@@ -204,12 +206,18 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
             es.resumed_state = (point.early_stopping, point.es_best_weights)
         if ck is not None and point.checkpoint is not None:
             ck.load_resume_state(point.checkpoint)
+        if rules:  # a rule's state is its replay of the curves so far: the recorded epochs
+            before = [r.logs for r in run.snapshot().history if r.epoch <= point.epoch]
+            for rule in rules:
+                rule.resume_from(
+                    [logs.get(rule.monitor) for logs in before], [logs.get(rule.train_key) for logs in before]
+                )
     resumer = ResumePointKeeper(
         run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run)
     )
     batches, shuffler = epoch_batches(ds.x_train, ds.y_train, cfg.fit.batch_size, cfg.fit.seed, first_epoch)
     guarded = [cb for cb in (es, ck, keeper) if cb is not None]
-    callbacks = [shuffler, *guarded, live, resumer]
+    callbacks = [shuffler, *guarded, *rules, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
     _fitting.add(run.id)
     try:
@@ -241,9 +249,11 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
             + (f" by more than {delta:g}" if delta else "")
             + f" for {es.patience} epochs."
         )
+    elif (fired := next((r for r in rules if r.stopped_epoch is not None), None)) is not None:
+        status, reason, message = FINISHED, f"rule:{fired.rule.name}", fired.because()
     else:
         status, reason, message = FINISHED, "max_epochs", f"Trained all {cfg.fit.max_epochs:,} epochs."
-    if reason in resume_point.FINAL_REASONS:
+    if resume_point.is_final(reason):
         resume_point.remove(run.dir)  # complete: the point would only take disk space
     if status == STOPPED:
         # The user asked: say at once that it stopped. The run stays live ("stopping", so nothing can
@@ -252,6 +262,26 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         run.set_status(STOPPING, stop_reason=reason, message=message)
     test = _evaluate_on_test(run, ds, model, ck)
     run.set_status(status, stop_reason=reason, message=message, test_metrics=test)
+
+
+def _rule_callbacks(cfg: RunConfig, gate) -> list:
+    """The config's stopping rules as Keras callbacks, watching EarlyStopping's monitor and mode.
+
+    In a run a rule only decides when to stop (``restore=False``): the model kept is ModelCheckpoint's,
+    and EarlyStopping's restore_best_weights is never overruled by a rule's own choice.
+    """
+    from core.stopping.rules.live import RuleCallback
+    from core.stopping.rules.registry import RULES
+
+    es = cfg.early_stopping
+    mode = metrics.resolve_mode(es.monitor, es.mode) or "min"
+    return [
+        RuleCallback(
+            RULES[r.name], RULES[r.name].checked(r.params), monitor=es.monitor, mode=mode, restore=False,
+            skip_epoch=lambda: gate.cut_short,
+        )
+        for r in cfg.stopping_rules
+    ]  # fmt: skip
 
 
 def _summary(run: Run) -> dict:

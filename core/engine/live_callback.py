@@ -29,6 +29,7 @@ class LiveCallback(keras.callbacks.Callback):
         main_metric: str,
         early_stopping: GuardedEarlyStopping | None = None,
         checkpoint: AtomicModelCheckpoint | None = None,
+        rules: list | None = None,
         val_steps: int | None = None,
         batch_interval: float = 0.1,
     ):
@@ -38,6 +39,7 @@ class LiveCallback(keras.callbacks.Callback):
         self.main_metric = main_metric
         self.es = early_stopping
         self.ck = checkpoint
+        self.rules = rules or []  # core.stopping.rules.live.RuleCallback, before this one in the list
         self.val_steps = val_steps
         self.batch_interval = batch_interval
         self.stop_reason: str | None = None  # "user" or "nan_loss" once we stopped training
@@ -119,6 +121,9 @@ class LiveCallback(keras.callbacks.Callback):
             es_best = self.es.best_epoch + 1 if self.es.best is not None else None
             if self.es.stopped_epoch == epoch and self.model.stop_training and epoch > 0:
                 self.run.log(f"Epoch {n}: early stopping")
+        for rule in self.rules:
+            if rule.stopped_epoch == epoch:
+                self.run.log(f"Epoch {n}: {rule.because()}")
         record = EpochRecord(n, {k: float(v) for k, v in logs.items()}, seconds, saved, es_wait, es_best)
         self.run.add_epoch(record, **self._best_fields(n, logs, saved))
 
@@ -166,7 +171,9 @@ class LiveCallback(keras.callbacks.Callback):
             fields.update(
                 monitor=self.es.monitor, best_epoch=self.es.best_epoch + 1, best_value=float(self.es.best)
             )
-        if self.es is not None and self.es.stopped_epoch == n - 1 and n > 1 and self.model.stop_training:
+        es = self.es
+        es_stopped = es is not None and es.stopped_epoch == n - 1 and n > 1 and self.model.stop_training
+        if es_stopped or any(rule.stopped_epoch == n - 1 for rule in self.rules):
             fields["stopped_epoch"] = n
         return fields
 

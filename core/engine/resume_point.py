@@ -35,6 +35,12 @@ FILE_NAME = "resume.npz"
 MAX_OVERHEAD = 0.01
 # Runs that ended this way are complete: there is nothing to resume.
 FINAL_REASONS = ("early_stopping", "max_epochs", "nan_loss")
+RULE_REASON = "rule:"  # "rule:<name>": one of the config's stopping rules ended the run
+
+
+def is_final(reason: str | None) -> bool:
+    """The run ended on its own: there is nothing left to train (and no resume point to keep)."""
+    return reason in FINAL_REASONS or (reason or "").startswith(RULE_REASON)
 
 
 class ResumeError(RuntimeError):
@@ -70,7 +76,7 @@ def why_not(snap, run_dir: str | os.PathLike) -> str | None:
         return "This run is still going."
     if snap.damaged:
         return "This run's config.json is damaged, so it cannot be trained further."
-    if snap.stop_reason in FINAL_REASONS:
+    if is_final(snap.stop_reason):
         return "This run ended on its own; there is nothing left to train."
     if not path(run_dir).exists():
         return "This run saved no resume point (it ended before its first epoch finished)."

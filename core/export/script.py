@@ -36,6 +36,7 @@ from core.data import datasets
 from core.models.head import HEADS, OPTIMIZERS, optimizer_source, output_source
 from core.models.knobs import KNOBS
 from core.stopping import arguments
+from core.stopping.rules.registry import RULES
 
 _PREPARED = {
     "tabular": "split and standardized",
@@ -74,6 +75,7 @@ def export_script(
         *ctx.spec.script_pieces(ctx.script),
         *_model_pieces(ctx),
         _epoch_order_piece(),
+        *_rule_pieces(ctx),
         _main(ctx),
     ]
     imports = {line for piece in pieces for line in piece.imports}
@@ -232,6 +234,14 @@ def _header(ctx: _Context) -> str:
         stops = f"Stops: EarlyStopping on {_docstring_safe(es.monitor)}, patience {es.patience}."
     else:
         stops = f"Stops: no early stopping; up to {cfg.fit.max_epochs:,} epochs."
+    if cfg.stopping_rules:
+        stops += (
+            " Also stops on "
+            + ", ".join(
+                RULES[r.name].short_title(RULES[r.name].checked(r.params)) for r in cfg.stopping_rules
+            )
+            + "."
+        )
     if ck.enabled:
         kept = f"the best model by {_docstring_safe(ck.monitor)}" if ck.save_best_only else "the last model"
         stops += f" ModelCheckpoint keeps {kept}."
@@ -532,6 +542,10 @@ def _callbacks(ctx: _Context) -> tuple[str, list[str]]:
             + call
         )
         names.append("checkpoint")
+    for variable, comment, call in _rule_calls(ctx):
+        lines = textwrap.wrap(comment, _MAX_LINE - 6, break_long_words=False, break_on_hyphens=False)
+        blocks.append("".join(f"    # {line}\n" for line in lines) + f"    {call}")
+        names.append(variable)
     blocks.append(
         "    # The app also stops a run whose loss becomes NaN (NaN never counts as best)."
         "\n    stop_on_nan = keras.callbacks.TerminateOnNaN()"
@@ -590,6 +604,38 @@ def _evaluate_lines(ctx: _Context) -> str:
     )
 
 
+def _rule_pieces(ctx: _Context) -> list[_Piece]:
+    """The config's stopping rules as the small Keras callback classes their plugins write (once each)."""
+    classes: list[str] = []
+    for r in ctx.config.stopping_rules:
+        text = RULES[r.name].script_class.strip()
+        if text not in classes:
+            classes.append(text)
+    return [_Piece(text, ()) for text in classes]
+
+
+def _rule_calls(ctx: _Context) -> list[tuple[str, str, str]]:
+    """(variable, comment, call) of each stopping rule, watching EarlyStopping's monitor and mode."""
+    es = ctx.config.early_stopping
+    mode = metrics.resolve_mode(es.monitor, es.mode) or "min"
+    out = []
+    for r in ctx.config.stopping_rules:
+        rule = RULES[r.name]
+        params = rule.checked(r.params)
+        cls, kwargs = rule.script_call(params, es.monitor, mode)
+        call = _kwargs(f"{r.name} = {cls}", [(k, _lit(v)) for k, v in kwargs.items()]).strip()
+        out.append((r.name, rule.description, call))
+    return out
+
+
+def _name_list(names: list[str], line: str, indent: str) -> str:
+    """``[a, b]`` in ``line`` (at ``<<names>>``), or one name a line as ruff formats it when too long."""
+    one_line = "[" + ", ".join(names) + "]"
+    if len(indent + line.replace("<<names>>", one_line)) <= _MAX_LINE:
+        return one_line
+    return "[\n" + "".join(f"{indent}    {name},\n" for name in names) + f"{indent}]"
+
+
 def _main(ctx: _Context) -> _Piece:
     cfg = ctx.config
     callback_lines, names = _callbacks(ctx)
@@ -612,6 +658,15 @@ def _main(ctx: _Context) -> _Piece:
         if cfg.early_stopping.enabled
         else "stopped_epoch = None  # no early stopping"
     )
+    if cfg.stopping_rules:
+        rules = _name_list(
+            [variable for variable, _, _ in _rule_calls(ctx)], "for rule in <<names>>:", "    "
+        )
+        stopped += (
+            f"\n    for rule in {rules}:\n"
+            "        if rule.stopped_epoch is not None:  # a stopping rule stopped it (from 0 too)\n"
+            "            stopped_epoch = rule.stopped_epoch + 1"
+        )
     code = _code(
         """
         def main() -> None:
@@ -636,7 +691,7 @@ def _main(ctx: _Context) -> _Piece:
                 batches,
         <<validation>>        epochs=MAX_EPOCHS,
                 shuffle=False,  # the batches shuffle themselves (see epoch_batches)
-                callbacks=[shuffler, <<names>>],
+                callbacks=<<names>>,
                 verbose=2,
             )
 
@@ -662,7 +717,7 @@ def _main(ctx: _Context) -> _Piece:
         data_arg="args.csv" if ctx.is_csv else ("args.data" if ctx.script.reads_file else ""),
         callbacks=callback_lines,
         validation=validation,
-        names=", ".join(names),
+        names=_name_list(["shuffler", *names], "callbacks=<<names>>,", "        "),
         best=textwrap.indent(_best_lines(ctx), "    "),
         stopped=stopped,
         evaluate=_evaluate_lines(ctx),

@@ -173,3 +173,111 @@ def replay_up(val: Sequence[float | None], s: int, k: int = 5) -> ReplayResult:
         if run >= s:
             return _finish(f"UP_{s}", len(vals), t, best, crit)
     return _finish(f"UP_{s}", len(vals), None, best, crit)
+
+
+# The exported script's versions: plain Keras, the same arithmetic on the same Python floats.
+SCRIPT_GL = '''
+class GeneralizationLoss(keras.callbacks.Callback):
+    """Prechelt's GL_alpha ("Early Stopping -- but when?", 1998): stops after the first
+    epoch whose validation loss is more than `alpha` percent above the lowest so
+    far. Missing or NaN values are not judged."""
+
+    def __init__(self, monitor, alpha):
+        super().__init__()
+        self.monitor, self.alpha = monitor, alpha
+        self.stopped_epoch = None  # 0-based, as Keras counts
+
+    def on_train_begin(self, logs=None):
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or value != value:  # missing or NaN
+            return
+        if self.best is None or value < self.best:
+            self.best = value
+        if self.best > 0:
+            gl = 100.0 * (value / self.best - 1.0)
+        else:
+            gl = 0.0 if value == 0 else float("inf")
+        if gl > self.alpha:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            print(f"Epoch {epoch + 1}: GL {gl:.3g}% > {self.alpha:g}%; stopping.")
+'''
+
+SCRIPT_PQ = '''
+class ProgressQuotient(keras.callbacks.Callback):
+    """Prechelt's PQ_alpha (1998): at the end of each strip of `k` epochs, stops when
+    the generalization loss GL divided by the training progress P_k exceeds `alpha`.
+    P_k = 1000 * (sum of the strip's training losses / (k * their minimum) - 1)."""
+
+    def __init__(self, monitor, alpha, k):
+        super().__init__()
+        self.monitor, self.alpha, self.k = monitor, alpha, k
+        self.train_key = monitor.removeprefix("val_")
+        self.stopped_epoch = None  # 0-based, as Keras counts
+
+    def on_train_begin(self, logs=None):
+        self.best, self.train = None, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value, train = logs.get(self.monitor), logs.get(self.train_key)
+        self.train.append(None if train is None or train != train else train)
+        if value is None or value != value:
+            return
+        if self.best is None or value < self.best:
+            self.best = value
+        strip = self.train[-self.k :]
+        if len(self.train) % self.k or None in strip:
+            return
+        if self.best > 0:
+            gl = 100.0 * (value / self.best - 1.0)
+        else:
+            gl = 0.0 if value == 0 else float("inf")
+        low, total = min(strip), sum(strip)
+        if low > 0:
+            progress = 1000.0 * (total / (self.k * low) - 1.0)
+        else:
+            progress = float("inf") if total > 0 else 0.0
+        if gl == 0:
+            pq = 0.0
+        elif progress == 0:
+            pq = float("inf")
+        else:
+            pq = gl / progress
+        if pq > self.alpha:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            print(f"Epoch {epoch + 1}: PQ {pq:.3g} > {self.alpha:g}; stopping.")
+'''
+
+SCRIPT_UP = '''
+class SuccessiveRises(keras.callbacks.Callback):
+    """Prechelt's UP_s (1998): at the end of each strip of `k` epochs, compares the
+    validation loss with the previous strip end's; stops after `s` successive rises."""
+
+    def __init__(self, monitor, s, k):
+        super().__init__()
+        self.monitor, self.s, self.k = monitor, s, k
+        self.stopped_epoch = None  # 0-based, as Keras counts
+
+    def on_train_begin(self, logs=None):
+        self.values, self.rises = [], 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        self.values.append(None if value is None or value != value else value)
+        n = len(self.values)
+        if n % self.k:
+            return
+        current = self.values[-1]
+        previous = self.values[n - 1 - self.k] if n - 1 - self.k >= 0 else None
+        rose = current is not None and previous is not None and current > previous
+        self.rises = self.rises + 1 if rose else 0
+        if self.rises >= self.s:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            print(f"Epoch {epoch + 1}: UP{self.s}, {self.s} rising strips; stopping.")
+'''

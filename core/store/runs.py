@@ -164,7 +164,7 @@ class RunSnapshot:
     best_value: float | None = None
     checkpoint_path: str | None = None
     checkpoint_epoch: int | None = None
-    stopped_epoch: int | None = None  # 1-based epoch at which EarlyStopping stopped
+    stopped_epoch: int | None = None  # 1-based epoch at which EarlyStopping or a stopping rule stopped
     stop_reason: str | None = None
     message: str | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
@@ -203,7 +203,10 @@ class RunSnapshot:
 
     @property
     def stop_label(self) -> str | None:
-        return STOP_REASONS.get(self.stop_reason or "", self.stop_reason)
+        reason = self.stop_reason or ""
+        if reason.startswith("rule:"):  # one of the config's stopping rules (core/stopping/rules)
+            return f"stopping rule {reason.removeprefix('rule:')}"
+        return STOP_REASONS.get(reason, self.stop_reason)
 
     @property
     def duration(self) -> float | None:

@@ -34,6 +34,8 @@ from core.config import (
     printable,
     run_name_problem,
 )
+from core.stopping.rules.registry import RULES
+from core.validate import rule_choices
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,6 +128,8 @@ def _valid_values(path: str):
         return hs.sampled_from(["auto", "tensorflow", "jax"])
     if path == "checkpoint.format":
         return hs.sampled_from([".keras", ".h5"])
+    if path == "stopping_rules":
+        return _valid_rules()
     if path in ("name",):
         return hs.text(min_size=1, max_size=MAX_NAME_CHARS).filter(lambda t: run_name_problem(t) is None)
     if isinstance(default, str) or default is None and path.startswith(("data.", "model.")):
@@ -134,6 +138,20 @@ def _valid_values(path: str):
     if b.integer:
         return hs.integers(int(b.low), int(b.high))
     return hs.floats(b.low, b.high, exclude_min=b.exclusive_low, allow_nan=False)
+
+
+def _valid_rule(name: str):
+    """A rule as the Train page sets it: every parameter, each in its range."""
+    params = {
+        p.name: hs.integers(p.low, p.high) if p.integer else hs.floats(p.low, p.high, allow_nan=False)
+        for p in RULES[name].parameters
+    }
+    return hs.fixed_dictionaries({"name": hs.just(name), "params": hs.fixed_dictionaries(params)})
+
+
+def _valid_rules():
+    names = hs.lists(hs.sampled_from(rule_choices()), unique=True, max_size=3)
+    return names.flatmap(lambda chosen: hs.tuples(*map(_valid_rule, chosen)).map(list))
 
 
 @hs.composite
@@ -156,6 +174,8 @@ def _same(accepted, sent) -> bool:
     """Accepted exactly as sent: equal values of the same JSON kind (an int is a valid float)."""
     if isinstance(sent, dict):
         return isinstance(accepted, dict) and all(_same(accepted.get(k), v) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(accepted, list) and len(accepted) == len(sent) and all(map(_same, accepted, sent))
     if isinstance(sent, bool) or isinstance(accepted, bool):
         return type(sent) is type(accepted) and sent == accepted
     if isinstance(sent, (int, float)) and isinstance(accepted, (int, float)):
@@ -168,7 +188,9 @@ def _names_a_touched_field(field: str, message: str, touched: list[str]) -> bool
     # A problem's field is the mutated setting, a part of it (inside a nested value), or its section.
     # An unknown key is named as ``printable`` writes it (a control character as \\uXXXX).
     touched = [printable(t) for t in touched]
-    related = any(field == t or field.startswith(t + ".") or t.startswith(field + ".") for t in touched)
+    related = any(
+        field == t or field.startswith((t + ".", t + "[")) or t.startswith(field + ".") for t in touched
+    )
     return related and (message.startswith(field) or field in message)
 
 

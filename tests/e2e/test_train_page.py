@@ -396,3 +396,47 @@ def test_reload_and_shared_link_reattach(server, browser, page: Page) -> None:
     finally:
         shared.close()
     wait_summary(page, server, run_id)
+
+
+_CHART_ANNOTATIONS_JS = """() => {
+  const texts = [];
+  for (const frame of document.querySelectorAll('iframe')) {
+    let doc = null;
+    try { doc = frame.contentDocument; } catch (e) { continue; }
+    if (!doc) continue;
+    for (const gd of doc.querySelectorAll('.js-plotly-plot')) {
+      for (const a of ((gd.layout || {}).annotations || [])) texts.push(String(a.text || ''));
+    }
+  }
+  return texts;
+}"""
+
+
+def test_a_stopping_rule_chosen_in_the_browser_stops_the_run_and_marks_the_chart(server, page: Page) -> None:
+    open_train(page, server.url + "/Train")
+    page.get_by_role("button", name="Load preset").click()
+    wait_connected(page)
+    page.get_by_role("combobox", name="Rules beyond EarlyStopping").click()
+    page.get_by_role("option", name="Target reached").click()
+    page.keyboard.press("Escape")
+    wait_connected(page)
+    expect(page.get_by_text("They watch EarlyStopping's monitor, val_loss (lower is better)")).to_be_visible()
+    set_number(page, "Target value", 0.3)
+
+    run_id = start_run(page)
+    config = json.loads((server.runs_dir / run_id / "config.json").read_text())
+    assert config["stopping_rules"] == [{"name": "stopping_threshold", "params": {"value": 0.3}}]
+    wait_summary(page, server, run_id)
+    epochs = int(metric_value(page, "Epochs trained"))
+    history = [
+        json.loads(line) for line in (server.runs_dir / run_id / "history.jsonl").read_text().splitlines()
+    ]
+    first = next(i for i, r in enumerate(history) if r["logs"]["val_loss"] < 0.3)
+    assert epochs == first + 1 == len(history)
+    expect(
+        page.get_by_test_id("stAlert").filter(
+            has_text=f"Target 0.3 stopped the run at epoch {epochs}: the value"
+        )
+    ).to_be_visible()
+    page.wait_for_function(f"() => ({_CHART_ANNOTATIONS_JS})().includes('Target 0.3 stop')", timeout=20_000)
+    screenshot(page, run_id, "train-stopping-rule.png")

@@ -64,18 +64,25 @@ def _fit(callback):
     return model, recorder
 
 
-@pytest.mark.parametrize("setting", ["lowest", "default"])
 @pytest.mark.parametrize("name", sorted(RULES))
-def test_live_callback_stops_where_its_replay_stops(name, setting):
+def test_live_callback_stops_where_its_replay_stops(name):
     rule = RULES[name]
-    # Every parameter at its lowest bound is the most eager setting of these rules: it fires.
-    params = {p.name: p.low for p in rule.parameters} if setting == "lowest" else rule.defaults()
-    model, rec = _fit(live.callback(rule, params))
-    curves = Curves(val=[r["val_loss"] for r in rec.logs], train=[r["loss"] for r in rec.logs])
-    expected = rule.replay(curves, params)
-    assert len(rec.logs) == expected.epochs_run
-    if setting == "lowest":
-        assert expected.stopped and expected.epochs_run < MAX_EPOCHS, "the eager setting must fire"
-    kept = rec.weights[expected.final_weights_epoch]
-    for got, want in zip(model.get_weights(), kept, strict=True):
-        np.testing.assert_array_equal(got, want)
+    # Every parameter at its lowest bound, or every one at its highest, is the most eager setting of
+    # these rules (a patience of 0, a target no loss misses, a limit every loss passes): one fires.
+    settings = {
+        "lowest": {p.name: p.low for p in rule.parameters},
+        "highest": {p.name: p.high for p in rule.parameters},
+        "default": rule.defaults(),
+    }
+    fired = []
+    for setting, params in settings.items():
+        model, rec = _fit(live.callback(rule, params))
+        curves = Curves(val=[r["val_loss"] for r in rec.logs], train=[r["loss"] for r in rec.logs])
+        expected = rule.replay(curves, params)
+        assert len(rec.logs) == expected.epochs_run, setting
+        if expected.stopped:
+            fired.append(setting)
+        kept = rec.weights[expected.final_weights_epoch]
+        for got, want in zip(model.get_weights(), kept, strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert {"lowest", "highest"} & set(fired), "an eager setting must fire"

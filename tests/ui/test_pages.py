@@ -302,10 +302,12 @@ def test_whatif_slider_moves_the_marked_stop_epoch():
     # The run kept every epoch: the model this setting ends with can be downloaded.
     labels = [b.label for b in at.get("download_button")]
     assert f"Download the final weights (epoch {later.final_weights_epoch + 1})" in labels
-    # The patience explorer and Prechelt's rules are drawn from the same recording.
+    # The patience explorer and every other stopping rule are drawn from the same recording.
     assert any(s.value.startswith("Suggested: patience") for s in at.success)
-    prechelt = next(d.value for d in at.dataframe if "rule" in d.value.columns)
-    assert len(prechelt) == 3
+    from core.analysis.whatif import other_rules
+
+    rules = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert len(rules) == len(other_rules()) and rules["note"].eq("").all(), rules
 
 
 def test_whatif_says_what_a_recording_cannot_answer():

@@ -1,15 +1,23 @@
 """A Keras callback that decides with a rule's own replay, epoch by epoch.
 
 After each epoch it replays the rule on the curves so far: the epoch the replay stops at is the
-epoch the fit stops at, by construction. It keeps the weights of the replay's
-``final_weights_epoch`` and puts them back at the end, as Prechelt recommends (the best epoch so
-far). A replay is O(epochs), so a fit of n epochs costs O(n^2) comparisons: microseconds per epoch
-for the thousands of epochs the app trains.
+epoch the fit stops at, by construction. On its own (``restore=True``) it keeps the weights of the
+replay's ``final_weights_epoch`` and puts them back at the end, as Prechelt recommends (the best
+epoch so far). In the app's runs (``restore=False``) a rule only decides when to stop: the model
+kept is ModelCheckpoint's, and EarlyStopping's ``restore_best_weights`` is not overruled.
+
+A replay is O(epochs), so a fit of n epochs costs O(n^2) comparisons: microseconds per epoch for
+the thousands of epochs the app trains.
+
+>>> from core.stopping.rules.registry import RULES
+>>> cb = RuleCallback(RULES["stopping_threshold"], {"value": 0.5})
+>>> cb.monitor, cb.mode
+('val_loss', 'min')
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -19,43 +27,70 @@ from core.stopping.rules.rule import Curves, StoppingRule
 
 
 class RuleCallback(keras.callbacks.Callback):
-    def __init__(self, rule: StoppingRule, params: Mapping[str, Any], *, monitor: str = "val_loss"):
+    def __init__(
+        self,
+        rule: StoppingRule,
+        params: Mapping[str, Any],
+        *,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        restore: bool = True,
+        skip_epoch: Callable[[], bool] | None = None,
+    ):
         super().__init__()
         # not `params`: Keras sets that attribute (epochs, steps) on every callback
-        self.rule, self.rule_params, self.monitor = rule, dict(params), monitor
+        self.rule, self.rule_params, self.monitor, self.mode = rule, dict(params), monitor, mode
         self.train_key = monitor.removeprefix("val_")
+        self.restore = restore
+        self.skip_epoch = skip_epoch  # an epoch cut short (Stop mid-epoch) is not judged
         self.result: ReplayResult | None = None
         self.stopped_epoch: int | None = None  # 0-based, None while it has not stopped
         self.best_weights = None
+        self._resumed: tuple[list[float | None], list[float | None]] | None = None
+
+    def resume_from(self, val: Sequence[float | None], train: Sequence[float | None]) -> None:
+        """The curves of the epochs trained before a resume: the replay goes on from them."""
+        self._resumed = (list(val), list(train))
 
     def on_train_begin(self, logs=None):
         self.val: list[float | None] = []
         self.train: list[float | None] = []
+        if self._resumed is not None:
+            self.val, self.train = list(self._resumed[0]), list(self._resumed[1])
         self.result, self.stopped_epoch, self.best_weights = None, None, None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.skip_epoch is not None and self.skip_epoch():
+            return
         logs = logs or {}
         self.val.append(_value(logs.get(self.monitor)))
         self.train.append(_value(logs.get(self.train_key)))
-        curves = Curves(val=self.val, train=self.train if self.rule.needs_train else ())
+        curves = Curves(val=self.val, train=self.train if self.rule.needs_train else (), mode=self.mode)
         self.result = self.rule.replay_curves(curves, self.rule_params)
-        if self.result.final_weights_epoch == len(self.val) - 1:
+        if self.restore and self.result.final_weights_epoch == len(self.val) - 1:
             self.best_weights = self.model.get_weights()
         if self.result.stopped and self.result.stopped_epoch == len(self.val) - 1:
             self.stopped_epoch = self.result.stopped_epoch
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.best_weights is not None:
+        if self.restore and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def because(self) -> str:
+        """Why it stopped the fit, for the run's status line (only once it has)."""
+        assert self.result is not None and self.stopped_epoch is not None
+        return self.rule.because(self.rule_params, self.result)
 
-def callback(rule: StoppingRule, params: Mapping[str, Any], *, monitor: str = "val_loss"):
+
+def callback(rule: StoppingRule, params: Mapping[str, Any], *, monitor: str = "val_loss", mode: str = "min"):
     """The Keras callback that stops a fit where ``rule.replay`` says it stops."""
     checked = rule.checked(params)
+    if rule.loss_only and mode != "min":
+        raise ValueError(f"{rule.label} reads a loss (lower is better); {monitor} is higher-is-better.")
     if rule.keras_callback is not None:
         return rule.keras_callback(checked, monitor)
-    return RuleCallback(rule, checked, monitor=monitor)
+    return RuleCallback(rule, checked, monitor=monitor, mode=mode)
 
 
 def _value(v: Any) -> float | None:

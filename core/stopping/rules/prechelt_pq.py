@@ -16,4 +16,13 @@ RULE = StoppingRule(
     replay_curves=lambda curves, p: prechelt.replay_pq(curves.train, curves.val, p["alpha"], k=p["k"]),
     title=lambda p: f"PQ{p['alpha']:g}: GL / training progress (strips of {p['k']})",
     needs_train=True,
+    loss_only=True,
+    script_class=prechelt.SCRIPT_PQ,
+    script_call=lambda p, monitor, mode: (
+        "ProgressQuotient",
+        {"monitor": monitor, "alpha": float(p["alpha"]), "k": p["k"]},
+    ),
+    explain=lambda p, r: (
+        f"GL / training progress is {r.criterion[r.stopped_epoch]:.3g} (more than {p['alpha']:g})"
+    ),
 )

@@ -15,4 +15,8 @@ RULE = StoppingRule(
     ),
     replay_curves=lambda curves, p: prechelt.replay_up(curves.val, p["s"], k=p["k"]),
     title=lambda p: f"UP{p['s']}: rising for {p['s']} strips of {p['k']}",
+    loss_only=True,
+    script_class=prechelt.SCRIPT_UP,
+    script_call=lambda p, monitor, mode: ("SuccessiveRises", {"monitor": monitor, "s": p["s"], "k": p["k"]}),
+    explain=lambda p, r: f"the loss rose at the end of {p['s']} successive strips of {p['k']} epochs",
 )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from core.stopping.rules import early_stopping, prechelt_gl, prechelt_pq, prechelt_up
+from core.stopping.rules import (
+    divergence_threshold,
+    early_stopping,
+    prechelt_gl,
+    prechelt_pq,
+    prechelt_up,
+    relative_min_delta,
+    stopping_threshold,
+)
 from core.stopping.rules.rule import StoppingRule
 
 RULES: dict[str, StoppingRule] = {
@@ -12,5 +20,8 @@ RULES: dict[str, StoppingRule] = {
         prechelt_gl.RULE,
         prechelt_pq.RULE,
         prechelt_up.RULE,
+        stopping_threshold.RULE,
+        divergence_threshold.RULE,
+        relative_min_delta.RULE,
     )
 }

@@ -51,10 +51,15 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Curves:
-    """The recorded curves a rule reads, one value per epoch (None where one was not logged)."""
+    """The recorded curves a rule reads, one value per epoch (None where one was not logged).
+
+    ``val`` is the monitored metric, ``train`` the same metric on the training data (``val_loss`` ->
+    ``loss``), ``mode`` whether lower (``min``) or higher (``max``) is better.
+    """
 
     val: Sequence[float | None]
     train: Sequence[float | None] = ()
+    mode: str = "min"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,17 @@ class StoppingRule:
     title: Callable[[Mapping[str, Any]], str]  # the rule with its values, e.g. "GL5"
     needs_train: bool = False  # reads the training curve beside the monitored one
     keras_callback: Callable[[Mapping[str, Any], str], Any] | None = field(default=None)
+    # Reads an error measure (a loss: lower is better, never negative), as Prechelt's criteria do.
+    loss_only: bool = False
+    # The exported script's plain Keras version: a callback class (source text, no import of this
+    # app), and the class name and keyword arguments that make it from the rule's parameters, the
+    # monitor and the mode.
+    script_class: str = ""
+    script_call: Callable[[Mapping[str, Any], str, str], tuple[str, dict[str, Any]]] | None = field(
+        default=None
+    )
+    # Why it stopped, in a sentence: the rule's parameters, the 0-based stop epoch and the replay.
+    explain: Callable[[Mapping[str, Any], ReplayResult], str] | None = field(default=None)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
@@ -79,4 +95,16 @@ class StoppingRule:
 
     def replay(self, curves: Curves, params: Mapping[str, Any]) -> ReplayResult:
         """Exactly what the rule decides on these curves (0-based epochs, as Keras counts)."""
-        return self.replay_curves(curves, self.checked(params))
+        checked = self.checked(params)
+        if self.loss_only and curves.mode != "min":
+            raise ValueError(f"{self.label} reads a loss (lower is better); this metric is higher-is-better.")
+        return self.replay_curves(curves, checked)
+
+    def short_title(self, params: Mapping[str, Any]) -> str:
+        """The rule with its values in a word or two, e.g. "GL5" (the title up to its colon)."""
+        return self.title(params).split(":")[0]
+
+    def because(self, params: Mapping[str, Any], result: ReplayResult) -> str:
+        """The stop reason a user reads: which rule, with its values, and what it saw."""
+        head = f"{self.short_title(params)} stopped the run at epoch {result.stopped_epoch + 1}"
+        return f"{head}: {self.explain(params, result)}." if self.explain else f"{head}."

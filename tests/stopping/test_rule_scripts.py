@@ -1,0 +1,75 @@
+"""Each stopping rule's plain-Keras class in the exported script decides exactly as its replay (and
+so as its live callback, which is the replay run after each epoch): property-tested on random
+histories with gaps, NaN, ties and both modes, as the EarlyStopping replay is against Keras.
+
+The cases come from the registry: a new rule with a script class is covered without an edit here.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import keras
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.stopping.rules.registry import RULES
+from core.stopping.rules.rule import Curves
+
+SCRIPTED = sorted(name for name, rule in RULES.items() if rule.script_class)
+
+# Values on a coarse grid make ties and repeated values common, where the rules' edges are.
+_value = st.one_of(
+    st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0, 2.0]),
+    st.floats(0.0, 5.0, allow_nan=False).map(lambda v: round(v, 2)),
+    st.just(math.nan),
+    st.none(),
+)
+
+
+def _script_class(rule):
+    namespace = {"keras": keras}
+    exec(rule.script_class, namespace)  # noqa: S102 - the app's own template, as the script runs it
+    return namespace
+
+
+@pytest.mark.parametrize("name", SCRIPTED)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_exported_class_stops_where_the_replay_stops(name, data):
+    rule = RULES[name]
+    params = {
+        p.name: data.draw(
+            st.integers(p.low, min(p.high, 12))
+            if p.integer
+            else st.sampled_from(
+                [v for v in (p.low, p.default, 0.01, 0.5, 1.0, 2.0, 5.0, p.high) if p.low <= v <= p.high]
+            ),
+            label=p.name,
+        )
+        for p in rule.parameters
+    }
+    mode = "min" if rule.loss_only else data.draw(st.sampled_from(["min", "max"]), label="mode")
+    n = data.draw(st.integers(1, 40), label="epochs")
+    val = data.draw(st.lists(_value, min_size=n, max_size=n), label="val")
+    train = data.draw(st.lists(_value, min_size=n, max_size=n), label="train")
+    expected = rule.replay(Curves(val=val, train=train, mode=mode), params)
+
+    cls, kwargs = rule.script_call(rule.checked(params), "val_loss", mode)
+    callback = _script_class(rule)[cls](**kwargs)
+    callback.set_model(types.SimpleNamespace(stop_training=False))
+    if hasattr(callback, "on_train_begin"):
+        callback.on_train_begin()
+    ran = 0
+    for epoch in range(n):
+        logs = {k: v for k, v in (("val_loss", val[epoch]), ("loss", train[epoch])) if v is not None}
+        callback.on_epoch_end(epoch, logs)
+        ran += 1
+        if callback.model.stop_training:
+            break
+    assert ran == expected.epochs_run
+    assert (callback.stopped_epoch is not None) == expected.stopped
+    if expected.stopped:
+        assert callback.stopped_epoch == expected.stopped_epoch
