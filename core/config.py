@@ -279,6 +279,35 @@ class RuleConfig:
     ] = field(default_factory=dict)
 
 
+@pydantic.with_config(_DECLARED)
+@dataclass
+class ReduceLRConfig:
+    """Every parameter of keras.callbacks.ReduceLROnPlateau (Keras 3) that decides the schedule."""
+
+    enabled: Bool = False
+    monitor: Monitor = "val_loss"
+    mode: Annotated[Mode, Field(description="Whether lower or higher is better; auto asks the metric.")] = (
+        "auto"
+    )
+    factor: Annotated[
+        float,
+        _float("The learning rate is multiplied by it at each reduction (Keras: below 1).", gt=0.0, le=0.999),
+    ] = 0.1
+    patience: Annotated[
+        int, _int(0, 1_000_000, "epochs", "Epochs without improvement before a reduction.")
+    ] = 10
+    min_delta: Annotated[
+        float,
+        _float("Smallest change that counts as an improvement (Keras uses |min_delta|).", ge=-1e9, le=1e9),
+    ] = 1e-4
+    cooldown: Annotated[
+        int, _int(0, 1_000_000, "epochs", "Epochs after a reduction before counting again.")
+    ] = 0
+    min_lr: Annotated[
+        float, _float("The learning rate is never lowered below it.", "rate", ge=0.0, le=10.0)
+    ] = 0.0
+
+
 MAX_NAME_CHARS = 200
 _UNPRINTABLE = (*NOT_IN_A_NAME, "Cs")  # and lone surrogates, which only a \\ud800 escape can make
 
@@ -330,6 +359,8 @@ class RunConfig:
         list[RuleConfig],
         Field(max_length=MAX_RULES, description="More stopping rules; any of them stops the run."),
     ] = field(default_factory=list)
+    # Configs written before this setting had no learning-rate schedule.
+    reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
     origin: Annotated[
         Origin, Field(description="Who trained it: the app, your script (eslab.LabCallback), or an import.")
     ] = "app"
@@ -638,7 +669,7 @@ def _parse_problems(value: Any, path: str):
             yield from _parse_problems(item, f"{path}.{printable(key)}" if path else printable(key))
 
 
-_SECTIONS = ("data", "data.csv", "model", "fit", "early_stopping", "checkpoint")
+_SECTIONS = ("data", "data.csv", "model", "fit", "early_stopping", "checkpoint", "reduce_lr")
 
 
 def _problem(err: dict[str, Any]) -> Problem:

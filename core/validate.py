@@ -156,6 +156,11 @@ def validate(
             )
         )
 
+    rl = config.reduce_lr
+    if rl.enabled:
+        _check_monitor(add, "reduce_lr", "ReduceLROnPlateau", rl.monitor, rl.mode, logged)
+        _check_schedule_reaches(add, config)
+
     if config.stopping_rules:
         if not es.enabled:  # the rules watch EarlyStopping's monitor even when EarlyStopping is off
             _check_monitor(add, "early_stopping", "The stopping rules", es.monitor, es.mode, logged)
@@ -223,6 +228,38 @@ def _check_monitor(add, section: str, label: str, monitor: str, mode: str, logge
                 f"{section}.mode",
                 f"{label} watches {monitor} with mode '{mode}', but {better} {monitor} is better: it would "
                 f"treat the {keeps} value, the worst epoch, as the best. Set mode to '{natural}' (or auto).",
+                "warning",
+            )
+        )
+
+
+def _check_schedule_reaches(add, config: RunConfig) -> None:
+    """EarlyStopping that gives up before ReduceLROnPlateau acts makes the schedule pointless.
+
+    Both count epochs without an improvement on their monitor; Keras lowers the rate once its wait
+    reaches ``patience`` and stops once EarlyStopping's does. With the same monitor, an EarlyStopping
+    patience not above the schedule's ends the run when the first reduction would come or before
+    (unless improvements smaller than the schedule's min_delta keep resetting EarlyStopping alone), so
+    the rate is as good as never lowered.
+    """
+    es, rl, f = config.early_stopping, config.reduce_lr, config.fit
+    if rl.patience >= f.max_epochs:
+        add(
+            Problem(
+                "reduce_lr.patience",
+                f"ReduceLROnPlateau's patience {rl.patience} is not below max epochs {f.max_epochs}: "
+                "the learning rate can never be lowered.",
+                "warning",
+            )
+        )
+    elif es.enabled and es.monitor == rl.monitor and es.patience <= rl.patience:
+        add(
+            Problem(
+                "reduce_lr.patience",
+                f"EarlyStopping's patience ({es.patience}) is not above ReduceLROnPlateau's ({rl.patience}) "
+                "on the same monitor: the run will stop before the learning rate is lowered. Give "
+                f"EarlyStopping a longer patience than the schedule's ({2 * rl.patience + 1} leaves time "
+                "for two reductions).",
                 "warning",
             )
         )

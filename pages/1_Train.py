@@ -134,6 +134,9 @@ with ck_col:
     st.subheader("ModelCheckpoint")
     form.checkpoint_section(logged, info)
     form.show_problems(problems, "checkpoint")
+    st.subheader("ReduceLROnPlateau")
+    form.reduce_lr_section(logged)
+    form.show_problems(problems, "reduce_lr")
 
 config = form.read_config()  # the sections above may have changed it
 state["last_config"] = config

@@ -42,7 +42,7 @@ OPTIONAL = {  # settings that may be None: a toggle "<key>.on" beside the number
     "early_stopping.baseline",
     "checkpoint.initial_value_threshold",
 }
-SECTIONS = ("data", "model", "fit", "early_stopping", "checkpoint")
+SECTIONS = ("data", "model", "fit", "early_stopping", "checkpoint", "reduce_lr")
 
 
 def _paths(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -802,3 +802,55 @@ def rules_section() -> None:
     state = st.session_state
     monitor = state.get("early_stopping.monitor", "val_loss")
     rules_form.rules_section(monitor, metrics.resolve_mode(monitor, state.get("early_stopping.mode", "auto")))
+
+
+def reduce_lr_section(logged: list[str], *, prefix: str = "") -> None:
+    """Every argument of keras.callbacks.ReduceLROnPlateau that decides the schedule; ``prefix`` keys
+    a second set (the what-if's)."""
+    state = st.session_state
+    key = prefix + "reduce_lr"
+    st.toggle("Use ReduceLROnPlateau", key=f"{key}.enabled")
+    if not state.get(f"{key}.enabled"):
+        st.caption("Off: the learning rate stays as set in the Training section.")
+        return
+    _monitor_and_mode("reduce_lr", logged, prefix)
+    c1, c2 = st.columns(2)
+    _number(
+        c1,
+        "factor",
+        "reduce_lr.factor",
+        prefix=prefix,
+        format="%.6g",
+        help="new rate = rate x factor (below 1).",
+    )
+    _number(
+        c2,
+        "patience",
+        "reduce_lr.patience",
+        prefix=prefix,
+        help="Epochs without improvement before each reduction.",
+    )
+    c1, c2, c3 = st.columns(3)
+    _number(
+        c1, "min_delta", "reduce_lr.min_delta", prefix=prefix, format="%.6g", help="Keras' default is 1e-4."
+    )
+    _number(
+        c2,
+        "cooldown",
+        "reduce_lr.cooldown",
+        prefix=prefix,
+        help="Epochs after a reduction before counting again.",
+    )
+    _number(
+        c3,
+        "min_lr",
+        "reduce_lr.min_lr",
+        prefix=prefix,
+        format="%.6g",
+        help="The rate is never lowered below it.",
+    )
+    if not prefix:
+        st.caption(
+            "The rate of each epoch is recorded and charted. Its patience counts like EarlyStopping's: "
+            "give EarlyStopping a longer one, or the run stops before the rate is lowered."
+        )

@@ -191,6 +191,8 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     figs = [charts.loss_spec(snap, max_points=CHART_POINTS)]
     if task_metric:
         figs.append(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS))
+    if snap.history and "learning_rate" in snap.history[-1].logs:  # ReduceLROnPlateau records it
+        figs.append(charts.metric_spec(snap, "learning_rate", max_points=CHART_POINTS, batch_metric=False))
     # A live run brings its charts into view once (below the form at 1400x1000); a finished
     # run opened from a link leaves the page at its top.
     live_charts(figs, key="live_charts", show=snap.id if snap.is_live else None)

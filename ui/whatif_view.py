@@ -6,13 +6,20 @@ import streamlit as st
 
 from core.analysis import whatif
 from core.analysis.compare import common_metrics
-from core.charts.whatif import sweep_figure
+from core.charts.whatif import schedule_figure, sweep_figure
 from core.config import CheckpointConfig, EarlyStoppingConfig
 from core.engine.queue import InvalidConfig, QueueFull, Trainer
 from core.stopping import sweeps
 from core.store import epoch_weights, run_files
 from core.store.runs import RunSnapshot
-from ui.form import apply_config, checkpoint_rule, early_stopping_section, format_delta, read_config
+from ui.form import (
+    apply_config,
+    checkpoint_rule,
+    early_stopping_section,
+    format_delta,
+    read_config,
+    reduce_lr_section,
+)
 from ui.state import start
 from ui.text import md
 
@@ -25,7 +32,7 @@ def settings_controls(snap: RunSnapshot) -> tuple[EarlyStoppingConfig, Checkpoin
     the run's own settings; read back whole, as the configs the replay takes."""
     state = st.session_state
     if state.get("wi_for") != snap.id:
-        apply_config(snap.config, prefix=PREFIX, sections=("early_stopping", "checkpoint"))
+        apply_config(snap.config, prefix=PREFIX, sections=("early_stopping", "checkpoint", "reduce_lr"))
         # A what-if asks what a rule would have done, so both callbacks start on (a curve recorded
         # without early stopping is the usual thing to replay); every other value is the run's.
         state[PREFIX + "early_stopping.enabled"] = True
@@ -34,7 +41,7 @@ def settings_controls(snap: RunSnapshot) -> tuple[EarlyStoppingConfig, Checkpoin
             state[PREFIX + "checkpoint.save_best_only"] = True
         state["wi_for"] = snap.id
     logged = common_metrics([snap]) or ["val_loss"]
-    for section in ("early_stopping", "checkpoint"):
+    for section in ("early_stopping", "checkpoint", "reduce_lr"):
         if state[f"{PREFIX}{section}.monitor"] not in logged:
             state[f"{PREFIX}{section}.monitor"] = logged[0]
 
@@ -188,3 +195,43 @@ def other_rules(snap: RunSnapshot, es: EarlyStoppingConfig) -> None:
         st.info(md(exc))
         return
     st.dataframe(rows, hide_index=True, width="stretch", key="wi_rules")
+
+
+def schedule(snap: RunSnapshot) -> None:
+    """ReduceLROnPlateau on the recording, under the run's setting or another, with what it cannot say."""
+    st.subheader("ReduceLROnPlateau")
+    logged = common_metrics([snap]) or ["val_loss"]
+    reduce_lr_section(logged, prefix=PREFIX)
+    rl = read_config(prefix=PREFIX, base=snap.config).reduce_lr
+    if not rl.enabled:
+        st.caption("Turn it on to see where it would lower the learning rate on this recording.")
+        return
+    try:
+        r = whatif.schedule_what_if(snap, rl)
+    except ValueError as exc:  # the monitor's direction is not known
+        st.info(md(exc))
+        return
+    recorded = [v if v is not None else float("nan") for v in whatif.series(snap, "learning_rate")]
+    if all(v != v for v in recorded):  # no schedule in the run: its rate never changed
+        recorded = [r.rates[0]] * len(r.rates)
+    n = len(r.rates)
+    lowered = [f"{e + 1}" + (f" (to {r.rates[e + 1]:.4g})" if e + 1 < n else "") for e in r.reduced_epochs]
+    if lowered:
+        st.write(
+            md("On this recording, the rate would be lowered at the end of epoch " + ", ".join(lowered) + ".")
+        )
+    else:
+        st.write("On this recording, this setting would never lower the rate.")
+    if r.exact_until is not None and r.exact_until < n:
+        st.warning(
+            md(
+                f"Exact up to epoch {r.exact_until}: from epoch {r.exact_until + 1} this setting trains "
+                "with another rate than the recording did, and another rate changes the curve. Past that "
+                "point the replay reads a curve this setting would not have produced: train with it to know."
+            )
+        )
+    else:
+        st.caption("It gives the recording's own rates at every epoch: the replay is exact.")
+    st.plotly_chart(
+        schedule_figure(snap, recorded, r.rates, r.exact_until or 0), key="wi_schedule", width="stretch"
+    )

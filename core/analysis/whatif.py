@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from core import metrics
-from core.config import MAX_NAME_CHARS, CheckpointConfig, EarlyStoppingConfig
+from core.config import MAX_NAME_CHARS, CheckpointConfig, EarlyStoppingConfig, ReduceLRConfig
 from core.stopping import arguments, replay
+from core.stopping.reduce_lr import ScheduleReplay, replay_reduce_lr
 from core.stopping.rules.registry import RULES
 from core.stopping.rules.rule import Curves, StoppingRule
 from core.store.runs import RunSnapshot
@@ -190,6 +193,26 @@ def rules_table(snap: RunSnapshot, es: EarlyStoppingConfig, settings: Mapping[st
             }
         )
     return pd.DataFrame(rows)
+
+
+def schedule_what_if(snap: RunSnapshot, rl: ReduceLRConfig) -> ScheduleReplay:
+    """ReduceLROnPlateau under ``rl`` replayed on the recording, against the rates it trained with.
+
+    A run without the schedule trained at its configured rate throughout (as its float32 variable
+    held it). The replay follows the recording only up to ``exact_until`` (see core/stopping/reduce_lr.py).
+    """
+    values = series(snap, rl.monitor)
+    initial = snap.config.fit.learning_rate
+    recorded = series(snap, "learning_rate")
+    if all(r is None for r in recorded):
+        recorded = [float(np.float32(initial))] * len(values)
+    return replay_reduce_lr(
+        values,
+        initial_rate=initial,
+        mode=resolve(rl.monitor, rl.mode),
+        **{name: getattr(rl, name) for name in arguments.REDUCE_LR_PARAMETERS},
+        recorded_rates=recorded,
+    )
 
 
 def rule_defaults(snap: RunSnapshot) -> dict[str, dict[str, Any]]:

@@ -195,6 +195,9 @@ def figure_bytes(fig: go.Figure) -> int:
     return len(fig.to_json())
 
 
+LEARNING_RATE = "learning_rate"  # what keras.callbacks.ReduceLROnPlateau puts into each epoch's logs
+
+
 def metric_title(metric: str) -> str:
     return _TITLES.get(metric, metric.replace("_", " ").capitalize())
 
@@ -324,6 +327,10 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
             "hovertemplate": f"{best_hover}: %{{y:.4g}}<extra></extra>",
         },
     }
+    yaxis = {"title": {"text": metric}, "hoverformat": ".4g", **_epoch_range(data)}
+    if metric == LEARNING_RATE:  # ReduceLROnPlateau divides it: steps of equal height on a log axis
+        styles["train"]["name"] = "learning rate"
+        yaxis = {"title": {"text": "learning rate"}, "type": "log", "hoverformat": ".4g"}
     traces = [
         {
             "type": "scatter",
@@ -350,7 +357,7 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
         "hovermode": "x unified",
         "uirevision": snap.id,
         "xaxis": {"title": {"text": "epoch"}, "zeroline": False},
-        "yaxis": {"title": {"text": metric}, "hoverformat": ".4g", **_epoch_range(data)},
+        "yaxis": yaxis,
         "shapes": shapes,
         "annotations": annotations,
     }

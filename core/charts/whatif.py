@@ -122,3 +122,41 @@ def sweep_figure(frame, knee, *, monitor: str) -> go.Figure:
         uirevision="sweep",
     )
     return fig
+
+
+def schedule_figure(
+    snap: RunSnapshot, recorded: list[float], replayed: list[float], exact_until: int
+) -> go.Figure:
+    """The learning rate each epoch trained with, against the one a ReduceLROnPlateau setting gives on
+    the recorded curve; past ``exact_until`` the replay no longer describes a run (shaded)."""
+    epochs = np.arange(1, len(replayed) + 1, dtype=float)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=epochs,
+            y=recorded,
+            mode="lines",
+            name="recorded",
+            line={"shape": "hv", "width": 3, "color": "#1f77b4"},
+        )
+    )
+    fig.add_trace(go.Scatter(x=epochs, y=replayed, mode="lines", name="this setting",
+                             line={"shape": "hv", "dash": "dash", "color": "#ff7f0e"}))  # fmt: skip
+    if exact_until < len(replayed):
+        fig.add_vrect(
+            x0=exact_until + 0.5, x1=len(replayed) + 0.5, fillcolor="rgba(0,0,0,0.06)", line_width=0
+        )
+        fig.add_annotation(
+            x=exact_until + 0.5, y=1, yref="paper", text="rates differ from here", showarrow=False,
+            xanchor="left", font={"color": "#555555"},
+        )  # fmt: skip
+    fig.update_layout(
+        title={"text": "Learning rate", "x": 0},
+        height=HEIGHT,
+        xaxis={"title": {"text": "epoch"}},
+        yaxis={"title": {"text": "learning rate"}, "type": "log", "hoverformat": ".4g"},
+        legend={"orientation": "h", "y": -0.3},
+        hovermode="x unified",
+        uirevision=snap.id,
+    )
+    return fig

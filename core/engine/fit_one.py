@@ -173,6 +173,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         EpochGate,
         EpochWeightsKeeper,
         GuardedEarlyStopping,
+        GuardedReduceLROnPlateau,
         ResumePointKeeper,
     )
     from core.engine.live_callback import LiveCallback
@@ -187,6 +188,9 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
             checkpoint_path(run), gate, **arguments.checkpoint_arguments(cfg.checkpoint)
         )
     rules = _rule_callbacks(cfg, gate)
+    rl = None
+    if cfg.reduce_lr.enabled:
+        rl = GuardedReduceLROnPlateau(gate, **arguments.reduce_lr_arguments(cfg.reduce_lr))
     has_val = ds.x_val is not None
     val_steps = math.ceil(len(ds.x_val) / cfg.fit.batch_size) if has_val else None
     live = LiveCallback(
@@ -196,6 +200,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         early_stopping=es,
         checkpoint=ck,
         rules=rules,
+        reduce_lr=rl,
         val_steps=val_steps,
     )
     keeper = EpochWeightsKeeper(run.dir, gate) if cfg.checkpoint.keep_every_epoch else None
@@ -206,6 +211,8 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
             es.resumed_state = (point.early_stopping, point.es_best_weights)
         if ck is not None and point.checkpoint is not None:
             ck.load_resume_state(point.checkpoint)
+        if rl is not None and point.reduce_lr is not None:
+            rl.resumed_state = point.reduce_lr
         if rules:  # a rule's state is its replay of the curves so far: the recorded epochs
             before = [r.logs for r in run.snapshot().history if r.epoch <= point.epoch]
             for rule in rules:
@@ -213,10 +220,11 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
                     [logs.get(rule.monitor) for logs in before], [logs.get(rule.train_key) for logs in before]
                 )
     resumer = ResumePointKeeper(
-        run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run)
+        run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run), reduce_lr=rl
     )
     batches, shuffler = epoch_batches(ds.x_train, ds.y_train, cfg.fit.batch_size, cfg.fit.seed, first_epoch)
-    guarded = [cb for cb in (es, ck, keeper) if cb is not None]
+    # The schedule first: it puts the epoch's learning rate into the logs the others (and the history) see.
+    guarded = [cb for cb in (rl, es, ck, keeper) if cb is not None]
     callbacks = [shuffler, *guarded, *rules, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
     _fitting.add(run.id)

@@ -58,6 +58,40 @@ class GuardedEarlyStopping(keras.callbacks.EarlyStopping):
         return state, weights
 
 
+class GuardedReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' schedule, untouched, judging only validated epochs, with its state across a resume.
+
+    The learning rate itself is an optimizer variable: the resume point restores it with the others.
+    Keras resets the wait, the cooldown and the best in ``on_train_begin``; a resumed run sets them back.
+    """
+
+    def __init__(self, gate: EpochGate, **kwargs):
+        super().__init__(**kwargs)
+        self.gate = gate
+        self.resumed_state: dict | None = None
+        self.reduced_epochs: list[int] = []  # 0-based epochs at whose end the rate was lowered
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resumed_state is not None:
+            self.wait = int(self.resumed_state["wait"])
+            self.cooldown_counter = int(self.resumed_state["cooldown_counter"])
+            best = self.resumed_state["best"]
+            self.best = None if best is None else float(best)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.gate.cut_short:
+            return
+        before = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        super().on_epoch_end(epoch, logs)
+        if float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)) != before:
+            self.reduced_epochs.append(epoch)
+
+    def resume_state(self) -> dict:
+        best = None if self.best is None else float(self.best)
+        return {"wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter), "best": best}
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Saves to ``<name>.partial<ext>`` then renames; remembers which epochs it saved."""
 
@@ -144,7 +178,7 @@ class ResumePointKeeper(keras.callbacks.Callback):
     state they reached at the end of the epoch (``summary`` reads the run's headline fields).
     """
 
-    def __init__(self, run_dir, gate: EpochGate, *, early_stopping, checkpoint, summary):
+    def __init__(self, run_dir, gate: EpochGate, *, early_stopping, checkpoint, summary, reduce_lr=None):
         super().__init__()
         from core.engine import resume_point
 
@@ -153,6 +187,7 @@ class ResumePointKeeper(keras.callbacks.Callback):
         self.gate = gate
         self.es = early_stopping
         self.ck = checkpoint
+        self.rl = reduce_lr
         self.summary = summary
         self.throttle = resume_point.Throttle()
 
@@ -160,6 +195,8 @@ class ResumePointKeeper(keras.callbacks.Callback):
         if self.gate.cut_short or not self.throttle.due():
             return
         started = time.perf_counter()
-        point = self.points.capture(self.model, self.es, self.ck, epoch + 1, self.summary())
+        point = self.points.capture(
+            self.model, self.es, self.ck, epoch + 1, self.summary(), reduce_lr=self.rl
+        )
         self.points.write(self.run_dir, point)
         self.throttle.wrote(time.perf_counter() - started)

@@ -30,6 +30,7 @@ class LiveCallback(keras.callbacks.Callback):
         early_stopping: GuardedEarlyStopping | None = None,
         checkpoint: AtomicModelCheckpoint | None = None,
         rules: list | None = None,
+        reduce_lr=None,
         val_steps: int | None = None,
         batch_interval: float = 0.1,
     ):
@@ -40,6 +41,7 @@ class LiveCallback(keras.callbacks.Callback):
         self.es = early_stopping
         self.ck = checkpoint
         self.rules = rules or []  # core.stopping.rules.live.RuleCallback, before this one in the list
+        self.rl = reduce_lr  # GuardedReduceLROnPlateau, before this one
         self.val_steps = val_steps
         self.batch_interval = batch_interval
         self.stop_reason: str | None = None  # "user" or "nan_loss" once we stopped training
@@ -121,6 +123,9 @@ class LiveCallback(keras.callbacks.Callback):
             es_best = self.es.best_epoch + 1 if self.es.best is not None else None
             if self.es.stopped_epoch == epoch and self.model.stop_training and epoch > 0:
                 self.run.log(f"Epoch {n}: early stopping")
+        if self.rl is not None and self.rl.reduced_epochs[-1:] == [epoch]:
+            rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            self.run.log(f"Epoch {n}: ReduceLROnPlateau reducing learning rate to {rate:.6g}.")
         for rule in self.rules:
             if rule.stopped_epoch == epoch:
                 self.run.log(f"Epoch {n}: {rule.because()}")

@@ -56,6 +56,7 @@ class ResumePoint:
     checkpoint: dict[str, Any] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     es_best_weights: list[np.ndarray] | None = None
+    reduce_lr: dict[str, Any] | None = None  # ReduceLROnPlateau's wait, cooldown and best
 
 
 def path(run_dir: str | os.PathLike) -> Path:
@@ -112,7 +113,9 @@ def remove(run_dir: str | os.PathLike) -> None:
 # -- capturing and applying (the training side) ----------------------------------------------------
 
 
-def capture(model, early_stopping, checkpoint, epoch: int, summary: dict[str, Any]) -> ResumePoint:
+def capture(
+    model, early_stopping, checkpoint, epoch: int, summary: dict[str, Any], *, reduce_lr=None
+) -> ResumePoint:
     es_state = es_weights = None
     if early_stopping is not None:
         es_state, es_weights = early_stopping.resume_state()
@@ -124,6 +127,7 @@ def capture(model, early_stopping, checkpoint, epoch: int, summary: dict[str, An
         checkpoint=checkpoint.resume_state() if checkpoint is not None else None,
         summary=summary,
         es_best_weights=es_weights,
+        reduce_lr=reduce_lr.resume_state() if reduce_lr is not None else None,
     )
 
 
@@ -168,6 +172,7 @@ def write(run_dir: str | os.PathLike, point: ResumePoint) -> None:
         "early_stopping": point.early_stopping,
         "checkpoint": point.checkpoint,
         "summary": point.summary,
+        "reduce_lr": point.reduce_lr,
         "counts": [
             len(point.model_vars),
             len(point.optimizer_vars),
@@ -219,6 +224,7 @@ def read(run_dir: str | os.PathLike) -> ResumePoint:
                 checkpoint=header["checkpoint"],
                 summary=header["summary"],
                 es_best_weights=None if n_best < 0 else arrays("b", n_best),
+                reduce_lr=header["reduce_lr"],
             )
     except ResumeError:
         raise
@@ -285,6 +291,15 @@ def _checked_header(header: Any) -> dict[str, Any]:
             "best": _number(ck.get("best"), "best"),
             "saved_epochs": [_int(e, "a saved epoch") for e in ck["saved_epochs"]],
         }
+    rl = header.get("reduce_lr")  # absent from points written before the schedule existed
+    if rl is not None:
+        if not isinstance(rl, dict):
+            raise ValueError("its ReduceLROnPlateau state is not an object")
+        rl = {
+            "wait": _int(rl.get("wait"), "wait"),
+            "cooldown_counter": _int(rl.get("cooldown_counter"), "cooldown_counter"),
+            "best": _number(rl.get("best"), "best"),
+        }
     summary = header.get("summary")
     if not isinstance(summary, dict):
         raise ValueError("its summary is not an object")
@@ -307,6 +322,7 @@ def _checked_header(header: Any) -> dict[str, Any]:
         "counts": counts,
         "early_stopping": es,
         "checkpoint": ck,
+        "reduce_lr": rl,
         "summary": summary,
     }
 

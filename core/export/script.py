@@ -510,6 +510,16 @@ def _callbacks(ctx: _Context) -> tuple[str, list[str]]:
     """The callback lines of main and the names that go into fit's callbacks list."""
     cfg = ctx.config
     blocks, names = [], []
+    if cfg.reduce_lr.enabled:  # first, as in the app: the epoch's rate goes into the logs the others see
+        call = _kwargs(
+            "reduce_lr = keras.callbacks.ReduceLROnPlateau",
+            [
+                *((k, _lit(v)) for k, v in arguments.reduce_lr_arguments(cfg.reduce_lr).items()),
+                ("verbose", "1"),
+            ],
+        )
+        blocks.append("    # Lowers the learning rate when the monitored value stops improving.\n" + call)
+        names.append("reduce_lr")
     if cfg.early_stopping.enabled:
         e = cfg.early_stopping
         call = _kwargs(

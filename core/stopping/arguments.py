@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import CheckpointConfig, EarlyStoppingConfig
+from core.config import CheckpointConfig, EarlyStoppingConfig, ReduceLRConfig
 
 # The arguments of keras.callbacks.EarlyStopping that decide when it stops, besides monitor and mode.
 REPLAY_PARAMETERS = ("patience", "min_delta", "baseline", "restore_best_weights", "start_from_epoch")
@@ -34,4 +34,17 @@ def checkpoint_arguments(ck: CheckpointConfig) -> dict[str, Any]:
         "save_best_only": ck.save_best_only,
         "save_weights_only": ck.save_weights_only,
         "initial_value_threshold": ck.initial_value_threshold,
+    }
+
+
+# The arguments of keras.callbacks.ReduceLROnPlateau that decide the schedule, besides monitor and mode.
+REDUCE_LR_PARAMETERS = ("factor", "patience", "min_delta", "cooldown", "min_lr")
+
+
+def reduce_lr_arguments(rl: ReduceLRConfig) -> dict[str, Any]:
+    """``keras.callbacks.ReduceLROnPlateau(**reduce_lr_arguments(rl))`` is the run's schedule."""
+    return {
+        "monitor": rl.monitor,
+        "mode": rl.mode,
+        **{name: getattr(rl, name) for name in REDUCE_LR_PARAMETERS},
     }

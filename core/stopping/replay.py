@@ -129,6 +129,12 @@ class _Improvement:
         return a > b if self.sign > 0 else a < b
 
 
+def improvement(mode: str, min_delta: float):
+    """``MonitorCallback._is_improvement(current, reference)`` for one mode and min_delta (every Keras
+    callback built on MonitorCallback: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau)."""
+    return _Improvement(mode, min_delta)
+
+
 def as_values(values: Sequence[Any]) -> list[float | None]:
     return [None if v is None else float(v) for v in values]
 
