@@ -330,7 +330,11 @@ def _figure(snap: RunSnapshot, metric: str, *, batch_index: int | None, max_poin
     yaxis = {"title": {"text": metric}, "hoverformat": ".4g", **_epoch_range(data)}
     if metric == LEARNING_RATE:  # ReduceLROnPlateau divides it: steps of equal height on a log axis
         styles["train"]["name"] = "learning rate"
-        yaxis = {"title": {"text": "learning rate"}, "type": "log", "hoverformat": ".4g"}
+        styles["train"]["line"] = {**styles["train"]["line"], "shape": "hv"}  # set per epoch
+        yaxis = {
+            "title": {"text": "learning rate"}, "type": "log", "hoverformat": ".4g",
+            "dtick": 1, "exponentformat": "power",  # one short label a decade: 10^-3, not 0.001000
+        }  # fmt: skip
     traces = [
         {
             "type": "scatter",

@@ -123,7 +123,7 @@ RULE = StoppingRule(
         ),
     ),  # fmt: skip
     replay_curves=_replay,
-    title=lambda p: f"Patience {p['patience']} at {p['fraction']:.4g} of the best: relative min_delta",
+    title=lambda p: f"Patience {p['patience']}, {100 * p['fraction']:.4g}% better: relative min_delta",
     script_class=SCRIPT_CLASS,
     script_call=lambda p, monitor, mode: (
         "RelativePatience",
