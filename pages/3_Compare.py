@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.analysis.compare import common_metrics, config_table, run_label
 from core.charts.compare import compare_figure
+from ui.chart_view import chart_view
 from ui.state import get_trainer, link_problems, linked_run_ids, remember, visible
 from ui.text import md
 
@@ -53,7 +54,8 @@ if not metrics:
     st.stop()
 default = "val_loss" if "val_loss" in metrics else metrics[0]
 metric = st.selectbox("Metric", metrics, index=metrics.index(default), key="compare_metric")
-st.plotly_chart(compare_figure(snaps, metric), key="compare_chart", width="stretch")
+view = chart_view("compare_view")
+st.plotly_chart(compare_figure(snaps, metric, view=view), key="compare_chart", width="stretch")
 st.caption("★ best epoch (the kept checkpoint) · ✕ early-stopping epoch")
 
 st.subheader("Settings and results")

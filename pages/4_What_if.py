@@ -9,6 +9,7 @@ from core.charts.whatif import whatif_figure
 from core.store import epoch_weights
 from core.store.runs import is_run_id
 from ui import whatif_view
+from ui.chart_view import chart_view
 from ui.state import get_trainer, url_run_id, visible
 from ui.text import md
 
@@ -63,7 +64,8 @@ except ValueError as exc:
     st.stop()
 
 whatif_view.outcome(snap, result)
-st.plotly_chart(whatif_figure(snap, result), key="whatif_chart", width="stretch")
+view = chart_view("whatif_view")
+st.plotly_chart(whatif_figure(snap, result, view), key="whatif_chart", width="stretch")
 if result.note:
     st.warning(result.note)
     if snap.config.recorded:  # the app has neither its data nor its model

@@ -15,6 +15,7 @@ import streamlit as st
 from core import metrics
 from core.analysis import outcome
 from core.charts import figures as charts
+from core.charts.view import ChartView
 from core.config import RunConfig
 from core.data import datasets
 from core.engine import resume_point
@@ -23,6 +24,7 @@ from core.export import script as export
 from core.export import tensorboard_log
 from core.store import run_files
 from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
+from ui.chart_view import chart_view
 from ui.live_chart import live_charts
 from ui.state import confirm_shown
 from ui.text import md
@@ -188,11 +190,17 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     elif snap.is_live:
         _progress(snap)
     task_metric = _main_metric(snap)
-    figs = [charts.loss_spec(snap, max_points=CHART_POINTS)]
+    view = chart_view("live_chart")
+    figs = [charts.loss_spec(snap, max_points=CHART_POINTS, view=view)]
     if task_metric:
-        figs.append(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS))
+        figs.append(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS, view=view))
     if snap.history and "learning_rate" in snap.history[-1].logs:  # ReduceLROnPlateau records it
-        figs.append(charts.metric_spec(snap, "learning_rate", max_points=CHART_POINTS, batch_metric=False))
+        rate_view = ChartView(x=view.x)  # its own log axis, never smoothed: the rate is set, not measured
+        figs.append(
+            charts.metric_spec(
+                snap, "learning_rate", max_points=CHART_POINTS, batch_metric=False, view=rate_view
+            )
+        )
     # A live run brings its charts into view once (below the form at 1400x1000); a finished
     # run opened from a link leaves the page at its top.
     live_charts(figs, key="live_charts", show=snap.id if snap.is_live else None)

@@ -9,18 +9,28 @@ import plotly.graph_objects as go
 
 from core.analysis.whatif import WhatIf, series
 from core.charts.figures import HEIGHT, metric_title
+from core.charts.view import ChartView, epoch_ends, smooth
+from core.charts.view import apply as apply_view
 from core.store.runs import RunSnapshot
 
+RAW = ChartView()
 
-def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
-    """The recorded curve with the replayed stop, final weights and kept checkpoint marked."""
+
+def whatif_figure(snap: RunSnapshot, w: WhatIf, view: ChartView = RAW) -> go.Figure:
+    """The recorded curve with the replayed stop, final weights and kept checkpoint marked (on the raw
+    values the replay reads; with smoothing, the raw curve stays faint behind the smoothed one)."""
     es, ck = w.early_stopping, w.checkpoint
     epochs = np.arange(1, w.epochs_recorded + 1, dtype=float)
     fig = go.Figure()
     keys = [es.monitor] + ([ck.monitor] if ck.monitor != es.monitor else [])
     for key, color in zip(keys, ("#ff7f0e", "#9467bd")):
         y = np.array([np.nan if v is None else v for v in series(snap, key)], dtype=float)
-        fig.add_trace(go.Scatter(x=epochs, y=y, mode="lines", name=key, line={"color": color}))
+        if view.smoothing:
+            fig.add_trace(go.Scatter(x=epochs, y=y, mode="lines", name=f"{key} (raw)", opacity=0.3,
+                                     line={"color": color, "width": 1}, hoverinfo="skip"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=epochs, y=smooth(y, view.smoothing), mode="lines", name=key, line={"color": color})
+        )
     y_es = np.array([np.nan if v is None else v for v in series(snap, es.monitor)], dtype=float)
     y_ck = np.array([np.nan if v is None else v for v in series(snap, ck.monitor)], dtype=float)
     if w.epochs_run < w.epochs_recorded:
@@ -67,6 +77,9 @@ def whatif_figure(snap: RunSnapshot, w: WhatIf) -> go.Figure:
         legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
         uirevision=f"whatif-{snap.id}",
     )
+    if view.log_y or view.x == "time":
+        ends = epoch_ends([r.seconds for r in snap.history[: w.epochs_recorded]])
+        return go.Figure(apply_view(fig.to_dict(), view, ends))
     return fig
 
 

@@ -199,7 +199,7 @@ def test_layout():
 def test_fixed_trace_order_whatever_is_shown():
     """Plotly keeps a hidden legend item hidden across updates by trace index: the order never shifts."""
     recs = u_history(25)
-    order = ["batches", "train", "val", "checkpoints", "best"]
+    order = ["batches", "train_raw", "val_raw", "train", "val", "checkpoints", "best"]
     snaps = [
         make_snap([], status="queued", monitor=None),
         make_snap([], batch_points=((0.5, 1.0, 0.5),), monitor=None),
