@@ -289,6 +289,27 @@ def set_number(page, label: str, value: int) -> None:
     wait_connected(page)
 
 
+def choose(page, label: str, option: str) -> None:
+    """Picks ``option`` in the selectbox or multiselect labelled ``label``; opens the list again if a
+    rerun redrew the widget and closed it (seen under load), and closes a multiselect's list after."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    wait_connected(page)
+    box, choice = page.get_by_label(label, exact=True), page.get_by_role("option", name=option)
+    for attempt in range(3):
+        box.click()
+        try:
+            choice.click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            wait_connected(page)
+            if attempt == 2:
+                raise
+    page.keyboard.press("Escape")  # a multiselect keeps its list open; a closed selectbox ignores it
+    wait_connected(page)
+
+
 def early_stopping_off(page) -> None:
     page.get_by_text("Use EarlyStopping", exact=True).click()
     expect(page.get_by_text("Off: training runs to max epochs unless you stop it.")).to_be_visible()

@@ -7,11 +7,10 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.store.runs import RunStore
 from tests.data.array_files import blobs, image_zip, npz_bytes, png, tiny_images
-from tests.e2e.conftest import run_id_of, set_number, wait_connected
+from tests.e2e.conftest import choose, run_id_of, set_number, wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -20,21 +19,6 @@ def _open_train(page: Page, url: str) -> None:
     page.goto(f"{url}/Train")
     wait_connected(page)
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
-
-
-def _choose(page: Page, label: str, option: str) -> None:
-    """Picks ``option``; opens the list again if a rerun redrew the selectbox and closed it."""
-    wait_connected(page)
-    box, choice = page.get_by_label(label, exact=True), page.get_by_role("option", name=option)
-    for _ in range(3):
-        box.click()
-        try:
-            choice.click(timeout=5_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-            wait_connected(page)
-    wait_connected(page)
 
 
 def _upload(page: Page, path) -> None:
@@ -61,7 +45,7 @@ def test_npz_upload_names_a_bad_file_then_trains_a_good_one(server, page: Page, 
     good = tmp_path / "my arrays.npz"
     good.write_bytes(npz_bytes(x=x, y=y))
     _open_train(page, server.url)
-    _choose(page, "Dataset", "Your arrays (.npz)")
+    choose(page, "Dataset", "Your arrays (.npz)")
     _upload(page, bad)
     expect(page.get_by_text("x has 120 samples but y has 100: they must match.").first).to_be_visible()
     expect(page.get_by_role("button", name="Start training")).to_be_disabled()
@@ -83,14 +67,14 @@ def test_image_zip_upload_names_a_bad_zip_then_trains_the_cnn(server, page: Page
     good = tmp_path / "pets.zip"
     good.write_bytes(image_zip(n=60, top="pets/"))
     _open_train(page, server.url)
-    _choose(page, "Dataset", "Your images (.zip of class folders)")
+    choose(page, "Dataset", "Your images (.zip of class folders)")
     _upload(page, one_class)
     expect(page.get_by_text("The zip has only one class folder ('cats')").first).to_be_visible()
     expect(page.get_by_role("button", name="Start training")).to_be_disabled()
     _upload(page, good)
     expect(page.get_by_text("60 images in 2 class folders: cats 30, dogs 30.")).to_be_visible()
     set_number(page, "Image size (pixels)", 8)
-    _choose(page, "Model", "small CNN")
+    choose(page, "Model", "small CNN")
     run_id = _train_to_the_end(page, server)
     cfg = RunStore(server.runs_dir).load(run_id).config
     assert (cfg.data.name, cfg.data.image_size, cfg.model.name) == ("images", 8, "cnn")

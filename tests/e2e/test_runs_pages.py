@@ -14,7 +14,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from core.presets import quick_digits
 from core.stopping import replay
 from core.store.runs import RunStore
-from tests.e2e.conftest import early_stopping_off, record_run, run_id_of, set_number, wait_connected
+from tests.e2e.conftest import choose, early_stopping_off, record_run, run_id_of, set_number, wait_connected
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-runs-pages")]  # its module fixture: one worker
 
@@ -42,20 +42,12 @@ def _open(page: Page, url: str, heading: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def _choose(page: Page, label: str, option: str) -> None:
-    """Picks ``option`` in the selectbox / multiselect labelled ``label``."""
-    page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option).click()
-    page.keyboard.press("Escape")  # a multiselect keeps its list open
-    wait_connected(page)
-
-
 def test_runs_page_lists_renames_and_compares(server, page: Page, recorded):
     _open(page, f"{server.url}/Runs", "Runs")
     grid = page.get_by_test_id("stDataFrame")
     expect(grid).to_be_visible()
     # The grid draws on a canvas; the selection widget below it lists every run by name.
-    _choose(page, "Select runs to act on", f"e2e-eager ({recorded['eager'][:6]})")
+    choose(page, "Select runs to act on", f"e2e-eager ({recorded['eager'][:6]})")
     box = page.get_by_label("Rename", exact=True)
     box.fill("e2e-eager-renamed")
     box.press("Enter")
@@ -64,8 +56,8 @@ def test_runs_page_lists_renames_and_compares(server, page: Page, recorded):
     expect(page.get_by_text("Renamed to e2e-eager-renamed.")).to_be_visible()
     assert RunStore(server.runs_dir).load(recorded["eager"]).config.name == "e2e-eager-renamed"
 
-    _choose(page, "Select runs to act on", f"e2e-curve ({recorded['curve'][:6]})")
-    _choose(page, "Select runs to act on", f"e2e-eager-renamed ({recorded['eager'][:6]})")
+    choose(page, "Select runs to act on", f"e2e-curve ({recorded['curve'][:6]})")
+    choose(page, "Select runs to act on", f"e2e-eager-renamed ({recorded['eager'][:6]})")
     page.get_by_role("button", name="Compare").click()
     wait_connected(page)
     expect(page.get_by_role("heading", name="Compare runs", exact=True)).to_be_visible()
@@ -173,7 +165,7 @@ def test_config_json_import_and_zoom_kept_across_ticks(server, page: Page, tmp_p
 
 def _upload_csv(page: Page, path) -> None:
     """Picks the CSV dataset and uploads ``path`` through the sidebar's file uploader."""
-    _choose(page, "Dataset", "Your CSV (table)")
+    choose(page, "Dataset", "Your CSV (table)")
     page.get_by_test_id("stFileUploaderDropzoneInput").nth(1).set_input_files(str(path))
     wait_connected(page)
 

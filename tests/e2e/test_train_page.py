@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .conftest import CONNECTED, ROOT, VIEWPORT, new_context, run_id_of, set_number, wait_connected
+from .conftest import CONNECTED, ROOT, VIEWPORT, choose, new_context, run_id_of, set_number, wait_connected
 from .conftest import early_stopping_off as switch_early_stopping_off
 
 pytestmark = pytest.mark.e2e
@@ -416,10 +416,7 @@ def test_a_stopping_rule_chosen_in_the_browser_stops_the_run_and_marks_the_chart
     open_train(page, server.url + "/Train")
     page.get_by_role("button", name="Load preset").click()
     wait_connected(page)
-    page.get_by_role("combobox", name="Rules beyond EarlyStopping").click()
-    page.get_by_role("option", name="Target reached").click()
-    page.keyboard.press("Escape")
-    wait_connected(page)
+    choose(page, "Rules beyond EarlyStopping", "Target reached")
     expect(page.get_by_text("They watch EarlyStopping's monitor, val_loss (lower is better)")).to_be_visible()
     set_number(page, "Target value", 0.3)
 
