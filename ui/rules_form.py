@@ -93,7 +93,7 @@ def rules_section(monitor: str, mode: str | None) -> None:
         spec = RULES[name]
         st.markdown(f"**{spec.label}**")  # the registry's own text, never the user's
         st.caption(spec.description)
-        columns = st.columns(len(spec.parameters))
+        columns = st.columns(len(spec.parameters)) if spec.parameters else []
         for column, p in zip(columns, spec.parameters, strict=True):
             value = state.get(_param_key(name, p.name))
             integer = isinstance(value, int) and not isinstance(value, bool)

@@ -25,6 +25,7 @@ _value = st.one_of(
     st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0, 2.0]),
     st.floats(0.0, 5.0, allow_nan=False).map(lambda v: round(v, 2)),
     st.just(math.nan),
+    st.just(math.inf),  # a loss may overflow; it is never negative
     st.none(),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.stopping.rules import (
+    check_finite,
     divergence_threshold,
     early_stopping,
     prechelt_gl,
@@ -23,5 +24,6 @@ RULES: dict[str, StoppingRule] = {
         stopping_threshold.RULE,
         divergence_threshold.RULE,
         relative_min_delta.RULE,
+        check_finite.RULE,
     )
 }
