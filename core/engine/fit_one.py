@@ -170,6 +170,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     from core.engine.epoch_order import epoch_batches
     from core.engine.guarded_callbacks import (
         AtomicModelCheckpoint,
+        EpochClock,
         EpochGate,
         EpochWeightsKeeper,
         GuardedEarlyStopping,
@@ -187,7 +188,8 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         ck = AtomicModelCheckpoint(
             checkpoint_path(run), gate, **arguments.checkpoint_arguments(cfg.checkpoint)
         )
-    rules = _rule_callbacks(cfg, gate)
+    clock = EpochClock()
+    rules = _rule_callbacks(cfg, gate, clock)
     rl = None
     if cfg.reduce_lr.enabled:
         rl = GuardedReduceLROnPlateau(gate, **arguments.reduce_lr_arguments(cfg.reduce_lr))
@@ -201,6 +203,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         checkpoint=ck,
         rules=rules,
         reduce_lr=rl,
+        clock=clock,
         val_steps=val_steps,
     )
     keeper = EpochWeightsKeeper(run.dir, gate) if cfg.checkpoint.keep_every_epoch else None
@@ -214,10 +217,12 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
         if rl is not None and point.reduce_lr is not None:
             rl.resumed_state = point.reduce_lr
         if rules:  # a rule's state is its replay of the curves so far: the recorded epochs
-            before = [r.logs for r in run.snapshot().history if r.epoch <= point.epoch]
+            before = [r for r in run.snapshot().history if r.epoch <= point.epoch]
             for rule in rules:
                 rule.resume_from(
-                    [logs.get(rule.monitor) for logs in before], [logs.get(rule.train_key) for logs in before]
+                    [r.logs.get(rule.monitor) for r in before],
+                    [r.logs.get(rule.train_key) for r in before],
+                    [r.seconds for r in before],
                 )
     resumer = ResumePointKeeper(
         run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run), reduce_lr=rl
@@ -225,7 +230,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     batches, shuffler = epoch_batches(ds.x_train, ds.y_train, cfg.fit.batch_size, cfg.fit.seed, first_epoch)
     # The schedule first: it puts the epoch's learning rate into the logs the others (and the history) see.
     guarded = [cb for cb in (rl, es, ck, keeper) if cb is not None]
-    callbacks = [shuffler, *guarded, *rules, live, resumer]
+    callbacks = [shuffler, *guarded, clock, *rules, live, resumer]
     run.set_fields(checkpoint_path=str(ck.final_path) if ck else None)
     _fitting.add(run.id)
     try:
@@ -272,7 +277,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
     run.set_status(status, stop_reason=reason, message=message, test_metrics=test)
 
 
-def _rule_callbacks(cfg: RunConfig, gate) -> list:
+def _rule_callbacks(cfg: RunConfig, gate, clock) -> list:
     """The config's stopping rules as Keras callbacks, watching EarlyStopping's monitor and mode.
 
     In a run a rule only decides when to stop (``restore=False``): the model kept is ModelCheckpoint's,
@@ -286,7 +291,7 @@ def _rule_callbacks(cfg: RunConfig, gate) -> list:
     return [
         RuleCallback(
             RULES[r.name], RULES[r.name].checked(r.params), monitor=es.monitor, mode=mode, restore=False,
-            skip_epoch=lambda: gate.cut_short,
+            skip_epoch=lambda: gate.cut_short, epoch_seconds=lambda: clock.seconds,
         )
         for r in cfg.stopping_rules
     ]  # fmt: skip

@@ -140,6 +140,23 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+class EpochClock(keras.callbacks.Callback):
+    """Each epoch's training time, measured once: what the history records and what a time budget
+    counts, so a replay of the recording decides as the run did. It goes after ModelCheckpoint (the
+    save counts) and before the stopping rules; rounded as the history stores it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = 0.0
+        self.seconds = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = round(time.perf_counter() - self._started, 4)
+
+
 class EpochWeightsKeeper(keras.callbacks.Callback):
     """Keeps every validated epoch's weights (opt-in), so the what-if page can hand out any epoch.
 

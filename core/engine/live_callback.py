@@ -31,6 +31,7 @@ class LiveCallback(keras.callbacks.Callback):
         checkpoint: AtomicModelCheckpoint | None = None,
         rules: list | None = None,
         reduce_lr=None,
+        clock=None,
         val_steps: int | None = None,
         batch_interval: float = 0.1,
     ):
@@ -42,6 +43,7 @@ class LiveCallback(keras.callbacks.Callback):
         self.ck = checkpoint
         self.rules = rules or []  # core.stopping.rules.live.RuleCallback, before this one in the list
         self.rl = reduce_lr  # GuardedReduceLROnPlateau, before this one
+        self.clock = clock  # guarded_callbacks.EpochClock, before this one: the epoch's recorded time
         self.val_steps = val_steps
         self.batch_interval = batch_interval
         self.stop_reason: str | None = None  # "user" or "nan_loss" once we stopped training
@@ -108,7 +110,7 @@ class LiveCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        seconds = time.perf_counter() - self._epoch_start
+        seconds = self.clock.seconds if self.clock is not None else time.perf_counter() - self._epoch_start
         n = epoch + 1
         if self.gate.cut_short:
             self.cut_epoch = n

@@ -44,7 +44,7 @@ _PREPARED = {
     "sequence": "split and tokenized",
 }
 _USES_LAYERS = re.compile(r"(?<![\w.])layers\.")  # `layers.Dense(...)`, not `keras.layers.Dense(...)`
-_STDLIB = {"argparse", "io", "json", "math", "os", "re", "tempfile", "typing", "zipfile"}
+_STDLIB = {"argparse", "io", "json", "math", "os", "re", "tempfile", "time", "typing", "zipfile"}
 # Uploaded files the script reads (by source): the default name, and the argument's name in --help.
 _UPLOADED = {
     "csv": ("data.csv", "CSV_FILE"),
@@ -616,12 +616,12 @@ def _evaluate_lines(ctx: _Context) -> str:
 
 def _rule_pieces(ctx: _Context) -> list[_Piece]:
     """The config's stopping rules as the small Keras callback classes their plugins write (once each)."""
-    classes: list[str] = []
+    pieces: dict[str, _Piece] = {}
     for r in ctx.config.stopping_rules:
-        text = RULES[r.name].script_class.strip()
-        if text not in classes:
-            classes.append(text)
-    return [_Piece(text, ()) for text in classes]
+        rule = RULES[r.name]
+        text = rule.script_class.strip()
+        pieces.setdefault(text, _Piece(text, rule.script_imports))
+    return list(pieces.values())
 
 
 def _rule_calls(ctx: _Context) -> list[tuple[str, str, str]]:

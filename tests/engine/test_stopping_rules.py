@@ -123,3 +123,20 @@ def test_the_exported_script_stops_on_the_same_rule_at_the_same_epoch(gl_run, tm
     result = run_script(src, tmp_path)
     assert_same_run(result, engine_summary(snap))
     assert result["stopped_epoch"] == len(snap.history)
+
+
+def test_a_time_budget_stops_where_the_recorded_epoch_times_say(trainer):
+    cfg = digits_config(max_epochs=200)
+    cfg = dataclasses.replace(
+        cfg,
+        early_stopping=dataclasses.replace(cfg.early_stopping, enabled=False),
+        stopping_rules=[RuleConfig("time_budget", {"minutes": 0.005})],  # 0.3 s of training
+    )
+    snap = trainer.wait(trainer.start(cfg).id, timeout=300)
+    assert snap.status == FINISHED and snap.stop_reason == "rule:time_budget", snap.message
+    seconds = [r.seconds for r in snap.history]
+    n = len(seconds)
+    assert 1 <= n < 200 and sum(seconds[:-1]) <= 0.3 < sum(seconds)  # over the budget at its last epoch
+    replay = RULES["time_budget"].replay(Curves(val=[None] * n, seconds=seconds), {"minutes": 0.005})
+    assert replay.stopped and replay.stopped_epoch + 1 == n  # the recording replays to the same stop
+    assert snap.message.startswith(f"Time budget 0.005 min stopped the run at epoch {n}: ")

@@ -30,8 +30,20 @@ _value = st.one_of(
 )
 
 
-def _script_class(rule):
+class _Clock:
+    """``time`` for a class that reads the clock: each epoch begins at 0 and ends at its duration."""
+
+    def __init__(self, durations):
+        self.readings = [t for d in durations for t in (0.0, d)]
+
+    def perf_counter(self) -> float:
+        return self.readings.pop(0)
+
+
+def _script_class(rule, durations):
     namespace = {"keras": keras}
+    if "import time" in rule.script_imports:
+        namespace["time"] = _Clock(durations)
     exec(rule.script_class, namespace)  # noqa: S102 - the app's own template, as the script runs it
     return namespace
 
@@ -56,16 +68,18 @@ def test_the_exported_class_stops_where_the_replay_stops(name, data):
     n = data.draw(st.integers(1, 40), label="epochs")
     val = data.draw(st.lists(_value, min_size=n, max_size=n), label="val")
     train = data.draw(st.lists(_value, min_size=n, max_size=n), label="train")
-    expected = rule.replay(Curves(val=val, train=train, mode=mode), params)
+    seconds = data.draw(st.lists(st.floats(0.0, 30.0), min_size=n, max_size=n), label="seconds")
+    expected = rule.replay(Curves(val=val, train=train, mode=mode, seconds=seconds), params)
 
     cls, kwargs = rule.script_call(rule.checked(params), "val_loss", mode)
-    callback = _script_class(rule)[cls](**kwargs)
+    callback = _script_class(rule, seconds)[cls](**kwargs)
     callback.set_model(types.SimpleNamespace(stop_training=False))
     if hasattr(callback, "on_train_begin"):
         callback.on_train_begin()
     ran = 0
     for epoch in range(n):
         logs = {k: v for k, v in (("val_loss", val[epoch]), ("loss", train[epoch])) if v is not None}
+        callback.on_epoch_begin(epoch)
         callback.on_epoch_end(epoch, logs)
         ran += 1
         if callback.model.stop_training:

@@ -17,6 +17,7 @@ the thousands of epochs the app trains.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ class RuleCallback(keras.callbacks.Callback):
         mode: str = "min",
         restore: bool = True,
         skip_epoch: Callable[[], bool] | None = None,
+        epoch_seconds: Callable[[], float] | None = None,
     ):
         super().__init__()
         # not `params`: Keras sets that attribute (epochs, steps) on every callback
@@ -43,21 +45,30 @@ class RuleCallback(keras.callbacks.Callback):
         self.train_key = monitor.removeprefix("val_")
         self.restore = restore
         self.skip_epoch = skip_epoch  # an epoch cut short (Stop mid-epoch) is not judged
+        # The epoch's training time as the run records it (the engine's clock); alone, its own.
+        self.epoch_seconds = epoch_seconds
         self.result: ReplayResult | None = None
         self.stopped_epoch: int | None = None  # 0-based, None while it has not stopped
         self.best_weights = None
-        self._resumed: tuple[list[float | None], list[float | None]] | None = None
+        self._resumed: tuple[list[float | None], list[float | None], list[float]] | None = None
+        self._started = 0.0
 
-    def resume_from(self, val: Sequence[float | None], train: Sequence[float | None]) -> None:
+    def resume_from(
+        self, val: Sequence[float | None], train: Sequence[float | None], seconds: Sequence[float] = ()
+    ) -> None:
         """The curves of the epochs trained before a resume: the replay goes on from them."""
-        self._resumed = (list(val), list(train))
+        self._resumed = (list(val), list(train), list(seconds))
 
     def on_train_begin(self, logs=None):
         self.val: list[float | None] = []
         self.train: list[float | None] = []
+        self.seconds: list[float] = []
         if self._resumed is not None:
-            self.val, self.train = list(self._resumed[0]), list(self._resumed[1])
+            self.val, self.train, self.seconds = (list(x) for x in self._resumed)
         self.result, self.stopped_epoch, self.best_weights = None, None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         if self.skip_epoch is not None and self.skip_epoch():
@@ -65,7 +76,14 @@ class RuleCallback(keras.callbacks.Callback):
         logs = logs or {}
         self.val.append(_value(logs.get(self.monitor)))
         self.train.append(_value(logs.get(self.train_key)))
-        curves = Curves(val=self.val, train=self.train if self.rule.needs_train else (), mode=self.mode)
+        took = self.epoch_seconds() if self.epoch_seconds is not None else time.perf_counter() - self._started
+        self.seconds.append(took)
+        curves = Curves(
+            val=self.val,
+            train=self.train if self.rule.needs_train else (),
+            mode=self.mode,
+            seconds=self.seconds,
+        )
         self.result = self.rule.replay_curves(curves, self.rule_params)
         if self.restore and self.result.final_weights_epoch == len(self.val) - 1:
             self.best_weights = self.model.get_weights()

@@ -11,6 +11,7 @@ from core.stopping.rules import (
     prechelt_up,
     relative_min_delta,
     stopping_threshold,
+    time_budget,
 )
 from core.stopping.rules.rule import StoppingRule
 
@@ -25,5 +26,6 @@ RULES: dict[str, StoppingRule] = {
         divergence_threshold.RULE,
         relative_min_delta.RULE,
         check_finite.RULE,
+        time_budget.RULE,
     )
 }

@@ -54,12 +54,14 @@ class Curves:
     """The recorded curves a rule reads, one value per epoch (None where one was not logged).
 
     ``val`` is the monitored metric, ``train`` the same metric on the training data (``val_loss`` ->
-    ``loss``), ``mode`` whether lower (``min``) or higher (``max``) is better.
+    ``loss``), ``mode`` whether lower (``min``) or higher (``max``) is better, ``seconds`` each
+    epoch's training time as the run recorded it (validation included).
     """
 
     val: Sequence[float | None]
     train: Sequence[float | None] = ()
     mode: str = "min"
+    seconds: Sequence[float] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class StoppingRule:
     # app), and the class name and keyword arguments that make it from the rule's parameters, the
     # monitor and the mode.
     script_class: str = ""
+    script_imports: tuple[str, ...] = ()  # what the class needs, e.g. ("import time",)
     script_call: Callable[[Mapping[str, Any], str, str], tuple[str, dict[str, Any]]] | None = field(
         default=None
     )
