@@ -619,3 +619,46 @@ def stop_marker(snap: RunSnapshot) -> str:
         return rule.short_title(rule.checked(own.params)) + " stop"
     except ValueError:
         return f"stopped by {rule.label}"
+
+
+def usage_spec(
+    snap: RunSnapshot, *, max_points: int = MAX_POINTS, view: ChartView = RAW
+) -> dict[str, Any] | None:
+    """The training process per epoch: its CPU (percent of one core: above 100, several cores) and its
+    memory, and its first GPU's memory when it has one; None for a run recorded without them."""
+    records = [r for r in snap.history if r.cpu_seconds is not None]
+    if not records:
+        return None
+    epochs = np.array([r.epoch for r in records], dtype=float)
+    cpu = np.array([100.0 * r.cpu_seconds / r.seconds if r.seconds > 0 else np.nan for r in records])
+    series = [("CPU (% of a core)", cpu, "y", _TRAIN_COLOR)]
+    for name, key, color in (
+        ("memory (MiB)", "rss_mb", _VAL_COLOR),
+        ("GPU memory (MiB)", "gpu_mb", _BEST_COLOR),
+    ):
+        values = np.array([np.nan if getattr(r, key) is None else getattr(r, key) for r in records])
+        if np.isfinite(values).any():
+            series.append((name, values, "y2", color))
+    traces = []
+    for name, values, axis, color in series:
+        x, y = decimate(epochs, values, max_points)
+        traces.append({"type": "scatter", "x": x, "y": y, "name": name, "mode": "lines", "yaxis": axis,
+                       "line": {"width": 2, "color": color}})  # fmt: skip
+    layout = {
+        "title": {
+            "text": "Training process", "x": 0, "xanchor": "left", "y": 1, "yanchor": "top", "pad": {"t": 8}
+        },
+        "height": HEIGHT,
+        "margin": {"l": 50, "r": 50, "t": 36, "b": 100},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0},
+        "hovermode": "x unified",
+        "uirevision": snap.id,
+        "xaxis": {"title": {"text": "epoch"}, "zeroline": False},
+        "yaxis": {"title": {"text": "CPU %"}, "rangemode": "tozero", "hoverformat": ".0f"},
+        "yaxis2": {"title": {"text": "MiB"}, "overlaying": "y", "side": "right", "rangemode": "tozero",
+                   "hoverformat": ".0f", "showgrid": False},
+    }  # fmt: skip
+    spec = {"data": traces, "layout": layout}
+    if view.x == "time":
+        spec = apply_view(spec, ChartView(x="time"), epoch_ends([r.seconds for r in snap.history]))
+    return _wire(spec)

@@ -147,14 +147,27 @@ class EpochClock(keras.callbacks.Callback):
 
     def __init__(self) -> None:
         super().__init__()
-        self._started = 0.0
+        from core.engine import usage
+
+        self.usage = usage
+        self._started = self._cpu_started = 0.0
         self.seconds = 0.0
+        self.cpu_seconds: float | None = None  # the process's CPU time over the epoch
+        self.rss_mb: float | None = None
+        self.gpu_mb: float | None = None
+        self._has_gpu: bool | None = None  # asked once: most machines have none
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._cpu_started = self.usage.cpu_seconds()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds = round(time.perf_counter() - self._started, 4)
+        self.cpu_seconds = self.usage.cpu_seconds() - self._cpu_started
+        self.rss_mb = self.usage.rss_mb()
+        if self._has_gpu is not False:
+            self.gpu_mb = self.usage.gpu_mb()
+            self._has_gpu = self.gpu_mb is not None
 
 
 class EpochWeightsKeeper(keras.callbacks.Callback):

@@ -131,7 +131,16 @@ class LiveCallback(keras.callbacks.Callback):
         for rule in self.rules:
             if rule.stopped_epoch == epoch:
                 self.run.log(f"Epoch {n}: {rule.because()}")
-        record = EpochRecord(n, {k: float(v) for k, v in logs.items()}, seconds, saved, es_wait, es_best)
+        usage = {}
+        if self.clock is not None:
+            usage = {
+                "cpu_seconds": self.clock.cpu_seconds,
+                "rss_mb": self.clock.rss_mb,
+                "gpu_mb": self.clock.gpu_mb,
+            }
+        record = EpochRecord(
+            n, {k: float(v) for k, v in logs.items()}, seconds, saved, es_wait, es_best, **usage
+        )
         self.run.add_epoch(record, **self._best_fields(n, logs, saved))
 
     def on_train_end(self, logs=None):

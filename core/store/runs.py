@@ -81,19 +81,25 @@ class EpochRecord:
     saved: bool = False  # the checkpoint was written at this epoch
     es_wait: int | None = None  # EarlyStopping's wait counter after this epoch
     es_best_epoch: int | None = None  # 1-based
+    # What the training process used during the epoch (None: not measured, e.g. a run recorded before).
+    cpu_seconds: float | None = None  # its CPU time over all its threads (above `seconds`: several cores)
+    rss_mb: float | None = None  # its resident memory at the epoch's end
+    gpu_mb: float | None = None  # memory in use on its first GPU, when it has one
 
     def to_json(self) -> str:
         logs = {k: _json_float(v) for k, v in self.logs.items()}
-        return json.dumps(
-            {
-                "epoch": self.epoch,
-                "logs": logs,
-                "seconds": round(self.seconds, 4),
-                "saved": self.saved,
-                "es_wait": self.es_wait,
-                "es_best_epoch": self.es_best_epoch,
-            }
-        )
+        out = {
+            "epoch": self.epoch,
+            "logs": logs,
+            "seconds": round(self.seconds, 4),
+            "saved": self.saved,
+            "es_wait": self.es_wait,
+            "es_best_epoch": self.es_best_epoch,
+        }
+        for key in ("cpu_seconds", "rss_mb", "gpu_mb"):
+            if (value := getattr(self, key)) is not None:
+                out[key] = round(value, 4)
+        return json.dumps(out)
 
     @classmethod
     def from_json(cls, line: str) -> EpochRecord:
@@ -112,7 +118,18 @@ class EpochRecord:
         es_wait, es_best = d.get("es_wait"), d.get("es_best_epoch")
         if not all(v is None or _is_int(v) for v in (es_wait, es_best)):
             raise ValueError("es_wait or es_best_epoch is not an integer")
-        return cls(epoch, logs, float(seconds), saved, es_wait, es_best)
+        usage = [d.get(key) for key in ("cpu_seconds", "rss_mb", "gpu_mb")]
+        if not all(v is None or (_is_number(v) and math.isfinite(v) and v >= 0) for v in usage):
+            raise ValueError("cpu_seconds, rss_mb or gpu_mb is not a non-negative number")
+        return cls(
+            epoch,
+            logs,
+            float(seconds),
+            saved,
+            es_wait,
+            es_best,
+            *(None if v is None else float(v) for v in usage),
+        )
 
 
 def _is_int(v: object) -> bool:
