@@ -167,7 +167,12 @@ def rules_table(snap: RunSnapshot, es: EarlyStoppingConfig, settings: Mapping[st
 
     monitor = es.monitor
     val = series(snap, monitor)
-    curves = Curves(val=val, train=series(snap, monitor.removeprefix("val_")), mode=resolve(monitor, es.mode))
+    curves = Curves(
+        val=val,
+        train=series(snap, monitor.removeprefix("val_")),
+        mode=resolve(monitor, es.mode),
+        seconds=[r.seconds for r in snap.history],
+    )
     own = {r.name for r in snap.config.stopping_rules}
     n = len(val)
     rows = []
