@@ -46,8 +46,9 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
     """TensorBoard's debiased exponential moving average; a value that is not finite stays as it is
     and does not move the average (``last = last * w + (1 - w) * v``, then ``last / (1 - w ** count)``).
 
-    Vectorized (``scipy.signal.lfilter`` runs the same recurrence): milliseconds for a
-    100,000-epoch series, where a Python loop takes a tenth of a second."""
+    Vectorized (``scipy.signal.lfilter`` runs the same recurrence): 0.02 ms for 1,000 epochs and
+    10 ms for 100,000 (process CPU, median of 20), each tick while smoothing is on; it is not yet
+    carried forward between ticks, so it is the one part of a tick that grows with the history."""
     values = np.asarray(values, dtype=float)
     out = values.copy()
     if weight <= 0 or not values.size:
