@@ -29,7 +29,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.charts.buckets import MinMaxBuckets
-from core.charts.view import ChartView, epoch_ends, smooth
+from core.charts.view import ChartView, epoch_ends, smooth_from
 from core.charts.view import apply as apply_view
 from core.stopping.rules.registry import RULES
 from core.store.runs import RunSnapshot
@@ -243,7 +243,7 @@ def _figure(
     if not history:
         annotations.append(_note(WAITING_NOTE))
     else:
-        cols = _columns(snap.id, history, (metric, val_key), max_points)
+        cols = _columns(snap.id, history, (metric, val_key), max_points, view.smoothing)
         epochs, train, val = cols["epoch"], cols[metric], cols[val_key]
         if train is None and val is None:
             annotations.append(_note(f"this run logs no {metric}"))
@@ -260,8 +260,9 @@ def _figure(
                 if values is None:
                     continue
                 if view.smoothing:  # on the full series, before decimation, as TensorBoard does it
+                    key = metric if uid == "train" else val_key
                     data[f"{uid}_raw"] = epochs[idx], values[idx]
-                    data[uid] = epochs[idx], smooth(values, view.smoothing)[idx]
+                    data[uid] = epochs[idx], cols["smoothed"][key][idx]
                 else:
                     data[uid] = epochs[idx], values[idx]
 
@@ -541,6 +542,8 @@ class _Columns:
         self.saved = np.zeros(0, dtype=np.int64)  # indices of the records with saved=True
         self.logs: dict[str, tuple[bool, np.ndarray]] = {}  # key -> (logged by any record, values)
         self.buckets: dict[tuple[str, int], MinMaxBuckets] = {}  # (key, bucket limit) -> its decimation
+        # (key, weight) -> (values smoothed so far, the average's state): carried forward between ticks
+        self.smoothed_: OrderedDict[tuple[str, float], tuple[np.ndarray, float, int]] = OrderedDict()
 
     def matches(self, history) -> bool:
         n = len(history)
@@ -565,6 +568,19 @@ class _Columns:
         buckets.extend(self.logs[key][1])
         return buckets.indices()
 
+    def smoothed(self, key: str, weight: float) -> np.ndarray:
+        """``smooth`` of ``key``'s values, extended by the new epochs only (a few weights kept)."""
+        values = self.logs[key][1]
+        done, last, count = self.smoothed_.get((key, weight), (np.zeros(0), 0.0, 0))
+        if done.size < values.size:
+            more, last, count = smooth_from(values[done.size :], weight, last, count)
+            done = np.concatenate([done, more])
+        self.smoothed_[(key, weight)] = (done, last, count)
+        self.smoothed_.move_to_end((key, weight))
+        while len(self.smoothed_) > 8:  # a slider being dragged leaves a trail of weights
+            self.smoothed_.popitem(last=False)
+        return done
+
     def column(self, history, key: str) -> np.ndarray | None:
         if key not in self.logs:
             self.logs[key] = (any(key in r.logs for r in history), _log_values(history, key))
@@ -577,9 +593,12 @@ _CACHE_SIZE = 8
 _CACHE_LOCK = threading.Lock()
 
 
-def _columns(run_id: str, history, keys: Sequence[str], max_points: int) -> dict[str, Any]:
-    """``epoch``, ``saved`` (indices), each of ``keys`` (None if never logged) for ``history``, and
-    ``kept``: key -> the indices its decimation keeps (``max_points`` shared by the logged keys)."""
+def _columns(
+    run_id: str, history, keys: Sequence[str], max_points: int, smoothing: float = 0.0
+) -> dict[str, Any]:
+    """``epoch``, ``saved`` (indices), each of ``keys`` (None if never logged) for ``history``,
+    ``kept``: key -> the indices its decimation keeps (``max_points`` shared by the logged keys), and
+    ``smoothed``: key -> its smoothed values (with ``smoothing`` above 0)."""
     with _CACHE_LOCK:
         cols = _CACHE.get(run_id)
         if cols is None or not cols.matches(history):
@@ -596,6 +615,7 @@ def _columns(run_id: str, history, keys: Sequence[str], max_points: int) -> dict
         logged = [key for key in keys if out[key] is not None]
         limit = max_points // (2 * max(len(logged), 1))  # buckets of a series: a min and a max each
         out["kept"] = {key: cols.kept(key, limit) for key in logged}
+        out["smoothed"] = {key: cols.smoothed(key, smoothing) for key in logged} if smoothing else {}
         return out
 
 

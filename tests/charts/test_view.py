@@ -95,3 +95,13 @@ def test_compare_places_each_run_on_its_own_time_and_smooths_each_line():
         np.testing.assert_allclose(trace.x, epoch_ends([r.seconds for r in recs]))
         np.testing.assert_allclose(trace.y, smooth(np.array([r.logs["val_loss"] for r in recs]), 0.5))
     assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "training time (s)"
+
+
+def test_the_live_chart_carries_the_smoothing_forward_between_ticks_and_matches_the_whole_series():
+    recs = _recs(60)
+    run_id = "c" * 32
+    for n in (10, 11, 25, 60):  # ticks as epochs arrive
+        snap = make_snap(recs[:n], id=run_id)
+        fig = charts.loss_figure(snap, view=ChartView(smoothing=0.7))
+        whole = smooth(np.array([r.logs["val_loss"] for r in recs[:n]]), 0.7)
+        assert list(by_name(fig, charts.VALIDATION).y) == whole.tolist()  # bit for bit
