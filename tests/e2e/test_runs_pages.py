@@ -127,7 +127,10 @@ def test_whatif_slider_moves_the_stop_epoch(server, page: Page, recorded):
 _VAL_POINTS_JS = """() => {
   for (const f of document.querySelectorAll('iframe')) {
     const gd = f.contentDocument && f.contentDocument.querySelector('.js-plotly-plot');
-    if (gd && gd.dataset.points) return Number(gd.dataset.points.split(',')[2]);
+    if (gd && gd.dataset.points && gd._fullData) {  // drawn: the validation trace, found by its name
+      const val = gd._fullData.find((t) => t.name === 'validation');
+      return val && val.x ? val.x.length : 0;
+    }
   }
   return -1;
 }"""
