@@ -81,6 +81,35 @@ class ReplayResult:
     criterion: list[float] = field(default_factory=list)
 
 
+def kept_as_trained(
+    n: int,
+    stop: int | None,
+    *,
+    rule: str,
+    criterion: list[float],
+    best: float | None = None,
+    best_epoch: int | None = None,
+    improved: Sequence[int] = (),
+    wait: Sequence[int] = (),
+) -> ReplayResult:
+    """The result of a rule that stops after epoch ``stop`` (None: never, within ``n`` epochs) and keeps
+    the model as trained (no weights restored: the thresholds, check_finite, a time budget, ...)."""
+    epochs_run = n if stop is None else stop + 1
+    return ReplayResult(
+        epochs_run=epochs_run,
+        stopped_epoch=0 if stop is None else stop,
+        best_epoch=0 if best_epoch is None else best_epoch,
+        final_weights_epoch=epochs_run - 1 if epochs_run else None,
+        stopped=stop is not None,
+        best=best,
+        wait=list(wait),
+        epochs_saved=n - epochs_run,
+        improved_epochs=list(improved),
+        rule=rule,
+        criterion=criterion,
+    )
+
+
 @dataclass(frozen=True)
 class CheckpointReplay:
     """``ModelCheckpoint(save_best_only=True)`` on a history: which epochs write the file."""

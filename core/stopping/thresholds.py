@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from core.stopping.replay import ReplayResult
+from core.stopping.replay import ReplayResult, kept_as_trained
 
 
 def replay_threshold(
@@ -46,20 +46,8 @@ def replay_threshold(
         if (value < threshold) if lower_fires else (value > threshold):
             stop = t
             break
-    n = len(values)
-    epochs_run = n if stop is None else stop + 1
-    return ReplayResult(
-        epochs_run=epochs_run,
-        stopped_epoch=0 if stop is None else stop,
-        best_epoch=0 if best_epoch is None else best_epoch,
-        final_weights_epoch=epochs_run - 1 if epochs_run else None,
-        stopped=stop is not None,
-        best=best,
-        wait=[],
-        epochs_saved=n - epochs_run,
-        improved_epochs=improved,
-        rule=rule,
-        criterion=criterion,
+    return kept_as_trained(
+        len(values), stop, rule=rule, criterion=criterion, best=best, best_epoch=best_epoch, improved=improved
     )
 
 

@@ -5,21 +5,13 @@ schedule on the recording, exact under the run's own setting and honest about an
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 
 from core.config import ReduceLRConfig
 from core.presets import PRESETS
 from core.stopping.reduce_lr import replay_reduce_lr
 from tests.ui.test_pages import app, shown, tick_until_done
 
-
-@pytest.fixture(autouse=True)
-def fresh_server_state(tmp_path, monkeypatch):
-    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("ESLAB_TRAIN_IN", "thread")
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("thread_server")
 
 
 def _warnings(at) -> list[str]:

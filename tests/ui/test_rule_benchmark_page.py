@@ -4,7 +4,6 @@ every rule and setting on the user's full curves, with the Pareto front named.""
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 
 from core.analysis.rule_benchmark import SETTINGS, benchmark, full_curves
 from core.presets import PRESETS
@@ -13,13 +12,7 @@ from tests.ui.test_pages import app, shown
 PAGE = "pages/5_Rule_benchmark.py"
 
 
-@pytest.fixture(autouse=True)
-def fresh_server_state(tmp_path, monkeypatch):
-    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("ESLAB_TRAIN_IN", "thread")
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("thread_server")
 
 
 def test_the_benchmark_replays_every_setting_on_the_full_curves():

@@ -8,20 +8,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import streamlit as st
 
 from core.config import RuleConfig, RunConfig
 from core.presets import PRESETS
 from tests.ui.test_pages import app, shown, tick_until_done
 
-
-@pytest.fixture(autouse=True)
-def fresh_server_state(tmp_path, monkeypatch):
-    monkeypatch.setenv("ESLAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("ESLAB_TRAIN_IN", "thread")
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("thread_server")
 
 
 def _load(at, config: RunConfig | dict):

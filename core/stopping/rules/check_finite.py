@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from core.stopping.replay import ReplayResult
+from core.stopping.replay import ReplayResult, kept_as_trained
 from core.stopping.rules.rule import Curves, StoppingRule
 
 
@@ -25,21 +25,7 @@ def replay_check_finite(curves: Curves, params: Mapping[str, Any] | None = None)
         if v is not None and not math.isfinite(value):
             stop = t
             break
-    n = len(curves.val)
-    epochs_run = n if stop is None else stop + 1
-    return ReplayResult(
-        epochs_run=epochs_run,
-        stopped_epoch=0 if stop is None else stop,
-        best_epoch=0,
-        final_weights_epoch=epochs_run - 1 if epochs_run else None,
-        stopped=stop is not None,
-        best=None,
-        wait=[],
-        epochs_saved=n - epochs_run,
-        improved_epochs=[],
-        rule="check finite",
-        criterion=criterion,
-    )
+    return kept_as_trained(len(curves.val), stop, rule="check finite", criterion=criterion)
 
 
 SCRIPT_CLASS = '''

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.stopping.replay import ReplayResult
+from core.stopping.replay import ReplayResult, kept_as_trained
 from core.stopping.rules.rule import Curves, Parameter, StoppingRule
 
 
@@ -47,21 +47,10 @@ def replay_relative(
         if wait >= patience:
             stop = t
             break
-    n = len(values)
-    epochs_run = n if stop is None else stop + 1
-    return ReplayResult(
-        epochs_run=epochs_run,
-        stopped_epoch=0 if stop is None else stop,
-        best_epoch=0 if best_epoch is None else best_epoch,
-        final_weights_epoch=epochs_run - 1 if epochs_run else None,
-        stopped=stop is not None,
-        best=best,
-        wait=waits,
-        epochs_saved=n - epochs_run,
-        improved_epochs=improved,
-        rule=f"relative patience {patience}",
-        criterion=criterion,
-    )
+    return kept_as_trained(
+        len(values), stop, rule=f"relative patience {patience}", criterion=criterion, best=best,
+        best_epoch=best_epoch, improved=improved, wait=waits,
+    )  # fmt: skip
 
 
 def _replay(curves: Curves, p: Mapping[str, Any]) -> ReplayResult:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from core.stopping.replay import ReplayResult
+from core.stopping.replay import ReplayResult, kept_as_trained
 from core.stopping.rules.rule import Curves, Parameter, StoppingRule
 
 
@@ -32,20 +32,7 @@ def replay_time_budget(curves: Curves, params: Mapping[str, Any]) -> ReplayResul
         if elapsed > budget:
             stop = t
             break
-    epochs_run = n if stop is None else stop + 1
-    return ReplayResult(
-        epochs_run=epochs_run,
-        stopped_epoch=0 if stop is None else stop,
-        best_epoch=0,
-        final_weights_epoch=epochs_run - 1 if epochs_run else None,
-        stopped=stop is not None,
-        best=None,
-        wait=[],
-        epochs_saved=n - epochs_run,
-        improved_epochs=[],
-        rule=f"time budget {params['minutes']:g} min",
-        criterion=criterion,
-    )
+    return kept_as_trained(n, stop, rule=f"time budget {params['minutes']:g} min", criterion=criterion)
 
 
 SCRIPT_CLASS = '''
