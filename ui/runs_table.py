@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import RECORDED_NAME, printable
-from core.store.runs import STATUS_LABELS, STOP_REASONS
+from core.store.runs import STATUS_LABELS, stop_label
 
 
 def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def runs_frame(index: pd.DataFrame) -> pd.DataFrame:
             "monitor": index["monitor"],
             "best value": index["best_value"],
             "test": index["test_metrics"].map(test_metric),
-            "stop reason": index["stop_reason"].map(lambda r: STOP_REASONS.get(r, r) if r else None),
+            "stop reason": index["stop_reason"].map(stop_label),
             "started": index["created_at"].map(
                 lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
             ),

@@ -59,6 +59,16 @@ STOP_REASONS = {
     "exception": "the script's fit raised (an interrupt or an error)",
 }
 
+
+def stop_label(reason: str | None) -> str | None:
+    """How a run ended, in words (``rule:<name>``: one of the config's stopping rules ended it)."""
+    if not reason:
+        return reason
+    if reason.startswith("rule:"):
+        return f"stopping rule {reason.removeprefix('rule:')}"
+    return STOP_REASONS.get(reason, reason)
+
+
 MAX_BATCH_POINTS = 2000  # bound on batch-level points kept per run, whatever its length
 
 
@@ -220,10 +230,7 @@ class RunSnapshot:
 
     @property
     def stop_label(self) -> str | None:
-        reason = self.stop_reason or ""
-        if reason.startswith("rule:"):  # one of the config's stopping rules (core/stopping/rules)
-            return f"stopping rule {reason.removeprefix('rule:')}"
-        return STOP_REASONS.get(reason, self.stop_reason)
+        return stop_label(self.stop_reason)
 
     @property
     def duration(self) -> float | None:
