@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.import_view import import_section
+from ui.notes_view import notes_editor, read_notes
 from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer, visible
 from ui.text import md
@@ -32,14 +33,18 @@ import_section(trainer.store, expanded=False)
 
 frame = runs_frame(index)
 frame.insert(0, "id", index["id"].to_numpy())
+run_notes = {rid: read_notes(trainer.store.run_dir(rid)) for rid in frame["id"]}  # (notes, problem)
+frame.insert(3, "tags", [", ".join(run_notes[rid][0].tags) for rid in frame["id"]])
 
 f1, f2, f3 = st.columns([2, 2, 2])
-query = f1.text_input("Search names", key="runs_query", placeholder="name contains…")
+query = f1.text_input("Search", key="runs_query", placeholder="name, tag or note contains…")
 statuses = f2.multiselect("Status", sorted(frame["status"].unique()), key="runs_status")
 data_names = f3.multiselect("Dataset", sorted(frame["dataset"].dropna().unique()), key="runs_dataset")
 shown = frame
 if query:
-    shown = shown[shown["name"].str.contains(query, case=False, regex=False)]
+    in_name = shown["name"].str.contains(query, case=False, regex=False)
+    in_notes = shown["id"].map(lambda rid: run_notes[rid][0].matches(query))
+    shown = shown[in_name | in_notes]
 if statuses:
     shown = shown[shown["status"].isin(statuses)]
 if data_names:
@@ -89,6 +94,7 @@ with a2:
 
         st.text_input("Rename", value=names[rid], key=f"rename_{rid}")
         st.button("Save name", key="runs_rename", on_click=_rename)
+        notes_editor(trainer, rid, *run_notes[rid])
 with a3:
     confirm = st.checkbox(
         f"Delete {len(selected)} run(s) and their files",
