@@ -264,7 +264,8 @@ _RULE_VALUE = (
 @pydantic.with_config(_DECLARED)
 @dataclass
 class RuleConfig:
-    """One more stopping rule beside EarlyStopping, watching EarlyStopping's monitor and mode.
+    """One more stopping rule beside EarlyStopping, watching EarlyStopping's monitor and mode (or, for
+    a rule on several metrics, ``monitors``, each in its own direction).
 
     Which rules exist and what each parameter may hold is the rule's own declaration
     (core/stopping/rules/); ``core.validate`` checks a config against it, naming the field.
@@ -275,8 +276,11 @@ class RuleConfig:
     ]
     params: Annotated[
         dict[Annotated[str, Field(strict=True, max_length=40, pattern=_KEY)], _RULE_VALUE],
-        Field(max_length=8, description="The rule's parameters by name; a missing one takes its default."),
+        Field(max_length=8, description="The rule's parameters by name; every one must be given."),
     ] = field(default_factory=dict)
+    monitors: Annotated[
+        list[Monitor], Field(max_length=8, description="A rule on several metrics: the metrics it watches.")
+    ] = field(default_factory=list)
 
 
 @pydantic.with_config(_DECLARED)
@@ -707,14 +711,18 @@ def _rule_problem(err: dict[str, Any]) -> Problem:
         )
     key = printable(str(loc[2]))
     if kind == "unexpected_keyword_argument":
-        return Problem(
-            f"{where}.{key}", f"{where}.{key}: is not a setting of a rule (name, params). Remove it."
-        )
+        message = f"{where}.{key}: is not a setting of a rule (name, params, monitors). Remove it."
+        return Problem(f"{where}.{key}", message)
     where += f".{key}"
     if key == "name":
         if kind.startswith("missing"):
             return Problem(where, f"{where}: every rule needs a name, such as prechelt_gl.")
         return Problem(where, f"{where}: must be a rule name such as prechelt_gl; got {_shown(value)}.")
+    if key == "monitors":
+        if len(loc) > 3:
+            where += f"[{loc[3]}]"
+            return Problem(where, f"{where}: must be a metric name such as val_loss; got {_shown(value)}.")
+        return Problem(where, f"{where}: must be a list of at most 8 metric names; got {_shown(value)}.")
     if len(loc) == 3:
         return Problem(
             where,

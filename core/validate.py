@@ -164,7 +164,7 @@ def validate(
     if config.stopping_rules:
         if not es.enabled:  # the rules watch EarlyStopping's monitor even when EarlyStopping is off
             _check_monitor(add, "early_stopping", "The stopping rules", es.monitor, es.mode, logged)
-        _check_rules(add, config)
+        _check_rules(add, config, logged)
 
     if ck.enabled:
         _check_monitor(add, "checkpoint", "ModelCheckpoint", ck.monitor, ck.mode, logged)
@@ -270,7 +270,7 @@ def rule_choices() -> list[str]:
     return [name for name in RULES if name != "early_stopping"]
 
 
-def _check_rules(add, config: RunConfig) -> None:
+def _check_rules(add, config: RunConfig, logged: list[str] | None = None) -> None:
     """Each rule against its own declaration (core/stopping/rules/): its name, every parameter."""
     es = config.early_stopping
     mode = metrics.resolve_mode(es.monitor, es.mode)
@@ -311,12 +311,51 @@ def _check_rules(add, config: RunConfig) -> None:
                     p.check(r.params[p.name])
                 except ValueError as exc:
                     add(Problem(f"{where}.params.{p.name}", f"{where}.params.{exc}"))
+        _check_rule_monitors(add, where, rule, r.monitors, logged)
         if rule.loss_only and mode == "max":
             add(
                 Problem(
                     f"{where}.name",
                     f"{rule.label} reads a loss (lower is better), but the rules watch EarlyStopping's "
                     f"monitor {es.monitor}, which is higher-is-better. Monitor a loss such as val_loss.",
+                )
+            )
+
+
+def _check_rule_monitors(add, where: str, rule, monitors: list[str], logged: list[str] | None) -> None:
+    """A rule on several metrics needs two or more that the model logs, each with a known direction;
+    any other rule watches EarlyStopping's monitor and takes none."""
+    if not rule.several_monitors:
+        if monitors:
+            add(
+                Problem(
+                    f"{where}.monitors",
+                    f"{where}.monitors: {rule.label} watches EarlyStopping's monitor; remove monitors.",
+                )
+            )
+        return
+    if len(monitors) < 2:
+        add(
+            Problem(
+                f"{where}.monitors",
+                f"{where}.monitors: {rule.label} needs two or more metrics; got {len(monitors)}.",
+            )
+        )
+    if len(set(monitors)) != len(monitors):
+        add(Problem(f"{where}.monitors", f"{where}.monitors: a metric is named twice."))
+    for j, m in enumerate(monitors):
+        if logged is not None and m not in logged:
+            add(
+                Problem(
+                    f"{where}.monitors[{j}]",
+                    f"{where}.monitors[{j}]: this model logs only {', '.join(logged)}; not {m!r}.",
+                )
+            )
+        elif metrics.resolve_mode(m, "auto") is None:
+            add(
+                Problem(
+                    f"{where}.monitors[{j}]",
+                    f"{where}.monitors[{j}]: which way {m!r} should go is not known.",
                 )
             )
 

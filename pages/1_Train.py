@@ -128,7 +128,7 @@ with es_col:
     form.early_stopping_section(logged)
     form.show_problems(problems, "early_stopping")
     st.subheader("More stopping rules")
-    form.rules_section()
+    form.rules_section(logged)
     form.show_problems(problems, "stopping_rules")
 with ck_col:
     st.subheader("ModelCheckpoint")

@@ -797,11 +797,12 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def rules_section() -> None:
+def rules_section(logged: list[str]) -> None:
     """The stopping rules beyond EarlyStopping, watching its monitor and mode."""
     state = st.session_state
     monitor = state.get("early_stopping.monitor", "val_loss")
-    rules_form.rules_section(monitor, metrics.resolve_mode(monitor, state.get("early_stopping.mode", "auto")))
+    mode = metrics.resolve_mode(monitor, state.get("early_stopping.mode", "auto"))
+    rules_form.rules_section(monitor, mode, logged)
 
 
 def reduce_lr_section(logged: list[str], *, prefix: str = "") -> None:

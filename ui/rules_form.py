@@ -28,12 +28,18 @@ def _param_key(rule: str, param: str) -> str:
     return f"rules.{rule}.{param}"
 
 
+def _monitors_key(rule: str) -> str:
+    return f"rules.{rule}.monitors"
+
+
 def _editable(rule: RuleConfig, earlier: set[str]) -> bool:
     """The widgets show this rule exactly: every parameter once, of its type, nothing else."""
     spec = RULES.get(rule.name)
     if spec is None or rule.name not in rule_choices() or rule.name in earlier:
         return False
     if set(rule.params) != {p.name for p in spec.parameters}:
+        return False
+    if rule.monitors and not spec.several_monitors:
         return False
     return all(not p.integer or isinstance(rule.params[p.name], int) for p in spec.parameters)
 
@@ -48,6 +54,8 @@ def apply_rules(rules: list[RuleConfig]) -> None:
             chosen.append(rule.name)
             for name, value in rule.params.items():
                 state[_param_key(rule.name, name)] = value
+            if RULES[rule.name].several_monitors:
+                state[_monitors_key(rule.name)] = list(rule.monitors)
         else:
             raw.append((i, rule))
     state[CHOSEN] = chosen
@@ -60,7 +68,8 @@ def read_rules() -> list[RuleConfig]:
     out = []
     for name in state.get(CHOSEN, []):
         params = {p.name: state.get(_param_key(name, p.name), p.default) for p in RULES[name].parameters}
-        out.append(RuleConfig(name, params))
+        monitors = list(state.get(_monitors_key(name), [])) if RULES[name].several_monitors else []
+        out.append(RuleConfig(name, params, monitors))
     for index, rule in state.get(RAW, []):
         out.insert(min(index, len(out)), rule)
     return out
@@ -70,8 +79,9 @@ def _drop_raw() -> None:
     st.session_state[RAW] = []
 
 
-def rules_section(monitor: str, mode: str | None) -> None:
-    """Choose rules and set their parameters; says which monitor they watch."""
+def rules_section(monitor: str, mode: str | None, logged: list[str]) -> None:
+    """Choose rules and set their parameters; says which monitor they watch (``logged``: the metrics
+    a rule on several metrics can pick from)."""
     state = st.session_state
     for name in state.get(CHOSEN, []):  # a rule just added starts from its defaults
         for p in RULES[name].parameters:
@@ -93,6 +103,13 @@ def rules_section(monitor: str, mode: str | None) -> None:
         spec = RULES[name]
         st.markdown(f"**{spec.label}**")  # the registry's own text, never the user's
         st.caption(spec.description)
+        if spec.several_monitors:
+            chosen = state.get(_monitors_key(name), [])
+            st.multiselect(
+                "Metrics", list(dict.fromkeys([*logged, *chosen])), key=_monitors_key(name),
+                placeholder="two or more of the logged metrics",
+                help="Each watched in its own direction (loss down, accuracy up).",
+            )  # fmt: skip
         columns = st.columns(len(spec.parameters)) if spec.parameters else []
         for column, p in zip(columns, spec.parameters, strict=True):
             value = state.get(_param_key(name, p.name))

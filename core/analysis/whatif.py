@@ -173,12 +173,20 @@ def rules_table(snap: RunSnapshot, es: EarlyStoppingConfig, settings: Mapping[st
         mode=resolve(monitor, es.mode),
         seconds=[r.seconds for r in snap.history],
     )
+    several = rule_monitors(snap)
     own = {r.name for r in snap.config.stopping_rules}
     n = len(val)
     rows = []
     for name, params in settings.items():
         rule = RULES[name]
         row: dict[str, Any] = {"rule": rule.label + (" (this run's)" if name in own else "")}
+        if rule.several_monitors:
+            chosen = several.get(name, [])
+            curves = replace(
+                curves,
+                others={m: series(snap, m) for m in chosen},
+                modes={m: metrics.resolve_mode(m, "auto") or "min" for m in chosen},
+            )
         try:
             r = rule.replay(curves, params)
         except ValueError as exc:
@@ -218,6 +226,18 @@ def schedule_what_if(snap: RunSnapshot, rl: ReduceLRConfig) -> ScheduleReplay:
         **{name: getattr(rl, name) for name in arguments.REDUCE_LR_PARAMETERS},
         recorded_rates=recorded,
     )
+
+
+def rule_monitors(snap: RunSnapshot) -> dict[str, list[str]]:
+    """The metrics a rule on several metrics reads in the what-if: the run's own choice where it had
+    the rule, else every validation metric the run logged (or every metric, without validation)."""
+    logged = sorted(snap.history[-1].logs) if snap.history else []
+    default = [m for m in logged if m.startswith("val_")] or [m for m in logged if m != "learning_rate"]
+    out = {rule.name: default for rule in other_rules() if rule.several_monitors}
+    for r in snap.config.stopping_rules:
+        if r.name in out and r.monitors:
+            out[r.name] = list(r.monitors)
+    return out
 
 
 def rule_defaults(snap: RunSnapshot) -> dict[str, dict[str, Any]]:

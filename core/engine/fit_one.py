@@ -223,6 +223,7 @@ def _fit(run: Run, ds: datasets.Dataset, model, point: resume_point.ResumePoint 
                     [r.logs.get(rule.monitor) for r in before],
                     [r.logs.get(rule.train_key) for r in before],
                     [r.seconds for r in before],
+                    {m: [r.logs.get(m) for r in before] for m in rule.monitors},
                 )
     resumer = ResumePointKeeper(
         run.dir, gate, early_stopping=es, checkpoint=ck, summary=lambda: _summary(run), reduce_lr=rl
@@ -292,6 +293,7 @@ def _rule_callbacks(cfg: RunConfig, gate, clock) -> list:
         RuleCallback(
             RULES[r.name], RULES[r.name].checked(r.params), monitor=es.monitor, mode=mode, restore=False,
             skip_epoch=lambda: gate.cut_short, epoch_seconds=lambda: clock.seconds,
+            monitors={m: metrics.resolve_mode(m, "auto") or "min" for m in r.monitors},
         )
         for r in cfg.stopping_rules
     ]  # fmt: skip

@@ -633,6 +633,8 @@ def _rule_calls(ctx: _Context) -> list[tuple[str, str, str]]:
         rule = RULES[r.name]
         params = rule.checked(r.params)
         cls, kwargs = rule.script_call(params, es.monitor, mode)
+        if rule.several_monitors:  # each metric with the direction Keras' "auto" gives it
+            kwargs = {"monitors": {m: metrics.resolve_mode(m, "auto") or "min" for m in r.monitors}, **kwargs}
         call = _kwargs(f"{r.name} = {cls}", [(k, _lit(v)) for k, v in kwargs.items()]).strip()
         out.append((r.name, rule.description, call))
     return out

@@ -140,3 +140,19 @@ def test_a_time_budget_stops_where_the_recorded_epoch_times_say(trainer):
     replay = RULES["time_budget"].replay(Curves(val=[None] * n, seconds=seconds), {"minutes": 0.005})
     assert replay.stopped and replay.stopped_epoch + 1 == n  # the recording replays to the same stop
     assert snap.message.startswith(f"Time budget 0.005 min stopped the run at epoch {n}: ")
+
+
+def test_any_stalled_on_two_metrics_stops_where_its_replay_of_both_says(trainer):
+    cfg = digits_config(max_epochs=60)
+    rule = RuleConfig("any_stalled", {"patience": 2, "min_delta": 0.0}, ["val_loss", "val_accuracy"])
+    cfg = dataclasses.replace(
+        cfg, early_stopping=dataclasses.replace(cfg.early_stopping, enabled=False), stopping_rules=[rule]
+    )
+    snap = trainer.wait(trainer.start(cfg).id, timeout=300)
+    assert snap.status == FINISHED and snap.stop_reason == "rule:any_stalled", snap.message
+    curves = {m: [r.logs[m] for r in snap.history] for m in rule.monitors}
+    replay = RULES["any_stalled"].replay(
+        Curves(val=curves["val_loss"], others=curves, modes={"val_loss": "min", "val_accuracy": "max"}),
+        rule.params,
+    )
+    assert replay.stopped and replay.stopped_epoch + 1 == len(snap.history) == snap.stopped_epoch

@@ -69,9 +69,16 @@ def test_the_exported_class_stops_where_the_replay_stops(name, data):
     val = data.draw(st.lists(_value, min_size=n, max_size=n), label="val")
     train = data.draw(st.lists(_value, min_size=n, max_size=n), label="train")
     seconds = data.draw(st.lists(st.floats(0.0, 30.0), min_size=n, max_size=n), label="seconds")
-    expected = rule.replay(Curves(val=val, train=train, mode=mode, seconds=seconds), params)
+    # A rule on several metrics reads both logged curves, each in a drawn direction.
+    modes = {m: data.draw(st.sampled_from(["min", "max"]), label=m) for m in ("val_loss", "loss")}
+    others = {"val_loss": val, "loss": train} if rule.several_monitors else {}
+    curves = Curves(val=val, train=train, mode=mode, seconds=seconds, others=others,
+                    modes=modes if rule.several_monitors else {})  # fmt: skip
+    expected = rule.replay(curves, params)
 
     cls, kwargs = rule.script_call(rule.checked(params), "val_loss", mode)
+    if rule.several_monitors:
+        kwargs = {"monitors": modes, **kwargs}
     callback = _script_class(rule, seconds)[cls](**kwargs)
     callback.set_model(types.SimpleNamespace(stop_training=False))
     if hasattr(callback, "on_train_begin"):

@@ -40,6 +40,7 @@ class RuleCallback(keras.callbacks.Callback):
         restore: bool = True,
         skip_epoch: Callable[[], bool] | None = None,
         epoch_seconds: Callable[[], float] | None = None,
+        monitors: Mapping[str, str] | None = None,
     ):
         super().__init__()
         # not `params`: Keras sets that attribute (epochs, steps) on every callback
@@ -49,24 +50,37 @@ class RuleCallback(keras.callbacks.Callback):
         self.skip_epoch = skip_epoch  # an epoch cut short (Stop mid-epoch) is not judged
         # The epoch's training time as the run records it (the engine's clock); alone, its own.
         self.epoch_seconds = epoch_seconds
+        self.monitors = dict(monitors or {})  # a rule on several metrics: each one's mode
         self.result: ReplayResult | None = None
         self.stopped_epoch: int | None = None  # 0-based, None while it has not stopped
         self.best_weights = None
-        self._resumed: tuple[list[float | None], list[float | None], list[float]] | None = None
+        self._resumed: tuple[list, list, list, dict[str, list]] | None = None
         self._started = 0.0
 
     def resume_from(
-        self, val: Sequence[float | None], train: Sequence[float | None], seconds: Sequence[float] = ()
+        self,
+        val: Sequence[float | None],
+        train: Sequence[float | None],
+        seconds: Sequence[float] = (),
+        others: Mapping[str, Sequence[float | None]] | None = None,
     ) -> None:
         """The curves of the epochs trained before a resume: the replay goes on from them."""
-        self._resumed = (list(val), list(train), list(seconds))
+        self._resumed = (
+            list(val),
+            list(train),
+            list(seconds),
+            {k: list(v) for k, v in (others or {}).items()},
+        )
 
     def on_train_begin(self, logs=None):
         self.val: list[float | None] = []
         self.train: list[float | None] = []
         self.seconds: list[float] = []
+        self.others: dict[str, list[float | None]] = {m: [] for m in self.monitors}
         if self._resumed is not None:
-            self.val, self.train, self.seconds = (list(x) for x in self._resumed)
+            val, train, seconds, others = self._resumed
+            self.val, self.train, self.seconds = list(val), list(train), list(seconds)
+            self.others = {m: list(others.get(m, [])) for m in self.monitors}
         self.result, self.stopped_epoch, self.best_weights = None, None, None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -80,11 +94,15 @@ class RuleCallback(keras.callbacks.Callback):
         self.train.append(_value(logs.get(self.train_key)))
         took = self.epoch_seconds() if self.epoch_seconds is not None else time.perf_counter() - self._started
         self.seconds.append(took)
+        for name, values in self.others.items():
+            values.append(_value(logs.get(name)))
         curves = Curves(
             val=self.val,
             train=self.train if self.rule.needs_train else (),
             mode=self.mode,
             seconds=self.seconds,
+            others=self.others,
+            modes=self.monitors,
         )
         self.result = self.rule.replay_curves(curves, self.rule_params)
         if self.restore and self.result.final_weights_epoch == len(self.val) - 1:
@@ -103,14 +121,22 @@ class RuleCallback(keras.callbacks.Callback):
         return self.rule.because(self.rule_params, self.result)
 
 
-def callback(rule: StoppingRule, params: Mapping[str, Any], *, monitor: str = "val_loss", mode: str = "min"):
-    """The Keras callback that stops a fit where ``rule.replay`` says it stops."""
+def callback(
+    rule: StoppingRule,
+    params: Mapping[str, Any],
+    *,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    monitors: Mapping[str, str] | None = None,
+):
+    """The Keras callback that stops a fit where ``rule.replay`` says it stops (``monitors``: the
+    metrics and modes of a rule on several metrics)."""
     checked = rule.checked(params)
     if rule.loss_only and mode != "min":
         raise ValueError(f"{rule.label} reads a loss (lower is better); {monitor} is higher-is-better.")
     if rule.keras_callback is not None:
         return rule.keras_callback(checked, monitor)
-    return RuleCallback(rule, checked, monitor=monitor, mode=mode)
+    return RuleCallback(rule, checked, monitor=monitor, mode=mode, monitors=monitors)
 
 
 def _value(v: Any) -> float | None:

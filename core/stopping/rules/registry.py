@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from core.stopping.rules import (
+    all_stalled,
+    any_stalled,
     check_finite,
     divergence_threshold,
     early_stopping,
@@ -27,5 +29,7 @@ RULES: dict[str, StoppingRule] = {
         relative_min_delta.RULE,
         check_finite.RULE,
         time_budget.RULE,
+        all_stalled.RULE,
+        any_stalled.RULE,
     )
 }

@@ -62,6 +62,9 @@ class Curves:
     train: Sequence[float | None] = ()
     mode: str = "min"
     seconds: Sequence[float] = ()
+    # A rule on several metrics: each one's values and direction ("min" or "max").
+    others: Mapping[str, Sequence[float | None]] = field(default_factory=dict)
+    modes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class StoppingRule:
     keras_callback: Callable[[Mapping[str, Any], str], Any] | None = field(default=None)
     # Reads an error measure (a loss: lower is better, never negative), as Prechelt's criteria do.
     loss_only: bool = False
+    # Watches the metrics of its config's ``monitors`` (two or more), not EarlyStopping's monitor.
+    several_monitors: bool = False
     # The exported script's plain Keras version: a callback class (source text, no import of this
     # app), and the class name and keyword arguments that make it from the rule's parameters, the
     # monitor and the mode.
