@@ -422,7 +422,9 @@ def test_a_stopping_rule_chosen_in_the_browser_stops_the_run_and_marks_the_chart
 
     run_id = start_run(page)
     config = json.loads((server.runs_dir / run_id / "config.json").read_text())
-    assert config["stopping_rules"] == [{"name": "stopping_threshold", "params": {"value": 0.3}, "monitors": []}]
+    assert config["stopping_rules"] == [
+        {"name": "stopping_threshold", "params": {"value": 0.3}, "monitors": []}
+    ]
     wait_summary(page, server, run_id)
     epochs = int(metric_value(page, "Epochs trained"))
     history = [
