@@ -14,8 +14,10 @@ def f():
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.config import RunConfig
 
@@ -59,7 +61,28 @@ def lit(value: object) -> str:
         return f"{value:_}"  # 200_000
     if isinstance(value, tuple):
         return "(" + ", ".join(map(lit, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(lit, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def module_source(path: Path) -> str:
+    """A module's code from its first statement past the docstring and the imports to its end, as
+    written: the exported script copies it, so that it runs the app's own code (one definition, no
+    drift). Such a module keeps to 88 columns and imports nothing of this app."""
+    source = path.read_text()
+    tree = ast.parse(source)
+    skipped = (ast.Import, ast.ImportFrom)
+    body = [n for n in tree.body if not isinstance(n, skipped)]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    lines = source.splitlines()
+    first = body[0].lineno - 1
+    while first > 0 and lines[first - 1].startswith("#"):
+        first -= 1  # the comment just above it belongs to it
+    return "\n".join(lines[first:]).strip() + "\n"
 
 
 def indent(text: str, prefix: str = "    ") -> str:

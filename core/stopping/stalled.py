@@ -57,9 +57,10 @@ def replay_stalled(
 
 SCRIPT_CLASS = '''
 class Stalled(keras.callbacks.Callback):
-    """Stops when all (or any) of several metrics have stalled: each keeps its best and a
-    wait, as EarlyStopping counts them (`monitors` maps each metric to "min" or "max"); a
-    metric has stalled once its wait reaches `patience`. Missing or NaN values are skipped."""
+    """Stops when all (or any) of several metrics have stalled: each keeps its best
+    and a wait, as EarlyStopping counts them (`monitors` maps each metric to "min" or
+    "max"); a metric has stalled once its wait reaches `patience`. Missing or NaN
+    values are skipped."""
 
     def __init__(self, monitors, patience, min_delta, combine):
         super().__init__()
@@ -89,5 +90,6 @@ class Stalled(keras.callbacks.Callback):
         if all(stalled) if self.combine == "all" else any(stalled):
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            print(f"Epoch {epoch + 1}: {self.combine} of {list(self.monitors)} stalled; stopping.")
+            stalled = f"{self.combine} of {list(self.monitors)} stalled"
+            print(f"Epoch {epoch + 1}: {stalled}; stopping.")
 '''

@@ -42,8 +42,11 @@ class _Clock:
 
 def _script_class(rule, durations):
     namespace = {"keras": keras}
-    if "import time" in rule.script_imports:
-        namespace["time"] = _Clock(durations)
+    for line in rule.script_imports:  # as the script imports them, but time is the scripted clock
+        if line == "import time":
+            namespace["time"] = _Clock(durations)
+        else:
+            exec(line, namespace)  # noqa: S102 - the app's own import lines
     exec(rule.script_class, namespace)  # noqa: S102 - the app's own template, as the script runs it
     return namespace
 
@@ -95,3 +98,21 @@ def test_the_exported_class_stops_where_the_replay_stops(name, data):
     assert (callback.stopped_epoch is not None) == expected.stopped
     if expected.stopped:
         assert callback.stopped_epoch == expected.stopped_epoch
+
+
+def test_every_rule_class_passes_the_users_ruff_in_an_exported_script(tmp_path):
+    """The classes (and the forecast's embedded module) keep to ruff's defaults: 88 columns, E and F."""
+    from core.config import RuleConfig, RunConfig
+    from core.export.script import export_script
+    from tests.export.test_export import ruff
+
+    rules = [
+        RuleConfig(name, RULES[name].defaults(), ["val_loss", "loss"] if RULES[name].several_monitors else [])
+        for name in SCRIPTED
+    ]
+    for i in range(0, len(rules), 8):  # a config holds 8 rules at most
+        (tmp_path / f"rules_{i}.py").write_text(export_script(RunConfig(stopping_rules=rules[i : i + 8])))
+    lint = ruff("check", "--select", "E,F", "--output-format", "concise", cwd=tmp_path)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = ruff("format", "--check", cwd=tmp_path)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

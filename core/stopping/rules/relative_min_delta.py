@@ -59,9 +59,10 @@ def _replay(curves: Curves, p: Mapping[str, Any]) -> ReplayResult:
 
 SCRIPT_CLASS = '''
 class RelativePatience(keras.callbacks.Callback):
-    """Stops once `patience` epochs in a row failed to beat the best by `fraction` of the
-    best (min mode: below best - fraction * |best|; max mode: above best + fraction *
-    |best|). The first value seen is the best; a missing or NaN value is not judged."""
+    """Stops once `patience` epochs in a row failed to beat the best by `fraction` of
+    the best (min mode: below best - fraction * |best|; max mode: above best +
+    fraction * |best|). The first value seen is the best; a missing or NaN value is
+    not judged."""
 
     def __init__(self, monitor, patience, fraction, mode):
         super().__init__()
