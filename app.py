@@ -5,12 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from core.presets import PRESETS
+from ui.nav import page_setup
 from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer, start, visible, warm_up_worker
 
 TRAIN_PAGE = "pages/1_Train.py"
 
-st.set_page_config(page_title="Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+page_setup()
 
 st.title("Early Stopping Lab")
 st.markdown(

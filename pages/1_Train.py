@@ -11,6 +11,7 @@ from core.presets import PRESETS
 from core.validate import validate
 from ui import form
 from ui.live_view import idle_view, live_view
+from ui.nav import page_setup
 from ui.state import (
     URL_CATCH_UP_S,
     get_trainer,
@@ -24,7 +25,7 @@ from ui.state import (
 )
 from ui.text import md
 
-st.set_page_config(page_title="Train · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+page_setup("Train")
 trainer = get_trainer()
 state = st.session_state
 

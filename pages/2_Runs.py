@@ -6,12 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from ui.import_view import import_section
+from ui.nav import page_setup
 from ui.notes_view import notes_editor, read_notes
 from ui.runs_table import runs_frame, show_runs
 from ui.state import get_trainer, visible
 from ui.text import md
 
-st.set_page_config(page_title="Runs · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+page_setup("Runs")
 st.title("Runs")
 trainer = get_trainer()
 state = st.session_state

@@ -7,10 +7,11 @@ import streamlit as st
 from core.analysis.compare import common_metrics, config_table, run_label
 from core.charts.compare import compare_figure
 from ui.chart_view import chart_view
+from ui.nav import page_setup
 from ui.state import get_trainer, link_problems, linked_run_ids, remember, visible
 from ui.text import md
 
-st.set_page_config(page_title="Compare · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+page_setup("Compare")
 st.title("Compare runs")
 trainer = get_trainer()
 state = st.session_state

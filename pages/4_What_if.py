@@ -10,10 +10,11 @@ from core.store import epoch_weights
 from core.store.runs import is_run_id
 from ui import whatif_view
 from ui.chart_view import chart_view
+from ui.nav import page_setup
 from ui.state import get_trainer, url_run_id, visible
 from ui.text import md
 
-st.set_page_config(page_title="What-if · Early Stopping Lab", page_icon=":material/timer:", layout="wide")
+page_setup("What-if")
 st.title("What-if replay")
 st.caption(
     "Move the settings: the recorded curve is replayed through Keras' own rules (strict float32 comparisons, "

@@ -6,11 +6,10 @@ import streamlit as st
 
 from core.analysis.rule_benchmark import MIN_EPOCHS, benchmark, full_curves
 from core.charts.rule_benchmark import benchmark_figure
+from ui.nav import page_setup
 from ui.state import get_trainer, visible
 
-st.set_page_config(
-    page_title="Rule benchmark · Early Stopping Lab", page_icon=":material/timer:", layout="wide"
-)
+page_setup("Rule benchmark")
 st.title("Which stopping rule, on my runs?")
 trainer = get_trainer()
 
@@ -38,7 +37,11 @@ chosen = [c for c in curves if c.run_id in picked]
 if not chosen:
     st.info("Pick at least one curve.")
     st.stop()
-frame = benchmark(chosen)
+epochs = sum(len(c.val) for c in chosen)
+with st.spinner(
+    f"Replaying every rule on {len(chosen)} curve(s): the forecast fits each of {epochs} epochs once."
+):
+    frame = benchmark(chosen)
 st.plotly_chart(benchmark_figure(frame), key="bench_chart", width="stretch")
 best = frame[frame["on the Pareto front"]].sort_values("epochs trained (share)")
 st.write(

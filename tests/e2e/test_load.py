@@ -224,9 +224,8 @@ def download(page: Page, button: str, dest: Path) -> tuple[Path, str, str]:
 
 def nav(page: Page, label: str, heading: str) -> None:
     """Moves to another page through the sidebar: the same Streamlit session (a reload starts a new one)."""
-    page.get_by_test_id("stSidebarNavLink").filter(
-        has_text=re.compile(rf"^\W*{re.escape(label)}\W*$")
-    ).click()
+    links = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink")
+    links.filter(has=page.get_by_text(label, exact=True)).click()  # the label, not the icon's ligature
     wait_connected(page)
     expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
@@ -419,7 +418,7 @@ def test_private_mode_hides_other_sessions_runs_unless_given_the_link(
     nav(b, "Runs", "Runs")
     assert options_of(b, "Select runs to act on") == [b_label]
     nothing_of_a_here()
-    nav(b, "app", "Early Stopping Lab")  # the home page's recent runs
+    nav(b, "Home", "Early Stopping Lab")  # the home page's recent runs
     expect(b.get_by_test_id("stDataFrame")).to_be_visible()
     nothing_of_a_here()
     nav(b, "Compare", "Compare runs")

@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from ui.nav import APP
+
 from .conftest import CONNECTED, ROOT, VIEWPORT, choose, new_context, run_id_of, set_number, wait_connected
 from .conftest import early_stopping_off as switch_early_stopping_off
 
@@ -247,10 +249,12 @@ def _pages() -> list[tuple[str, str, str]]:
     for file in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
         source = file.read_text()
         title = re.search(r"""st\.title\(\s*(["'])(.+?)\1""", source)
-        page_title = re.search(r"""page_title\s*=\s*(["'])(.+?)\1""", source)
+        setup = re.search(r"""page_setup\(\s*(?:(["'])(.+?)\1)?\s*\)""", source)
+        assert setup, f"{file.name} does not call ui.nav.page_setup"
+        page_title = f"{setup.group(2)} · {APP}" if setup.group(2) else APP
         # Streamlit's page name: the file name without its leading number and separators.
         path = "/" if file.name == "app.py" else "/" + re.sub(r"^[0-9]*[_ -]*", "", file.stem)
-        out.append((path, title.group(2) if title else "", page_title.group(2) if page_title else ""))
+        out.append((path, title.group(2) if title else "", page_title))
     return out
 
 
@@ -271,8 +275,10 @@ def test_deep_link_on_fresh_server(
         expect(page.locator("h1").first).to_be_visible()
     if page_title:
         expect(page).to_have_title(page_title)
-    # Every page is in the navigation whichever was opened first.
-    expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(len(PAGES))
+    # Every page is in the navigation whichever was opened first, the home page as "Home".
+    links = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink-NavLink")
+    expect(links).to_have_count(len(PAGES))
+    expect(links.first).to_have_text(re.compile(r"Home$"))
     if path != "/":
         expect(page).to_have_url(re.compile(re.escape(path) + r"/?$"))
 
