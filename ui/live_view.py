@@ -25,6 +25,7 @@ from core.export import tensorboard_log
 from core.store import run_files
 from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from ui.chart_view import chart_view
+from ui.forecast_view import forecast_controls
 from ui.live_chart import live_charts
 from ui.state import confirm_shown
 from ui.text import md
@@ -191,9 +192,12 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
         _progress(snap)
     task_metric = _main_metric(snap)
     view = chart_view("live_chart")
-    figs = [charts.loss_spec(snap, max_points=CHART_POINTS, view=view)]
+    forecast = forecast_controls(snap, "live_chart")
+    figs = [charts.loss_spec(snap, max_points=CHART_POINTS, view=view, forecast=forecast)]
     if task_metric:
-        figs.append(charts.metric_spec(snap, task_metric, max_points=CHART_POINTS, view=view))
+        figs.append(
+            charts.metric_spec(snap, task_metric, max_points=CHART_POINTS, view=view, forecast=forecast)
+        )
     if snap.history and "learning_rate" in snap.history[-1].logs:  # ReduceLROnPlateau records it
         rate_view = ChartView(x=view.x)  # its own log axis, never smoothed: the rate is set, not measured
         figs.append(

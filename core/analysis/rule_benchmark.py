@@ -40,6 +40,10 @@ SETTINGS: dict[str, list[dict[str, Any]]] = {
     "prechelt_pq": [{"alpha": a, "k": 5} for a in (0.5, 1.0, 2.0, 4.0)],
     "prechelt_up": [{"s": s, "k": k} for s, k in ((1, 5), (2, 5), (3, 5), (2, 3))],
     "relative_min_delta": [{"patience": p, "fraction": f} for p in (3, 5, 10) for f in (0.001, 0.01)],
+    # The chance settings share their forecasts (remembered by the curve so far): one fit an epoch.
+    "forecast": [
+        {"horizon": 10, "min_delta": 0.0, "chance": c, "min_epochs": 10} for c in (1.0, 5.0, 10.0, 20.0)
+    ],
 }
 
 

@@ -74,12 +74,15 @@ def epoch_ends(seconds: Sequence[float]) -> np.ndarray:
 
 
 def to_time(x: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Epoch positions (1-based epoch e ends at x = e, batch points in between) as training time."""
+    """Epoch positions (1-based epoch e ends at x = e, batch points in between) as training time;
+    epochs past the last one (a forecast) at the mean epoch time so far."""
     if not len(ends):
         return np.asarray(x, dtype=float) * 0.0
     knots = np.concatenate([[0.0], np.arange(1, len(ends) + 1, dtype=float)])
     times = np.concatenate([[0.0], ends])
-    return np.interp(np.asarray(x, dtype=float), knots, times)
+    x = np.asarray(x, dtype=float)
+    past = np.maximum(x - len(ends), 0.0)
+    return np.interp(x, knots, times) + past * (times[-1] / len(ends))
 
 
 def apply(spec: dict[str, Any], view: ChartView, ends: np.ndarray | None) -> dict[str, Any]:

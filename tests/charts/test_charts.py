@@ -200,6 +200,7 @@ def test_fixed_trace_order_whatever_is_shown():
     """Plotly keeps a hidden legend item hidden across updates by trace index: the order never shifts."""
     recs = u_history(25)
     order = ["batches", "train_raw", "val_raw", "train", "val", "checkpoints", "best"]
+    order += ["forecast_low", "forecast_high", "forecast"]
     snaps = [
         make_snap([], status="queued", monitor=None),
         make_snap([], batch_points=((0.5, 1.0, 0.5),), monitor=None),

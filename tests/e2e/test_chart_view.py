@@ -73,3 +73,37 @@ def test_smoothing_log_scale_and_wall_time_on_the_live_chart(fresh_server_no_wor
     np.testing.assert_allclose(chart["traces"]["validation"]["x"], np.cumsum([r["seconds"] for r in history]))
     assert chart["ytype"] == "log"  # the three settings hold together
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_the_forecast_band_on_a_recorded_run(fresh_server_no_worker, page: Page) -> None:
+    """Forecast on: the band and its median over the next epochs, as core computes them, and the
+    chance in words; a shorter horizon redraws it."""
+    from core.analysis.forecast import forecast_run
+    from core.store.runs import RunStore
+
+    server = fresh_server_no_worker
+    cfg = PRESETS["quick_digits"].make()
+    cfg.fit.max_epochs, cfg.early_stopping.enabled = 12, False
+    run_id = record_run(server.runs_dir, cfg)
+    snap = RunStore(server.runs_dir).load(run_id)
+
+    page.goto(f"{server.url}/Train?run={run_id}")
+    wait_connected(page)
+    _loss_chart(page, "c.traces['validation'] && c.traces['validation'].y.length === 12")
+    page.get_by_text("Forecast", exact=True).click()
+    chart = _loss_chart(page, "c.traces['forecast'] && c.traces['forecast'].y.length === 11")
+    expected = forecast_run(snap, 10)
+    assert chart["traces"]["forecast"]["x"] == list(range(12, 23))  # from the last epoch on
+    band = chart["traces"]
+    np.testing.assert_allclose(band["forecast"]["y"][1:], expected.median, rtol=1e-12)
+    np.testing.assert_allclose(band["forecast band"]["y"][1:], expected.high, rtol=1e-12)
+    np.testing.assert_allclose(band["forecast band (low edge)"]["y"][1:], expected.low, rtol=1e-12)
+    assert band["forecast"]["y"][0] == snap.history[-1].logs["val_loss"]
+    expect(page.get_by_text(expected.sentence().split(". ")[0])).to_be_visible()
+
+    horizon = page.get_by_label("Forecast horizon (epochs)")
+    horizon.fill("4")
+    horizon.press("Enter")
+    chart = _loss_chart(page, "c.traces['forecast'] && c.traces['forecast'].y.length === 5")
+    np.testing.assert_allclose(chart["traces"]["forecast"]["y"][1:], forecast_run(snap, 4).median, rtol=1e-12)
+    expect(page.get_by_test_id("stException")).to_have_count(0)

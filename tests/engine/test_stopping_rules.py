@@ -156,3 +156,35 @@ def test_any_stalled_on_two_metrics_stops_where_its_replay_of_both_says(trainer)
         rule.params,
     )
     assert replay.stopped and replay.stopped_epoch + 1 == len(snap.history) == snap.stopped_epoch
+
+
+def test_the_forecast_rule_stops_a_run_where_its_replay_says_and_its_script_agrees(trainer, tmp_path):
+    """The forecast on val_accuracy (higher is better): the run stops where the replay of its
+    recording stops, the chart and message say so, and the exported script (which carries the
+    forecast's own code) stops at the same epoch."""
+    from core.export.script import export_script
+    from tests.export.test_export import assert_same_run, engine_summary, run_script
+
+    rule = RuleConfig("forecast", {"horizon": 5, "min_delta": 0.0, "chance": 50.0, "min_epochs": 6})
+    cfg = digits_config(max_epochs=40)
+    cfg = dataclasses.replace(
+        cfg,
+        name="forecast-test",
+        early_stopping=EarlyStoppingConfig(monitor="val_accuracy", mode="auto", patience=40),
+        stopping_rules=[rule],
+    )
+    snap = trainer.wait(trainer.start(cfg).id, timeout=300)
+    assert snap.status == FINISHED and snap.stop_reason == "rule:forecast", snap.message
+    acc = [r.logs["val_accuracy"] for r in snap.history]
+    replay = RULES["forecast"].replay(Curves(val=acc, mode="max"), rule.params)
+    assert replay.stopped and replay.stopped_epoch + 1 == len(acc) == snap.stopped_epoch
+    assert len(acc) >= 6
+    assert snap.message.startswith(f"Forecast <50% in 5 stopped the run at epoch {len(acc)}: ")
+    assert "% chance that one of the next 5 epochs beats the best" in snap.message
+    assert stop_marker(snap) == "Forecast <50% in 5 stop"
+    src = export_script(cfg)
+    assert "def chance_of_improvement(values, mode, horizon, min_delta):" in src
+    assert "class ForecastStopping(keras.callbacks.Callback):" in src
+    result = run_script(src, tmp_path)
+    assert_same_run(result, engine_summary(snap))
+    assert result["stopped_epoch"] == len(acc)

@@ -8,6 +8,7 @@ from core.stopping.rules import (
     check_finite,
     divergence_threshold,
     early_stopping,
+    forecast,
     prechelt_gl,
     prechelt_pq,
     prechelt_up,
@@ -31,5 +32,6 @@ RULES: dict[str, StoppingRule] = {
         time_budget.RULE,
         all_stalled.RULE,
         any_stalled.RULE,
+        forecast.RULE,
     )
 }

@@ -1,0 +1,56 @@
+"""The forecast controls of the run view: whether to draw the forecast band, and how far ahead.
+
+A run with a forecast stopping rule starts with the band on, at that rule's horizon and min_delta,
+so the band shows what the rule sees; any other run starts with it off.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis.forecast import MAX_HORIZON, MIN_EPOCHS, CurveForecast, forecast_run
+from core.store.runs import RunSnapshot
+from ui.text import md
+
+DEFAULT_HORIZON = 10
+
+
+def _rule_settings(snap: RunSnapshot) -> tuple[int, float] | None:
+    for rule in snap.config.stopping_rules:
+        if rule.name == "forecast":
+            return int(rule.params["horizon"]), float(rule.params["min_delta"])
+    return None
+
+
+def forecast_controls(snap: RunSnapshot, key: str) -> CurveForecast | None:
+    """The toggle and horizon in one row; the run's forecast when the toggle is on and there is one."""
+    from_rule = _rule_settings(snap)
+    horizon_default, min_delta = from_rule or (DEFAULT_HORIZON, snap.config.early_stopping.min_delta)
+    c1, c2, _ = st.columns([1, 1, 1])
+    on = c1.toggle(
+        "Forecast",
+        value=from_rule is not None,
+        key=f"{key}.forecast",
+        help=(
+            "Where the monitored curve is going: learning-curve families fitted to the epochs so far "
+            "(Domhan et al., 2015), with a band over the next epochs and the chance of beating the best."
+        ),
+    )
+    horizon = c2.number_input(
+        "Forecast horizon (epochs)",
+        min_value=1,
+        max_value=MAX_HORIZON,
+        value=horizon_default,
+        step=1,
+        key=f"{key}.forecast_horizon",
+        disabled=not on,
+    )
+    if not on:
+        return None
+    forecast = forecast_run(snap, int(horizon), min_delta)
+    if forecast is None:
+        monitor = snap.config.early_stopping.monitor
+        st.caption(md(f"The forecast needs {MIN_EPOCHS} epochs with a value of {monitor}."))
+    else:
+        st.caption(md(forecast.sentence()))
+    return forecast
