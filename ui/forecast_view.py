@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.forecast import MAX_HORIZON, MIN_EPOCHS, CurveForecast, forecast_run
+from core.analysis.forecast import MAX_HORIZON, CurveForecast, forecast_run, why_none
 from core.store.runs import RunSnapshot
 from ui.text import md
 
@@ -23,7 +23,12 @@ def _rule_settings(snap: RunSnapshot) -> tuple[int, float] | None:
 
 
 def forecast_controls(snap: RunSnapshot, key: str) -> CurveForecast | None:
-    """The toggle and horizon in one row; the run's forecast when the toggle is on and there is one."""
+    """The toggle and horizon in one row; the run's forecast when the toggle is on and there is one.
+
+    The widgets are the run's own (its id in their keys): another run opened in the same tab starts
+    from its own defaults, not from the last run's switch and horizon.
+    """
+    key = f"{key}.{snap.id}"
     from_rule = _rule_settings(snap)
     horizon_default, min_delta = from_rule or (DEFAULT_HORIZON, snap.config.early_stopping.min_delta)
     c1, c2, _ = st.columns([1, 1, 1])
@@ -49,8 +54,7 @@ def forecast_controls(snap: RunSnapshot, key: str) -> CurveForecast | None:
         return None
     forecast = forecast_run(snap, int(horizon), min_delta)
     if forecast is None:
-        monitor = snap.config.early_stopping.monitor
-        st.caption(md(f"The forecast needs {MIN_EPOCHS} epochs with a value of {monitor}."))
+        st.caption(md(why_none(snap)))
     else:
         st.caption(md(forecast.sentence()))
     return forecast

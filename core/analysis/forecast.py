@@ -44,7 +44,7 @@ class CurveForecast:
 
     def sentence(self) -> str:
         """What the forecast says, in words: the chance, and what the band is."""
-        by = f" by more than {self.min_delta:g}" if self.min_delta else ""
+        by = f" by more than {abs(self.min_delta):g}" if self.min_delta else ""  # as EarlyStopping: abs
         return (
             f"Forecast: {100 * self.chance:.0f}% chance that one of the next {self.horizon} epochs beats "
             f"the best {self.monitor} so far, {self.best:.4g}{by}. The band holds "
@@ -57,9 +57,20 @@ _lock = threading.Lock()
 _cache: OrderedDict[tuple, CurveForecast | None] = OrderedDict()
 
 
+def why_none(snap: RunSnapshot) -> str:
+    """Why ``forecast_run`` has no forecast for this run, in a sentence."""
+    es = snap.config.early_stopping
+    if resolve_mode(es.monitor, es.mode) is None:
+        return f"No forecast: whether {es.monitor} is better lower or higher is not known (set its mode)."
+    values = [r.logs.get(es.monitor) for r in snap.history]
+    if snap.history and all(v is None for v in values):
+        return f"No forecast: this run does not log {es.monitor}."
+    return f"The forecast needs {MIN_EPOCHS} epochs with a finite value of {es.monitor}."
+
+
 def forecast_run(snap: RunSnapshot, horizon: int, min_delta: float = 0.0) -> CurveForecast | None:
-    """The forecast of the run's EarlyStopping monitor, or None: too few finite values
-    (``MIN_EPOCHS``), or a monitor whose direction is unknown."""
+    """The forecast of the run's EarlyStopping monitor, or None (``why_none`` says why): too few
+    finite values (``MIN_EPOCHS``), or a monitor whose direction is unknown."""
     if not 1 <= horizon <= MAX_HORIZON:
         raise ValueError(f"horizon: must be from 1 to {MAX_HORIZON}; got {horizon!r}")
     es = snap.config.early_stopping

@@ -146,7 +146,8 @@ def _inflation(members, log_w, x, u, s):
 
 def forecast_samples(values, mode, horizon):
     """Samples of the next ``horizon`` epochs' values: (their 1-based epochs, an array
-    (horizon, SAMPLES)), or None when fewer than MIN_POINTS values are finite.
+    (horizon, SAMPLES)), or None when fewer than MIN_POINTS values are finite (or they
+    span more than a float holds).
 
     ``values``: one per epoch so far (None where none was logged); ``mode``: "min" or
     "max".
@@ -155,7 +156,9 @@ def forecast_samples(values, mode, horizon):
     if len(x) < MIN_POINTS:
         return None
     z = y if mode == "min" else -y
-    low, span = float(z.min()), float(z.max() - z.min())
+    low, span = float(z.min()), float(z.max() / 2 - z.min() / 2) * 2
+    if not math.isfinite(span):
+        return None  # values apart by more than a float can hold
     span = span if span > 0 else 1.0
     u = (z - low) / span
     s = float(x[-1])

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from core.analysis.forecast import COVERAGE, forecast_run
+from core.analysis.forecast import COVERAGE, forecast_run, why_none
 from core.charts import figures as charts
 from core.charts.view import ChartView
 from core.config import EarlyStoppingConfig, RunConfig
@@ -38,11 +38,18 @@ def test_the_forecast_is_of_the_monitor_with_the_band_it_says():
     assert forecast_run(snap, 6) is f  # remembered until the run has another epoch
 
 
-def test_too_few_epochs_or_an_unknown_direction_give_none_and_a_bad_horizon_is_refused():
+def test_too_few_epochs_or_an_unknown_direction_give_none_and_say_why_and_a_bad_horizon_is_refused():
     recs = u_history(5)
     assert forecast_run(make_snap(recs), 5) is None
+    assert why_none(make_snap(recs)) == "The forecast needs 6 epochs with a finite value of val_loss."
     odd = RunConfig(early_stopping=EarlyStoppingConfig(monitor="val_custom", mode="auto"))
     assert forecast_run(make_snap(u_history(20), config=odd), 5) is None
+    assert "whether val_custom is better lower or higher is not known" in why_none(
+        make_snap(u_history(20), config=odd)
+    )
+    unlogged = make_snap(u_history(20, val=False))  # no validation part: no val_loss
+    assert forecast_run(unlogged, 5) is None
+    assert why_none(unlogged) == "No forecast: this run does not log val_loss."
     for bad in (0, 1001):
         with pytest.raises(ValueError, match="horizon"):
             forecast_run(make_snap(recs), bad)

@@ -73,6 +73,12 @@ def test_missing_and_non_finite_values_are_left_out_and_too_few_give_no_forecast
     assert cf.chance_of_improvement(values, "min", 3, 0.0) is not None
 
 
+def test_values_further_apart_than_a_float_holds_give_no_forecast_rather_than_nan():
+    assert cf.forecast_samples([1e308, -1e308] * 6, "min", 3) is None
+    assert cf.chance_of_improvement([1e308, -1e308] * 6, "min", 3, 0.0) is None
+    assert cf.chance_of_improvement([1e300 * (1 + 1 / x) for x in range(1, 13)], "min", 3, 0.0) is not None
+
+
 def test_a_constant_curve_has_a_forecast():
     future, draws = cf.forecast_samples([0.5] * 12, "min", 4)
     assert np.isfinite(draws).all()

@@ -66,6 +66,20 @@ def test_remembered_chances_never_change_a_decision():
     assert wider.criterion != fresh.criterion
 
 
+def test_the_remembered_chance_is_keyed_by_the_settings_apart_from_the_values():
+    """A settings string followed by the values' bytes could collide (min_delta 0.1 and a value whose
+    bytes read "23456789" against min_delta 0.123456789): the settings are a key of their own."""
+    import struct
+
+    odd = struct.unpack("<d", b"23456789")[0]
+    tail = _curve(20, seed=4)
+    forecast._chances.clear()
+    RULE.replay(Curves(val=[odd, *tail]), _params(chance=0.0, min_delta=0.1, min_epochs=6))
+    r = RULE.replay(Curves(val=tail), _params(chance=0.0, min_delta=0.123456789, min_epochs=6))
+    fresh = curve_forecast.chance_of_improvement(tail, "min", 10, 0.123456789)
+    assert r.criterion[-1] == 100 * fresh
+
+
 def test_a_higher_is_better_curve_is_judged_in_its_direction():
     acc = [1.0 - v for v in _curve(40, seed=3)]
     up = RULE.replay(Curves(val=acc, mode="max"), _params(chance=5.0))

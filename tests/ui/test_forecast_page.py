@@ -35,27 +35,43 @@ def _forecast_captions(at) -> list[str]:
     return [shown(c) for c in at.caption if shown(c).startswith(("Forecast:", "The forecast needs"))]
 
 
+def _switch(at, run_id: str):
+    return at.toggle(key=f"live_chart.{run_id}.forecast")
+
+
+def _horizon(at, run_id: str):
+    return at.number_input(key=f"live_chart.{run_id}.forecast_horizon")
+
+
 def test_the_forecast_is_off_until_asked_then_says_its_chance_for_the_horizon_set():
     from ui.state import get_trainer
 
     run_id = _recorded()
     at = _open(run_id)
-    assert not at.toggle(key="live_chart.forecast").value
-    assert at.number_input(key="live_chart.forecast_horizon").disabled
+    assert not _switch(at, run_id).value
+    assert _horizon(at, run_id).disabled
     assert not _forecast_captions(at)
 
-    at.toggle(key="live_chart.forecast").set_value(True).run()
+    _switch(at, run_id).set_value(True).run()
     snap = get_trainer().snapshot(run_id)
     assert _forecast_captions(at) == [forecast_run(snap, 10).sentence()]
-    at.number_input(key="live_chart.forecast_horizon").set_value(4).run()
+    _horizon(at, run_id).set_value(4).run()
     assert not at.exception, at.exception
     expected = forecast_run(snap, 4).sentence()
     assert _forecast_captions(at) == [expected] and "the next 4 epochs" in expected
 
 
-def test_a_run_with_a_forecast_rule_opens_with_the_band_at_the_rules_horizon():
+def test_a_run_with_a_forecast_rule_opens_with_the_band_at_the_rules_horizon_after_another_run():
+    """In the same tab: the first run's switch and horizon do not carry over to the next run."""
+    plain = _recorded()
     rule = RuleConfig("forecast", {"horizon": 3, "min_delta": 0.0, "chance": 0.0, "min_epochs": 6})
-    at = _open(_recorded([rule]))
-    assert at.toggle(key="live_chart.forecast").value
-    assert at.number_input(key="live_chart.forecast_horizon").value == 3
+    ruled = _recorded([rule])
+    at = _open(plain)
+    _switch(at, plain).set_value(True).run()
+    _horizon(at, plain).set_value(7).run()
+    at.query_params["run"] = ruled
+    at.run()
+    assert not at.exception, at.exception
+    assert _switch(at, ruled).value
+    assert _horizon(at, ruled).value == 3
     assert "the next 3 epochs" in _forecast_captions(at)[0]

@@ -8,9 +8,10 @@ without a finite value is not judged. It does not restore weights (the model kep
 ModelCheckpoint's). The exported script embeds the forecast module as it is, so the script decides
 with the same code.
 
-A replay forecasts every epoch of the recording: about 2-3 ms each (bench/forecast_calibration.py).
-The chances are remembered by the curve so far, so the live callback, which replays the whole curve
-after each epoch, forecasts only its newest epoch.
+A replay forecasts every epoch of the recording: 3-8 ms each at a horizon of 10, more for a longer one
+(bench/forecast_calibration.py). The chances are remembered by the curve so far (under a lock: a run
+training in a thread and a page replaying in another share them), so the live callback, which replays
+the whole curve after each epoch, forecasts only its newest epoch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,18 +31,26 @@ from core.stopping.replay import ReplayResult, kept_as_trained
 from core.stopping.rules.rule import Curves, Parameter, StoppingRule
 
 _CACHE_SIZE = 50_000
-_chances: OrderedDict[bytes, float | None] = OrderedDict()
+_MISSING = object()
+_lock = threading.Lock()
+_chances: OrderedDict[tuple, float | None] = OrderedDict()
 
 
-def _remembered(key: bytes, values: Sequence[float | None], end: int, mode: str, horizon: int, delta: float):
-    """The chance for ``values[:end]``, remembered under ``key`` (a digest of that prefix)."""
-    if key in _chances:
-        _chances.move_to_end(key)
-        return _chances[key]
+def _remembered(
+    digest: bytes, values: Sequence[float | None], end: int, mode: str, horizon: int, delta: float
+):
+    """The chance for ``values[:end]``, remembered under its settings and ``digest`` (of that prefix)."""
+    key = (mode, horizon, float(delta), digest)
+    with _lock:
+        got = _chances.get(key, _MISSING)
+        if got is not _MISSING:
+            _chances.move_to_end(key)
+            return got
     chance = curve_forecast.chance_of_improvement(list(values[:end]), mode, horizon, delta)
-    _chances[key] = chance
-    if len(_chances) > _CACHE_SIZE:
-        _chances.popitem(last=False)
+    with _lock:
+        _chances[key] = chance
+        while len(_chances) > _CACHE_SIZE:
+            _chances.popitem(last=False)
     return chance
 
 
@@ -57,7 +67,7 @@ def replay_forecast(
     (0-based; ``criterion``: the chance in percent, NaN where not judged)."""
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be min or max; got {mode!r}")
-    digest = hashlib.blake2b(f"{mode}|{horizon}|{min_delta!r}".encode(), digest_size=16)
+    digest = hashlib.blake2b(digest_size=16)  # of the values so far; the settings are in the key
     criterion: list[float] = []
     seen = 0
     best = best_epoch = None
