@@ -14,8 +14,8 @@ Reads every full curve (``core.analysis.rule_benchmark.full_curves``: trained to
   (5, 10, 20) replayed on each curve: the mean share of the epochs trained and the val_loss given up
   (the best epoch so far at the stop against the curve's best, relative), as the Rule benchmark
   page reckons it.
-* **Cost**: process CPU time of one forecast (fit and 512 samples) at 20, 100, 200 and 2,000 epochs,
-  median over 15 interleaved rounds, min-max spread.
+* **Cost**: process CPU time of one forecast (fit and 512 samples) at 20, 100, 200 and 2,000 epochs
+  (horizon 10) and at horizons 100 and 1,000 (100 epochs), median over 15 interleaved rounds, min-max.
 
 Run by hand: ``.venv/bin/python bench/forecast_calibration.py``. Writes
 bench/out/forecast_calibration.json and prints the tables.
@@ -123,20 +123,20 @@ def stopping(curves) -> list[dict]:
 
 def cost() -> list[dict]:
     rng = np.random.default_rng(0)
-    sizes = (20, 100, 200, 2000)
+    cases = [(20, 10), (100, 10), (200, 10), (2000, 10), (100, 100), (100, 1000)]  # (epochs, horizon)
     curves = {}
-    for n in sizes:
+    for n in sorted({n for n, _ in cases}):
         t = np.arange(1, n + 1)
         curves[n] = (0.3 + 1 / np.sqrt(t) + 0.01 * rng.standard_normal(n)).tolist()
-    times: dict[int, list[float]] = {n: [] for n in sizes}
+    times: dict[tuple[int, int], list[float]] = {case: [] for case in cases}
     for _ in range(15):
-        for n in sizes:
+        for n, horizon in cases:
             start = time.process_time()
-            curve_forecast.chance_of_improvement(curves[n], "min", HORIZON, 0.0)
-            times[n].append((time.process_time() - start) * 1000)
+            curve_forecast.chance_of_improvement(curves[n], "min", horizon, 0.0)
+            times[n, horizon].append((time.process_time() - start) * 1000)
     return [
-        {"epochs": n, "median ms": statistics.median(v), "min ms": min(v), "max ms": max(v)}
-        for n, v in times.items()
+        {"epochs": n, "horizon": h, "median ms": statistics.median(v), "min ms": min(v), "max ms": max(v)}
+        for (n, h), v in times.items()
     ]
 
 
@@ -170,7 +170,10 @@ def main() -> None:
         )
     print("\nCost of one forecast (process CPU):")
     for r in out["cost"]:
-        print(f"  {r['epochs']:>5} epochs: {r['median ms']:.2f} ms ({r['min ms']:.2f}-{r['max ms']:.2f})")
+        print(
+            f"  {r['epochs']:>5} epochs, horizon {r['horizon']:>4}: {r['median ms']:.2f} ms"
+            f" ({r['min ms']:.2f}-{r['max ms']:.2f})"
+        )
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
     (ROOT / "bench" / "out" / "forecast_calibration.json").write_text(json.dumps(out, indent=2))
 

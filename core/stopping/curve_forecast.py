@@ -171,14 +171,17 @@ def forecast_samples(values, mode, horizon):
     picks = rng.choice(len(members), size=SAMPLES, p=weights)
     future = np.arange(len(values) + 1, len(values) + horizon + 1, dtype=np.float64)
     draws = np.empty((horizon, SAMPLES))
+    designs = {}  # each family's future design matrices, made once
     start = 0
     for index, count in zip(*np.unique(picks, return_counts=True)):
         _, family, g, pinv, beta, sigma = members[index]
+        if family not in designs:
+            designs[family] = _columns(family, future, s)
         eigval, eigvec = np.linalg.eigh(pinv @ pinv.T)
         root = eigvec * np.sqrt(np.clip(eigval, 0.0, None)) * math.sqrt(inflate)
         coefs = beta[:, None] + sigma * (root @ rng.standard_normal((len(beta), count)))
         noise = sigma * rng.standard_normal((horizon, count))
-        draws[:, start : start + count] = _columns(family, future, s)[g] @ coefs + noise
+        draws[:, start : start + count] = designs[family][g] @ coefs + noise
         start += count
     z_draws = draws * span + low
     return future, (z_draws if mode == "min" else -z_draws)

@@ -8,7 +8,7 @@ without a finite value is not judged. It does not restore weights (the model kep
 ModelCheckpoint's). The exported script embeds the forecast module as it is, so the script decides
 with the same code.
 
-A replay forecasts every epoch of the recording: 3-8 ms each at a horizon of 10, more for a longer one
+A replay forecasts every epoch of the recording: 3-6 ms each at a horizon of 10, ~17 ms at 1,000
 (bench/forecast_calibration.py). The chances are remembered by the curve so far (under a lock: a run
 training in a thread and a page replaying in another share them), so the live callback, which replays
 the whole curve after each epoch, forecasts only its newest epoch.
