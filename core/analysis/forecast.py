@@ -77,12 +77,15 @@ def forecast_run(snap: RunSnapshot, horizon: int, min_delta: float = 0.0) -> Cur
     mode = resolve_mode(es.monitor, es.mode)
     if mode is None or not snap.history:
         return None
-    values = [r.logs.get(es.monitor) for r in snap.history]
-    key = (snap.id, len(values), values[-1], es.monitor, mode, horizon, float(min_delta))
+    # The key is read from the last record only: a live view asks on every tick, and the whole
+    # curve is read on a miss, once per new epoch.
+    last = snap.history[-1].logs.get(es.monitor)
+    key = (snap.id, len(snap.history), last, es.monitor, mode, horizon, float(min_delta))
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
+    values = [r.logs.get(es.monitor) for r in snap.history]
     made = _forecast(values, es.monitor, mode, horizon, float(min_delta))
     with _lock:
         _cache[key] = made
