@@ -49,24 +49,61 @@ class _Weights:
         return Recorder()
 
 
+_MODELS: dict[float, tuple] = {}  # learning rate -> (model, its first weights, its optimizer's first state)
+
+
 def _fit(callback, learning_rate: float = 0.03):
+    """A fresh fit of the same small model: the model is built and its train step traced once per
+    process (most of a fit's cost here), then put back to its first weights and optimizer state, and
+    the seeds set again, before each fit, so every fit is the one a newly built model would give."""
     import keras
     from sklearn.datasets import load_digits
 
+    if learning_rate not in _MODELS:
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+        )
+        model.compile(
+            keras.optimizers.Adam(learning_rate),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.optimizer.build(model.trainable_variables)
+        state = [v.numpy() for v in model.optimizer.variables]  # iterations, the rate, the moments
+        _MODELS[learning_rate] = model, model.get_weights(), state
+    model, weights, state = _MODELS[learning_rate]
+    model.set_weights(weights)
+    for variable, value in zip(model.optimizer.variables, state, strict=True):
+        variable.assign(value)
     keras.utils.set_random_seed(3)
     x, y = load_digits(return_X_y=True)
     x = (x[:240] / 16.0).astype("float32")
     y = y[:240]
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
-    )
-    model.compile(
-        keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
     recorder = _Weights()
     model.fit(x[:120], y[:120], validation_data=(x[120:], y[120:]), epochs=MAX_EPOCHS, batch_size=32,
               callbacks=[recorder, callback], verbose=0)  # fmt: skip
     return model, recorder
+
+
+def test_a_fit_of_the_reused_model_is_the_fit_of_a_newly_built_one():
+    """What _fit saves (a build and a trace per fit) must not change a fit: the same logs, epoch by
+    epoch, as a model built afresh with the same seed, after a fit that left the model elsewhere."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    _fit(keras.callbacks.Callback())  # the reused model has trained once already
+    _, reused = _fit(keras.callbacks.Callback())
+    keras.utils.set_random_seed(3)
+    fresh = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+    fresh.compile(keras.optimizers.Adam(0.03), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = load_digits(return_X_y=True)
+    x, y = (x[:240] / 16.0).astype("float32"), y[:240]
+    history = fresh.fit(x[:120], y[:120], validation_data=(x[120:], y[120:]), epochs=MAX_EPOCHS,
+                        batch_size=32, verbose=0).history  # fmt: skip
+    assert [r["val_loss"] for r in reused.logs] == history["val_loss"]
+    assert [r["loss"] for r in reused.logs] == history["loss"]
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
