@@ -22,11 +22,13 @@ def _rule_settings(snap: RunSnapshot) -> tuple[int, float] | None:
     return None
 
 
-def forecast_controls(snap: RunSnapshot, key: str) -> CurveForecast | None:
-    """The toggle and horizon in one row; the run's forecast when the toggle is on and there is one.
+def forecast_controls(snap: RunSnapshot, key: str) -> tuple[int, float] | None:
+    """The toggle and horizon in one row: (horizon, min_delta) when the toggle is on.
 
     The widgets are the run's own (its id in their keys): another run opened in the same tab starts
-    from its own defaults, not from the last run's switch and horizon.
+    from its own defaults, not from the last run's switch and horizon. They are drawn outside the live
+    view's ticking fragment (a widget re-sent every tick costs the server more than the chart does);
+    ``forecast_shown`` makes the forecast itself at each tick.
     """
     key = f"{key}.{snap.id}"
     from_rule = _rule_settings(snap)
@@ -50,11 +52,14 @@ def forecast_controls(snap: RunSnapshot, key: str) -> CurveForecast | None:
         key=f"{key}.forecast_horizon",
         disabled=not on,
     )
-    if not on:
+    return (int(horizon), min_delta) if on else None
+
+
+def forecast_shown(snap: RunSnapshot, settings: tuple[int, float] | None) -> CurveForecast | None:
+    """The run's forecast for the settings ``forecast_controls`` gave, with its sentence (or why there
+    is none) as a caption; nothing when the forecast is off."""
+    if settings is None:
         return None
-    forecast = forecast_run(snap, int(horizon), min_delta)
-    if forecast is None:
-        st.caption(md(why_none(snap)))
-    else:
-        st.caption(md(forecast.sentence()))
+    forecast = forecast_run(snap, *settings)
+    st.caption(md(why_none(snap) if forecast is None else forecast.sentence()))
     return forecast

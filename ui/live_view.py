@@ -25,7 +25,7 @@ from core.export import tensorboard_log
 from core.store import run_files
 from core.store.runs import RunSnapshot, checkpoint_file_name, has_checkpoint, read_checkpoint
 from ui.chart_view import chart_view
-from ui.forecast_view import forecast_controls
+from ui.forecast_view import forecast_controls, forecast_shown
 from ui.live_chart import live_charts
 from ui.state import confirm_shown
 from ui.text import md
@@ -64,10 +64,25 @@ def live_view(trainer: Trainer, run_id: str) -> None:
 
 def _view(trainer: Trainer | None, run_id: str | None, idle: tuple[RunConfig, str | None] = ()) -> None:
     """One fragment for a run and for the empty frame before one (``idle``): the same fragment, so
-    the browser keeps the chart frames when a run starts."""
+    the browser keeps the chart frames when a run starts.
+
+    Only what changes between epochs ticks: the progress, the charts and the console. The header
+    (name, status, Stop) and the chart controls are drawn once per full rerun, above the fragment; a
+    tick that sees the header's state change asks for that rerun. Each element a tick re-sends costs
+    the server CPU (bench/live_view_server_cpu.py): this keeps an open tab's cost low.
+    """
     snap = trainer.snapshot(run_id) if trainer is not None else None
     tick = tick_for(snap) if snap is not None else None
-    drawn_as = snap.status if snap is not None else None
+    # One block above the fragment, idle or not: the fragment (and the chart frames in it) keeps its
+    # place in the page when a run starts, so the browser keeps the frames it drew before Start.
+    with st.container():
+        if snap is None:
+            head, _ = st.columns([5, 1])
+            head.caption(IDLE_CAPTION)
+        else:
+            _header(trainer, snap)
+            view = chart_view("live_chart")
+            forecast = forecast_controls(snap, "live_chart")
 
     @st.fragment(run_every=tick)
     def ticking() -> None:
@@ -76,14 +91,14 @@ def _view(trainer: Trainer | None, run_id: str | None, idle: tuple[RunConfig, st
             return
         now = trainer.snapshot(run_id)
         confirm_shown(run_id)
-        _draw(trainer, now)
-        # A full rerun draws the summary (or switches to another tick). Asked for once, and again
-        # every few seconds until it happens: a lost request would leave the page live for ever,
-        # while a request on every tick makes full reruns interrupt each other under load (and
+        _draw(now, view, forecast)
+        # A full rerun draws the new header, or the summary (or switches to another tick). Asked for
+        # once, and again every few seconds until it happens: a lost request would leave the page live
+        # for ever, while a request on every tick makes full reruns interrupt each other under load (and
         # Streamlit then leaves stale elements behind).
-        if tick is not None and tick_for(now) != tick:
+        if tick is not None and (tick_for(now) != tick or _header_state(now) != _header_state(snap)):
             asked = st.session_state.setdefault("rerun_asked", {})
-            key = f"{run_id}:{drawn_as}:{tick}"
+            key = f"{run_id}:{_header_state(snap)}:{tick}"
             if time.monotonic() - asked.get(key, -RERUN_RETRY_SECONDS) >= RERUN_RETRY_SECONDS:
                 asked[key] = time.monotonic()
                 st.rerun()
@@ -111,8 +126,6 @@ def idle_view(config: RunConfig, task: str | None) -> None:
 
 def _draw_idle(config: RunConfig, task: str | None) -> None:
     empty = RunSnapshot(id="", config=config, status="queued", created_at=0.0)
-    head, _ = st.columns([5, 1])
-    head.caption(IDLE_CAPTION)
     st.empty()  # where a run shows its progress
     figs = [charts.loss_spec(empty, max_points=CHART_POINTS)]
     if task is not None:
@@ -169,7 +182,12 @@ def queue_text(snap: RunSnapshot) -> str:
     return f"Waiting in the queue: {where}. Runs train one at a time."
 
 
-def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
+def _header_state(snap: RunSnapshot) -> tuple:
+    """What the header shows: a tick that sees it change asks for a full rerun."""
+    return snap.status, snap.fit_ended, snap.stop_label if snap.fit_ended else snap.status_label
+
+
+def _header(trainer: Trainer, snap: RunSnapshot) -> None:
     head, stop_col = st.columns([5, 1])
     # A stop is shown as soon as the fit has returned; the run stays live for its test evaluation.
     label = snap.stop_label if snap.fit_ended else snap.status_label
@@ -184,6 +202,9 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
             args=(trainer, snap.id),
             width="stretch",
         )
+
+
+def _draw(snap: RunSnapshot, view: ChartView, forecast_settings: tuple[int, float] | None) -> None:
     if snap.status == "queued":
         st.info(queue_text(snap))
     elif snap.fit_ended or (snap.is_live and snap.evaluation is not None):
@@ -191,8 +212,7 @@ def _draw(trainer: Trainer, snap: RunSnapshot) -> None:
     elif snap.is_live:
         _progress(snap)
     task_metric = _main_metric(snap)
-    view = chart_view("live_chart")
-    forecast = forecast_controls(snap, "live_chart")
+    forecast = forecast_shown(snap, forecast_settings)
     figs = [charts.loss_spec(snap, max_points=CHART_POINTS, view=view, forecast=forecast)]
     if task_metric:
         figs.append(
