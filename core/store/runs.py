@@ -21,7 +21,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +31,7 @@ import pandas as pd
 
 from core.config import ConfigError, RunConfig, load_stored, loads_limited, run_name_problem
 from core.paths import RUNS_DIR_ENV, default_runs_dir  # noqa: F401 - part of the store's API
+from core.store.prefix import Prefix
 from core.store.tail import LineTail
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -183,9 +184,9 @@ class RunSnapshot:
     epoch: int = 0  # epochs finished
     batch: int = 0  # batches done in the epoch in flight
     steps_per_epoch: int | None = None
-    history: tuple[EpochRecord, ...] = ()
+    history: Sequence[EpochRecord] = ()  # a tuple, or a Prefix of a live run's growing list
     batch_points: tuple[tuple[float, float, float | None], ...] = ()  # (epoch position, loss, metric)
-    log_lines: tuple[str, ...] = ()
+    log_lines: Sequence[str] = ()
     monitor: str | None = None
     best_epoch: int | None = None
     best_value: float | None = None
@@ -276,8 +277,8 @@ class Run:
         )
         self._history: list[EpochRecord] = []
         self._log: list[str] = []
-        self._history_copy: tuple[EpochRecord, ...] = ()  # what snapshot() handed out last
-        self._log_copy: tuple[str, ...] = ()
+        self._history_copy: Sequence[EpochRecord] = ()  # what snapshot() handed out last
+        self._log_copy: Sequence[str] = ()
         self._batch_points: list[tuple[float, float, float | None]] = []
         self._batch_stride = 1  # keep every n-th point once the bound is reached
         self._batch_seen = 0
@@ -333,12 +334,12 @@ class Run:
     def snapshot(self) -> RunSnapshot:
         with self._lock:
             epoch, batch, steps = self._progress
-            # The lists only grow (a resume makes a new Run): a length says whether the copy is current,
-            # so a tick copies nothing when no epoch ended (a copy is O(epochs): 100,000 cost 1 ms).
+            # The lists only grow (a resume makes a new Run): a snapshot holds a prefix of each, no copy
+            # (a copy is O(epochs): 100,000 cost 1 ms).
             if len(self._history_copy) != len(self._history):
-                self._history_copy = tuple(self._history)
+                self._history_copy = Prefix(self._history)
             if len(self._log_copy) != len(self._log):
-                self._log_copy = tuple(self._log)
+                self._log_copy = Prefix(self._log)
             return replace(
                 self._snap,
                 epoch=epoch,
@@ -906,13 +907,13 @@ class _FollowedRun:
         self._lock = threading.Lock()
         self._history_tail = LineTail(run_dir / "history.jsonl", MAX_LINE_BYTES)
         self._log_tail = LineTail(run_dir / "log.txt", MAX_LINE_BYTES)
-        self._records: list[EpochRecord] = []
-        self._history: tuple[EpochRecord, ...] = ()
+        self._records: list[EpochRecord] = []  # only appended to (a restart makes a new list)
+        self._history: Sequence[EpochRecord] = ()
         self._last_saved: int | None = None
-        self._log: list[str] = []
-        self._log_lines: tuple[str, ...] = ()
+        self._log: list[str] = []  # the same
+        self._log_lines: Sequence[str] = ()
 
-    def read(self) -> tuple[tuple[EpochRecord, ...], int | None, tuple[str, ...]]:
+    def read(self) -> tuple[Sequence[EpochRecord], int | None, Sequence[str]]:
         """(the history, the last epoch it records as saved, the log lines), as ``read_history`` and
         ``read_lines`` would read them now (an unfinished last line included, not kept)."""
         with self._lock:
@@ -922,18 +923,18 @@ class _FollowedRun:
                 self._log = []
             if update.restarted or update.lines:
                 self._log.extend(update.lines)
-                self._log_lines = tuple(self._log)
+                self._log_lines = Prefix(self._log)
             log = self._log_lines if update.pending is None else (*self._log_lines, update.pending)
             return history, last_saved, log
 
-    def _read_history(self) -> tuple[tuple[EpochRecord, ...], int | None]:
+    def _read_history(self) -> tuple[Sequence[EpochRecord], int | None]:
         update = self._history_tail.read()
         if update.restarted:
             self._records, self._last_saved = [], None
         for line in update.lines:
             self._add(line)
         if update.restarted or update.lines:
-            self._history = tuple(self._records)
+            self._history = Prefix(self._records)
         record = _record_after(update.pending, self._records)
         if record is None:
             return self._history, self._last_saved
