@@ -182,9 +182,10 @@ def queue_text(snap: RunSnapshot) -> str:
     return f"Waiting in the queue: {where}. Runs train one at a time."
 
 
-def _header_state(snap: RunSnapshot) -> tuple:
-    """What the header shows: a tick that sees it change asks for a full rerun."""
-    return snap.status, snap.fit_ended, snap.stop_label if snap.fit_ended else snap.status_label
+def _header_state(snap: RunSnapshot) -> tuple[str, str | None]:
+    """What the header is drawn from (its label, Stop's presence and state): a tick that sees it
+    change asks for a full rerun."""
+    return snap.status, snap.stop_reason
 
 
 def _header(trainer: Trainer, snap: RunSnapshot) -> None:

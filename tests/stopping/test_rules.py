@@ -49,6 +49,26 @@ class _Weights:
         return Recorder()
 
 
+def _data():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x[:240] / 16.0).astype("float32"), y[:240]
+
+
+def _new_model(learning_rate: float):
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    return model
+
+
 _MODELS: dict[float, tuple] = {}  # learning rate -> (model, its first weights, its optimizer's first state)
 
 
@@ -57,17 +77,9 @@ def _fit(callback, learning_rate: float = 0.03):
     process (most of a fit's cost here), then put back to its first weights and optimizer state, and
     the seeds set again, before each fit, so every fit is the one a newly built model would give."""
     import keras
-    from sklearn.datasets import load_digits
 
     if learning_rate not in _MODELS:
-        keras.utils.set_random_seed(3)
-        model = keras.Sequential(
-            [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
-        )
-        model.compile(
-            keras.optimizers.Adam(learning_rate),
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
+        model = _new_model(learning_rate)
         model.optimizer.build(model.trainable_variables)
         state = [v.numpy() for v in model.optimizer.variables]  # iterations, the rate, the moments
         _MODELS[learning_rate] = model, model.get_weights(), state
@@ -76,9 +88,7 @@ def _fit(callback, learning_rate: float = 0.03):
     for variable, value in zip(model.optimizer.variables, state, strict=True):
         variable.assign(value)
     keras.utils.set_random_seed(3)
-    x, y = load_digits(return_X_y=True)
-    x = (x[:240] / 16.0).astype("float32")
-    y = y[:240]
+    x, y = _data()
     recorder = _Weights()
     model.fit(x[:120], y[:120], validation_data=(x[120:], y[120:]), epochs=MAX_EPOCHS, batch_size=32,
               callbacks=[recorder, callback], verbose=0)  # fmt: skip
@@ -89,17 +99,11 @@ def test_a_fit_of_the_reused_model_is_the_fit_of_a_newly_built_one():
     """What _fit saves (a build and a trace per fit) must not change a fit: the same logs, epoch by
     epoch, as a model built afresh with the same seed, after a fit that left the model elsewhere."""
     import keras
-    from sklearn.datasets import load_digits
 
     _fit(keras.callbacks.Callback())  # the reused model has trained once already
     _, reused = _fit(keras.callbacks.Callback())
-    keras.utils.set_random_seed(3)
-    fresh = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
-    )
-    fresh.compile(keras.optimizers.Adam(0.03), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = load_digits(return_X_y=True)
-    x, y = (x[:240] / 16.0).astype("float32"), y[:240]
+    fresh = _new_model(0.03)
+    x, y = _data()
     history = fresh.fit(x[:120], y[:120], validation_data=(x[120:], y[120:]), epochs=MAX_EPOCHS,
                         batch_size=32, verbose=0).history  # fmt: skip
     assert [r["val_loss"] for r in reused.logs] == history["val_loss"]
