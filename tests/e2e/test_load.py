@@ -235,8 +235,13 @@ def options_of(page: Page, label: str) -> list[str]:
     """The choices a selectbox / multiselect offers (its list is opened, read, and closed)."""
     page.get_by_label(label, exact=True).click()
     listbox = page.get_by_role("listbox")
-    expect(listbox.first).to_be_visible()  # present, possibly empty ("No results")
-    texts = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    expect(listbox.first).to_be_visible()
+    # Read once the list is filled: its options, or Streamlit's "No results" when it has none. Read
+    # as soon as the list box appears, a loaded CI machine once gave [] for a list that had one run,
+    # and an early empty read would also let the "nothing of A's here" checks pass unseen.
+    options = page.get_by_role("option")
+    expect(options.or_(listbox.get_by_text("No results", exact=True)).first).to_be_visible()
+    texts = [t.strip() for t in options.all_inner_texts()]
     page.keyboard.press("Escape")
     expect(listbox).to_have_count(0)
     return texts
